@@ -1,0 +1,4 @@
+/**
+ * @berth/cow-fs. See README.md for its place in the package graph.
+ */
+export {};

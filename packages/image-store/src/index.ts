@@ -1,0 +1,4 @@
+/**
+ * @berth/image-store. See README.md for its place in the package graph.
+ */
+export {};

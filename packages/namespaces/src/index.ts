@@ -1,0 +1,14 @@
+/**
+ * @berth/namespaces: berth's native container runtime, a Rust N-API addon.
+ *
+ * Namespaces, rootfs, cgroups, capabilities, seccomp and exec, done in a
+ * cloned child before exec; plus the filesystem syscalls Node lacks, for
+ * @berth/cow-fs. Also ships `berth-runtime`, an OCI runtime CLI.
+ */
+export { runtimeBinaryPath } from './native.js';
+import { native } from './native.js';
+
+/** The version of the loaded native addon. */
+export function nativeVersion(): string {
+  return native.version();
+}

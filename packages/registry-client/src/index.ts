@@ -1,0 +1,4 @@
+/**
+ * @berth/registry-client. See README.md for its place in the package graph.
+ */
+export {};

@@ -1,0 +1,2 @@
+/** @berth/testkit: private test helpers shared by berth's packages. */
+export {};
