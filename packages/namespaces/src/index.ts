@@ -5,10 +5,10 @@
  * cloned child before exec; plus the filesystem syscalls Node lacks, for
  * @berth/cow-fs. Also ships `berth-runtime`, an OCI runtime CLI.
  */
+import { binding } from './native.js';
 export { runtimeBinaryPath } from './native.js';
-import { native } from './native.js';
 
 /** The version of the loaded native addon. */
 export function nativeVersion(): string {
-  return native.version();
+  return binding<{ version(): string }>().version();
 }

@@ -4,6 +4,10 @@
 //! Each group of exports lives in its own module with a `register` function;
 //! `napi_register_module_v1` calls them in turn.
 mod napi;
+mod convert;
+mod fs;
+mod cgroups;
+mod runtime;
 
 use napi::{napi_env, napi_value, Env, JsResult};
 
@@ -17,6 +21,9 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
     let e = Env(env);
     let result = (|| -> JsResult<()> {
         napi::export(e, exports, "version", version)?;
+        fs::register(e, exports)?;
+        cgroups::register(e, exports)?;
+        runtime::register(e, exports)?;
         Ok(())
     })();
     if let Err(err) = result {

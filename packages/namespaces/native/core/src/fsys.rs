@@ -1,0 +1,1 @@
+//! Filesystem syscalls Node lacks.
