@@ -7,6 +7,10 @@
  */
 import { binding } from './native.js';
 export { runtimeBinaryPath } from './native.js';
+export * from './errors.js';
+export * from './fs.js';
+export * from './cgroups.js';
+export * from './runtime.js';
 
 /** The version of the loaded native addon. */
 export function nativeVersion(): string {

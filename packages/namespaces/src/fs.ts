@@ -1,0 +1,2 @@
+/** Filesystem syscalls Node lacks, for @berth/cow-fs. */
+export {};

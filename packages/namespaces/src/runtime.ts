@@ -1,0 +1,2 @@
+/** The container runtime: create, start, kill, wait, state, delete, exec. */
+export {};
