@@ -1,2 +1,17 @@
-/** @berth/testkit: private test helpers shared by berth's packages. */
-export {};
+/**
+ * @berth/testkit: private test helpers shared by berth's packages. Fixture images built by
+ * `bash scripts/fixtures` (listFixtures, fixture, readFixtureManifest, fixtureBlobPath), a real
+ * docker-registry on 127.0.0.1 (startRegistry: plain, TLS, basic or token auth, seeded with the
+ * fixtures), temp dirs, and the benchmark contract run by `npm run bench`. It imports nothing of
+ * berth's, so any package may depend on it for tests without creating a cycle.
+ */
+export { TestkitError } from './errors.js';
+export {
+  FixtureVariants, cacheDir, fixture, fixtureBlobPath, fixtureTransportRef, fixturesDir, listFixtures,
+  readFixtureManifest, registrySeedDir, repoRoot,
+} from './fixtures.js';
+export type { FixtureImage, FixturePlatform, FixtureVariant } from './fixtures.js';
+export type { RegistryAuthMode, RegistryUser, StartRegistryOptions, TestRegistry } from './registry.js';
+export { freePort, startRegistry } from './docker-registry/start-registry.js';
+export { tempDir } from './temp-dir.js';
+export type { TempDir } from './temp-dir.js';

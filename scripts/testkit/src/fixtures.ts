@@ -1,0 +1,152 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TestkitError } from './errors.js';
+
+/** Format variants a fixture image comes in. */
+export const FixtureVariants = ['oci-gzip', 'oci-zstd', 'docker-gzip', 'oci-index', 'docker-manifest-list'] as const;
+/** One of {@link FixtureVariants}. */
+export type FixtureVariant = (typeof FixtureVariants)[number];
+
+/** A platform of a fixture image, as in an OCI descriptor. */
+export interface FixturePlatform {
+  readonly os: string;
+  readonly architecture: string;
+  readonly variant?: string;
+}
+
+/**
+ * A fixture image built by `bash scripts/fixtures`.
+ *
+ * `transport: 'oci'`: `path` is an OCI image layout and `ref` the `org.opencontainers.image.ref.name`
+ * of the image in its `index.json` (skopeo: `oci:<path>:<ref>`).
+ * `transport: 'dir'`: `path` is a skopeo `dir:` copy: `manifest.json`, blobs named by their hex
+ * digest and, for a manifest list, each instance manifest as `<hex>.manifest.json`
+ * (skopeo: `dir:<path>`). Docker schema2 variants use `dir`, since OCI layouts cannot hold them
+ * through skopeo.
+ */
+export interface FixtureImage {
+  /** Image name: `busybox` or `multilayer`. */
+  readonly name: string;
+  /** Format variant. */
+  readonly variant: FixtureVariant;
+  /** Absolute path of the layout or `dir:` copy. */
+  readonly path: string;
+  /** Storage format of `path`. */
+  readonly transport: 'oci' | 'dir';
+  /** Tag inside an OCI layout (`latest`); absent for `dir`. */
+  readonly ref?: string;
+  /** Repository the image is pushed to in seeded registries. */
+  readonly repo: string;
+  /** Tag it is pushed under (the variant name; `docker-gzip` is also `latest`). */
+  readonly tag: string;
+  /** Other tags of the same image in seeded registries. */
+  readonly extraTags?: readonly string[];
+  /** Digest of the top-level manifest (or index/list) bytes; the same in seeded registries. */
+  readonly digest: string;
+  /** Media type of the top-level manifest. */
+  readonly mediaType: string;
+  /** Platforms: one for an image, several for an index or list. */
+  readonly platforms: readonly FixturePlatform[];
+}
+
+interface FixturesFile {
+  version: number;
+  created: string;
+  images: Array<Omit<FixtureImage, 'path'> & { path: string }>;
+}
+
+/** The repository root, found from this file's location (`scripts/testkit/dist/src`). */
+export function repoRoot(): string {
+  return process.env.BERTH_REPO_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+}
+
+/** The cache dir holding fixtures and the persistent registry (`$BERTH_CACHE_DIR`, `/var/cache/berth`). */
+export function cacheDir(): string {
+  return process.env.BERTH_CACHE_DIR ?? '/var/cache/berth';
+}
+
+// Same files, same order, same hash as in scripts/fixtures.
+const FIXTURE_SOURCES = ['scripts/fixtures', 'scripts/testkit/fixtures/build.mjs', 'scripts/testkit/fixtures/tar-writer.mjs'];
+
+function fixtureHash(root: string): string {
+  const h = crypto.createHash('sha256');
+  for (const f of FIXTURE_SOURCES) h.update(fs.readFileSync(path.join(root, f)));
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * The directory of the current fixture build (`$BERTH_FIXTURES_DIR` if set).
+ * @throws TestkitError `ERR_TESTKIT_FIXTURES_MISSING` when it was not built: run `bash scripts/fixtures`.
+ */
+export function fixturesDir(): string {
+  const override = process.env.BERTH_FIXTURES_DIR;
+  const root = repoRoot();
+  let dir: string;
+  try {
+    dir = override ?? path.join(cacheDir(), `fixtures-${fixtureHash(root)}`);
+  } catch (cause) {
+    throw new TestkitError('ERR_TESTKIT_FIXTURES_MISSING', `cannot read the fixture sources under ${root}`, { cause });
+  }
+  if (!fs.existsSync(path.join(dir, 'fixtures.json'))) {
+    throw new TestkitError('ERR_TESTKIT_FIXTURES_MISSING',
+      `fixture images not built (no ${dir}/fixtures.json): run \`bash scripts/fixtures\` in ${root}`);
+  }
+  return dir;
+}
+
+let cached: { dir: string; images: FixtureImage[] } | undefined;
+
+/** Every fixture image, read from `fixtures.json` of {@link fixturesDir}. */
+export function listFixtures(): FixtureImage[] {
+  const dir = fixturesDir();
+  if (cached?.dir !== dir) {
+    const file = JSON.parse(fs.readFileSync(path.join(dir, 'fixtures.json'), 'utf8')) as FixturesFile;
+    cached = { dir, images: file.images.map((i) => Object.freeze({ ...i, path: path.join(dir, i.path) })) };
+  }
+  return [...cached.images];
+}
+
+/**
+ * One fixture image.
+ * @param name - `busybox` or `multilayer`.
+ * @param variant - format variant; `oci-index` and `docker-manifest-list` exist for `busybox` only.
+ * @throws TestkitError `ERR_TESTKIT_FIXTURE_NOT_FOUND` for an unknown pair.
+ */
+export function fixture(name: string, variant: FixtureVariant): FixtureImage {
+  const f = listFixtures().find((i) => i.name === name && i.variant === variant);
+  if (!f) throw new TestkitError('ERR_TESTKIT_FIXTURE_NOT_FOUND', `fixture ${name} (${variant}) not found`);
+  return f;
+}
+
+/** The skopeo/containers-image transport reference of a fixture: `oci:<path>:<ref>` or `dir:<path>`. */
+export function fixtureTransportRef(f: FixtureImage): string {
+  return f.transport === 'oci' ? `oci:${f.path}:${f.ref ?? 'latest'}` : `dir:${f.path}`;
+}
+
+/**
+ * Path of a blob of a fixture, by digest (`sha256:<hex>`). For `dir` fixtures, manifests of a
+ * list's instances are found too (`<hex>.manifest.json`). The file may not exist: check.
+ */
+export function fixtureBlobPath(f: FixtureImage, digest: string): string {
+  const [alg, hex] = digest.split(':');
+  if (!alg || !hex || !/^[a-z0-9]+$/.test(alg) || !/^[a-f0-9]+$/.test(hex)) {
+    throw new TestkitError('ERR_TESTKIT_FIXTURE_NOT_FOUND', `bad digest ${JSON.stringify(digest)}`);
+  }
+  if (f.transport === 'oci') return path.join(f.path, 'blobs', alg, hex);
+  const blob = path.join(f.path, hex);
+  const manifest = path.join(f.path, `${hex}.manifest.json`);
+  return !fs.existsSync(blob) && fs.existsSync(manifest) ? manifest : blob;
+}
+
+/** The top-level manifest (or index/list) bytes of a fixture and their media type. */
+export function readFixtureManifest(f: FixtureImage): { bytes: Buffer; mediaType: string } {
+  const bytes = fs.readFileSync(f.transport === 'oci' ? fixtureBlobPath(f, f.digest) : path.join(f.path, 'manifest.json'));
+  return { bytes, mediaType: f.mediaType };
+}
+
+/** Root of the registry storage holding every fixture, copied into seeded registries. */
+export function registrySeedDir(): string {
+  return path.join(fixturesDir(), 'registry');
+}
