@@ -1,0 +1,213 @@
+/**
+ * Layer compression: detection by magic number, streaming decompression
+ * (zlib for gzip; the `zstd` CLI from Debian's zstd package when present,
+ * else the pure-JS fzstd decoder), and deterministic compression for diffs.
+ *
+ * Why the `zstd` CLI: Node 20's zlib has no zstd, and on this machine fzstd
+ * decodes ~60 MB/s against ~800 MB/s for `zstd -dc` in a child process (which
+ * also runs on the other core). Encoding has no pure-JS option of that
+ * quality, so diffs compress with `zstd -3 -T1` (deterministic: one thread,
+ * fixed level, no checksum dependence on timing).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { Readable, type Duplex } from 'node:stream';
+import zlib from 'node:zlib';
+import { Decompress as FzstdDecompress } from 'fzstd';
+import { LayerCorruptError, LayerUnsupportedCompressionError } from '../errors.js';
+
+/** The compressions a layer may have. */
+export const Compression = { None: 'none', Gzip: 'gzip', Zstd: 'zstd' } as const;
+/** One of the values of {@link Compression}. */
+export type Compression = (typeof Compression)[keyof typeof Compression];
+
+/** Detects the compression of a layer from its first bytes; throws for bzip2/xz/lz4. */
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return Compression.Gzip;
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return Compression.Zstd;
+  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) throw new LayerUnsupportedCompressionError('bzip2');
+  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) throw new LayerUnsupportedCompressionError('xz');
+  if (head.length >= 4 && head[0] === 0x04 && head[1] === 0x22 && head[2] === 0x4d && head[3] === 0x18) throw new LayerUnsupportedCompressionError('lz4');
+  return Compression.None;
+}
+
+let zstdCli: string | null | undefined;
+/** The path of the `zstd` CLI, or null when it is not installed. */
+export function zstdCliPath(): string | null {
+  if (zstdCli !== undefined) return zstdCli;
+  zstdCli = null;
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const p = `${dir}/zstd`;
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      zstdCli = p;
+      break;
+    } catch { /* next */ }
+  }
+  return zstdCli;
+}
+
+/** Which zstd decoder to use: the CLI when installed ('auto'), or always one of them. */
+export type ZstdDecoder = 'auto' | 'cli' | 'fzstd';
+
+async function* prepend(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  for (const h of head) yield h;
+  for (;;) {
+    const r = await it.next();
+    if (r.done === true) return;
+    yield r.value;
+  }
+}
+
+function toBuffer(c: unknown): Buffer {
+  if (Buffer.isBuffer(c)) return c;
+  if (c instanceof Uint8Array) return Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  if (typeof c === 'string') return Buffer.from(c);
+  throw new TypeError('layer stream yielded a non-binary chunk');
+}
+
+/** A decompressed layer: the detected compression, and the uncompressed chunks. */
+export interface DecompressedLayer {
+  compression: Compression;
+  /** Compressed bytes read so far (final once `chunks` ends). */
+  compressedSize(): number;
+  chunks: AsyncIterable<Buffer>;
+}
+
+/**
+ * Detects the compression of `input` by magic and returns its uncompressed
+ * chunks as they stream. Errors from the decoder arrive as
+ * {@link LayerCorruptError}.
+ */
+export async function decompress(input: Readable | AsyncIterable<Uint8Array>, opts: { zstdDecoder?: ZstdDecoder; signal?: AbortSignal } = {}): Promise<DecompressedLayer> {
+  const it = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headLen = 0;
+  let read = 0;
+  while (headLen < 6) {
+    const r = await it.next();
+    if (r.done === true) break;
+    const b = toBuffer(r.value);
+    head.push(b);
+    headLen += b.length;
+  }
+  const counted = (async function* () {
+    for await (const c of prepend(head, { next: async () => { const r = await it.next(); return r.done === true ? r : { done: false, value: toBuffer(r.value) }; } })) {
+      read += c.length;
+      yield c;
+    }
+  })();
+  const compression = detectCompression(Buffer.concat(head));
+  const size = () => read;
+  if (compression === Compression.None) return { compression, compressedSize: size, chunks: counted };
+  if (compression === Compression.Gzip) {
+    return { compression, compressedSize: size, chunks: throughDuplex(counted, zlib.createGunzip({ chunkSize: 256 * 1024 }), 'gzip') };
+  }
+  const which = opts.zstdDecoder ?? 'auto';
+  const cli = which === 'fzstd' ? null : zstdCliPath();
+  if (cli !== null) {
+    const child = spawn(cli, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    return { compression, compressedSize: size, chunks: throughChild(counted, child) };
+  }
+  return { compression, compressedSize: size, chunks: throughFzstd(counted) };
+}
+
+async function* throughDuplex(src: AsyncIterable<Buffer>, d: Duplex, what: string): AsyncGenerator<Buffer> {
+  const feeding = (async () => {
+    try {
+      for await (const c of src) {
+        if (!d.write(c)) await new Promise<void>((resolve, reject) => {
+          const onDrain = () => { d.off('error', onErr); resolve(); };
+          const onErr = (e: Error) => { d.off('drain', onDrain); reject(e); };
+          d.once('drain', onDrain);
+          d.once('error', onErr);
+        });
+      }
+      d.end();
+    } catch (e) {
+      d.destroy(e as Error);
+    }
+  })();
+  try {
+    for await (const c of d) yield c as Buffer;
+  } catch (e) {
+    throw new LayerCorruptError(`${what} stream: ${(e as Error).message}`, { cause: e });
+  } finally {
+    d.destroy();
+    await feeding;
+  }
+}
+
+async function* throughChild(src: AsyncIterable<Buffer>, child: import('node:child_process').ChildProcessWithoutNullStreams): AsyncGenerator<Buffer> {
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  child.stdin.on('error', () => { /* reported through the exit status */ });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const feeding = (async () => {
+    try {
+      for await (const c of src) {
+        if (!child.stdin.write(c)) await new Promise<void>((resolve) => { child.stdin.once('drain', resolve); child.once('close', resolve); });
+        if (child.exitCode !== null) break;
+      }
+    } finally {
+      child.stdin.end();
+    }
+  })();
+  let ok = false;
+  try {
+    for await (const c of child.stdout) yield c as Buffer;
+    await feeding;
+    const code = await exited;
+    if (code !== 0) throw new LayerCorruptError(`zstd stream: ${stderr.trim() || `zstd exited ${code}`}`);
+    ok = true;
+  } finally {
+    if (!ok) {
+      child.kill('SIGKILL');
+      await feeding.catch(() => undefined);
+    }
+  }
+}
+
+async function* throughFzstd(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let out: Buffer[] = [];
+  const d = new FzstdDecompress((chunk: Uint8Array) => { out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)); });
+  try {
+    for await (const c of src) {
+      d.push(c);
+      if (out.length > 0) { const o = out; out = []; yield* o; }
+    }
+    d.push(new Uint8Array(0), true);
+  } catch (e) {
+    throw new LayerCorruptError(`zstd stream: ${(e as Error).message}`, { cause: e });
+  }
+  yield* out;
+}
+
+/**
+ * Compresses a tar stream for a diff. gzip has no name and mtime 0 in its
+ * header (Node's zlib writes neither), so the same input gives the same bytes.
+ */
+export function compressStream(src: Readable, compression: Compression): Readable {
+  if (compression === Compression.None) return src;
+  if (compression === Compression.Gzip) {
+    const gz = zlib.createGzip({ level: 6 });
+    src.on('error', (e) => gz.destroy(e));
+    return src.pipe(gz);
+  }
+  const cli = zstdCliPath();
+  if (cli === null) throw new LayerUnsupportedCompressionError('zstd (encoder: install the zstd package)');
+  const child = spawn(cli, ['-3', '-T1', '-q', '-c', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = new Readable({ read() { child.stdout.resume(); } });
+  child.stdout.on('data', (c: Buffer) => { if (!out.push(c)) child.stdout.pause(); });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  child.on('close', (code) => {
+    if (code === 0) out.push(null);
+    else out.destroy(new LayerCorruptError(`zstd encoder: ${stderr.trim() || `exit ${code}`}`));
+  });
+  child.stdin.on('error', (e) => out.destroy(e));
+  src.on('error', (e) => { child.kill('SIGKILL'); out.destroy(e); });
+  out.on('close', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  src.pipe(child.stdin);
+  return out;
+}
