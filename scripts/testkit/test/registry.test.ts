@@ -1,18 +1,6 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
 import test from 'ava';
-import { listFixtures, startRegistry, type TestRegistry } from '@berth/testkit';
-
-const run = promisify(execFile);
-
-async function inspect(reg: TestRegistry, ref: string, extra: string[] = []): Promise<{ digest: string; raw: string }> {
-  const tlsArgs = reg.caPath ? ['--cert-dir', reg.caPath.replace(/\/ca\.pem$/, '/skopeo-certs')] : ['--tls-verify=false'];
-  const creds = reg.auth ? ['--creds', `${reg.auth.username}:${reg.auth.password}`] : [];
-  const { stdout } = await run('skopeo', ['inspect', '--raw', ...tlsArgs, ...creds, ...extra, `docker://${reg.host}/${ref}`]);
-  const { createHash } = await import('node:crypto');
-  return { raw: stdout, digest: `sha256:${createHash('sha256').update(stdout).digest('hex')}` };
-}
+import { listFixtures, startRegistry } from '@berth/testkit';
 
 test('a seeded registry serves every fixture under its repo:tag with the fixture digest', async (t) => {
   const reg = await startRegistry();
