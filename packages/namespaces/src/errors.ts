@@ -87,3 +87,21 @@ export function callNative<T>(fn: () => T): T {
     throw fromNative(e);
   }
 }
+
+/**
+ * Mount data (the filesystem's option string, such as overlay's
+ * `lowerdir=…`) longer than the one page mount(2) copies from userspace.
+ */
+export class MountDataTooLongError extends BerthError {
+  /** The data's length in bytes. */
+  readonly length: number;
+  /** The most the kernel takes, in bytes (4095: one page with its NUL). */
+  readonly limit: number;
+  constructor(fields: { target: string; length: number; limit: number }, options: BerthErrorOptions = {}) {
+    super('ERR_NS_MOUNT_DATA_TOO_LONG', ErrorKind.InvalidArgument,
+      `mount ${JSON.stringify(fields.target)}: data is ${fields.length} bytes, the kernel takes at most ${fields.limit}`,
+      { ...options, details: { ...fields, ...options.details } });
+    this.length = fields.length;
+    this.limit = fields.limit;
+  }
+}
