@@ -1,0 +1,578 @@
+/**
+ * The distribution client: Resolver, Fetcher and Pusher over the OCI
+ * distribution API (containerd `core/remotes/docker/{resolver,fetcher,pusher}.go`,
+ * go-containerregistry `pkg/v1/remote`).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { repositoryScope } from '../auth/authorizer.js';
+import {
+  errorFromResponse, RegistryAlreadyExistsError, RegistryDigestMismatchError, RegistryError, RegistryInvalidArgumentError,
+  RegistryNotFoundError, RegistryProtocolError, RegistrySizeMismatchError, RegistryTooLargeError,
+} from '../errors.js';
+import { Limiter } from '../internal/limiter.js';
+import {
+  digestAlgorithm, digestLike, isDigest, isIndexMediaType, isManifestMediaType, MediaType, platformMatches,
+  type Descriptor, type Digest, type ImageIndex, type ImageManifest,
+} from '../internal/oci.js';
+import { formatReference, parseReference, type ImageReference } from '../internal/reference.js';
+import type {
+  CallOptions, CommitOptions, FetchedManifest, FetchManifestOptions, Fetcher, FetchOptions, ListOptions, PushOptions,
+  PushOutcome, Pusher, PushWriter, ReferrersOptions, Resolved, Resolver,
+} from '../resolver.js';
+import { drain, header, readLimited, Transport, type Answer, type TransportOptions } from './http.js';
+import { verifiedStream } from './verified-stream.js';
+
+/** Options of {@link createRegistryClient}. */
+export interface RegistryClientOptions extends TransportOptions {
+  /** Concurrent blob transfers across the client (default 8). */
+  concurrency?: number;
+  /** Largest manifest or index accepted, in bytes (default 4 MiB). */
+  maxManifestSize?: number;
+  /** Upload chunk size; blobs up to this size go up in one PUT (default 16 MiB). */
+  chunkSize?: number;
+  /** Resumes allowed per blob fetch after drops or stalls (default 5). */
+  maxResumes?: number;
+}
+
+/** The Accept list for manifests: OCI index and manifest, Docker manifest list and schema2. */
+export const manifestAccept = [
+  MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest,
+].join(', ');
+
+const defaultMaxManifest = 4 << 20;
+
+function invalid(e: unknown, what: string): never {
+  throw new RegistryInvalidArgumentError(`${what}: ${(e as Error).message}`, { cause: e });
+}
+
+function parseRef(s: string): ImageReference {
+  try {
+    return parseReference(s);
+  } catch (e) {
+    return invalid(e, `invalid reference ${JSON.stringify(s)}`);
+  }
+}
+
+function stripParams(ct: string | undefined): string | undefined {
+  return ct?.split(';')[0]?.trim() || undefined;
+}
+
+/** Parses an RFC 8288 Link header and returns the `rel="next"` target. */
+export function nextLink(link: string | undefined): string | undefined {
+  if (!link) return undefined;
+  for (const part of link.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>\s*(.*)$/.exec(part);
+    if (m && /rel="?next"?/i.test(m[2] ?? '')) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * A registry client: resolves references and hands out fetchers and pushers
+ * bound to repositories. One client shares one dispatcher (keep-alive pool),
+ * one token cache and one concurrency limiter. Close it when done.
+ */
+export class RegistryClient implements Resolver {
+  readonly transport: Transport;
+  readonly limiter: Limiter;
+  readonly maxManifestSize: number;
+  readonly chunkSize: number;
+  readonly maxResumes: number;
+  readonly #retryMin: number;
+  readonly #retryMax: number;
+
+  constructor(options: RegistryClientOptions = {}) {
+    this.transport = new Transport(options);
+    this.limiter = new Limiter(options.concurrency ?? 8);
+    this.maxManifestSize = options.maxManifestSize ?? defaultMaxManifest;
+    this.chunkSize = options.chunkSize ?? 16 << 20;
+    this.maxResumes = options.maxResumes ?? 5;
+    this.#retryMin = options.retry?.minDelayMs ?? 200;
+    this.#retryMax = options.retry?.maxDelayMs ?? 10_000;
+  }
+
+  /** The hosts tried for pulls from `domain`: its mirrors, then itself. */
+  pullHosts(domain: string): string[] {
+    return [...(this.transport.hosts[domain]?.mirrors ?? []), domain];
+  }
+
+  /** Runs `fn` against each pull host in order; not-found and unavailable move on to the next. */
+  async onPullHosts<T>(domain: string, fn: (host: string) => Promise<T>): Promise<T> {
+    const hosts = this.pullHosts(domain);
+    let last: unknown;
+    for (const [i, h] of hosts.entries()) {
+      try {
+        return await fn(h);
+      } catch (e) {
+        last = e;
+        const moveOn = e instanceof RegistryError && (e.kind === 'not-found' || e.kind === 'unavailable' || e.kind === 'unauthenticated');
+        if (!moveOn || i === hosts.length - 1) throw e;
+      }
+    }
+    throw last;
+  }
+
+  /** {@inheritDoc Resolver.resolve} */
+  async resolve(ref: string, options: CallOptions = {}): Promise<Resolved> {
+    const r = parseRef(ref);
+    const object = r.digest ?? r.tag!;
+    const scopes = [repositoryScope(r.path, 'pull')];
+    const descriptor = await this.onPullHosts(r.domain, async (host) => {
+      const path = `/v2/${r.path}/manifests/${object}`;
+      const head = await this.transport.request(host, { method: 'HEAD', path, headers: { accept: manifestAccept }, scopes, ...sig(options) });
+      await drain(head.body);
+      if (head.status === 200) {
+        const digest = header(head.headers, 'docker-content-digest');
+        const mediaType = stripParams(header(head.headers, 'content-type'));
+        const size = Number(header(head.headers, 'content-length'));
+        if (digest && isDigest(digest) && mediaType && isManifestMediaType(mediaType) && Number.isSafeInteger(size) && size > 0) {
+          if (r.digest && digest !== r.digest) throw new RegistryDigestMismatchError(r.digest, digest, { url: head.url });
+          return { mediaType, digest: digest as Digest, size };
+        }
+      } else if (head.status !== 405 && head.status !== 400) {
+        throw errorFromResponse(`manifest "${formatReference(r)}"`, head.status, undefined, { method: 'HEAD', url: head.url });
+      }
+      // No Docker-Content-Digest (or no HEAD support): GET and digest the body ourselves.
+      const got = await this.transport.request(host, { method: 'GET', path, headers: { accept: manifestAccept }, scopes, ...sig(options) });
+      if (got.status !== 200) {
+        throw errorFromResponse(`manifest "${formatReference(r)}"`, got.status, await drain(got.body), { method: 'GET', url: got.url });
+      }
+      const bytes = await readLimited(got.body, this.maxManifestSize, `manifest "${formatReference(r)}"`);
+      const digest = digestLike(r.digest ?? 'sha256:', bytes);
+      if (r.digest && digest !== r.digest) throw new RegistryDigestMismatchError(r.digest, digest, { url: got.url });
+      let mediaType = stripParams(header(got.headers, 'content-type'));
+      if (!mediaType || !isManifestMediaType(mediaType)) {
+        try {
+          mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+        } catch { /* fall through */ }
+      }
+      if (!mediaType) throw new RegistryProtocolError(`manifest "${formatReference(r)}" has no media type`, { url: got.url });
+      return { mediaType, digest, size: bytes.length };
+    });
+    return { name: formatReference(r), descriptor };
+  }
+
+  /** A fetcher for the repository of `ref` (`host/path`, tag or digest ignored). */
+  fetcher(ref: string): RegistryFetcher {
+    return new RegistryFetcher(this, parseRef(ref));
+  }
+
+  /** A pusher for the repository of `ref`; the tag, if any, is where `pushManifest` puts the root. */
+  pusher(ref: string): RegistryPusher {
+    return new RegistryPusher(this, parseRef(ref));
+  }
+
+  /** The tags of a repository, page by page through the Link header. */
+  async *tags(repository: string, options: ListOptions = {}): AsyncIterable<string> {
+    const r = parseRef(repository);
+    const q = options.pageSize ? `?n=${options.pageSize}` : '';
+    for await (const page of this.#pages<{ tags?: string[] | null }>(r.domain, `/v2/${r.path}/tags/list${q}`,
+      [repositoryScope(r.path, 'pull')], `tags of "${r.domain}/${r.path}"`, options)) {
+      yield* page.tags ?? [];
+    }
+  }
+
+  /** The repositories of a registry host (`_catalog`), page by page. */
+  async *catalog(host: string, options: ListOptions = {}): AsyncIterable<string> {
+    const q = options.pageSize ? `?n=${options.pageSize}` : '';
+    for await (const page of this.#pages<{ repositories?: string[] | null }>(host, `/v2/_catalog${q}`, ['registry:catalog:*'], `catalog of "${host}"`, options)) {
+      yield* page.repositories ?? [];
+    }
+  }
+
+  async *#pages<T>(host: string, first: string, scopes: string[], what: string, options: CallOptions): AsyncIterable<T> {
+    let path: string | undefined = first;
+    const seen = new Set<string>();
+    while (path && !seen.has(path)) {
+      seen.add(path);
+      const res = await this.transport.request(host, { method: 'GET', path, headers: { accept: 'application/json' }, scopes, ...sig(options) });
+      if (res.status !== 200) throw errorFromResponse(what, res.status, await drain(res.body), { method: 'GET', url: res.url });
+      const body = await readLimited(res.body, 16 << 20, what);
+      try {
+        yield JSON.parse(body.toString('utf8')) as T;
+      } catch (e) {
+        throw new RegistryProtocolError(what, { cause: e, url: res.url });
+      }
+      path = nextLink(header(res.headers, 'link'));
+    }
+  }
+
+  /** Deletes a manifest; a tag is first resolved to its digest (the API deletes by digest). */
+  async deleteManifest(ref: string, options: CallOptions = {}): Promise<Digest> {
+    const r = parseRef(ref);
+    const digest = r.digest ?? (await this.resolve(ref, options)).descriptor.digest;
+    const res = await this.transport.request(r.domain, {
+      method: 'DELETE', path: `/v2/${r.path}/manifests/${digest}`, scopes: [repositoryScope(r.path, 'delete')], ...sig(options),
+    });
+    const body = await drain(res.body);
+    if (res.status !== 202 && res.status !== 200) {
+      throw errorFromResponse(`delete manifest "${r.domain}/${r.path}@${digest}"`, res.status, body, { method: 'DELETE', url: res.url });
+    }
+    return digest;
+  }
+
+  /**
+   * The referrers of `ref`'s digest: `GET /v2/<name>/referrers/<digest>`, and
+   * when the registry has no such API (404), the tag schema fallback: the
+   * index tagged `sha256-<hex>`. Filtered by artifact type when asked.
+   */
+  async referrers(ref: string, options: ReferrersOptions = {}): Promise<Descriptor[]> {
+    const r = parseRef(ref);
+    if (!r.digest) throw new RegistryInvalidArgumentError(`referrers need a digest reference, got ${JSON.stringify(ref)}`);
+    const scopes = [repositoryScope(r.path, 'pull')];
+    const q = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : '';
+    const what = `referrers of "${r.domain}/${r.path}@${r.digest}"`;
+    const res = await this.transport.request(r.domain, {
+      method: 'GET', path: `/v2/${r.path}/referrers/${r.digest}${q}`, headers: { accept: MediaType.OciIndex }, scopes, ...sig(options),
+    });
+    let index: ImageIndex | undefined;
+    let filtered = false;
+    const ct = stripParams(header(res.headers, 'content-type'));
+    if (res.status === 200 && ct === MediaType.OciIndex) {
+      index = JSON.parse((await readLimited(res.body, this.maxManifestSize, what)).toString('utf8')) as ImageIndex;
+      filtered = header(res.headers, 'oci-filters-applied')?.includes('artifactType') ?? false;
+    } else if (res.status === 404 || res.status === 200) {
+      await drain(res.body);
+      const tag = r.digest.replace(':', '-');
+      try {
+        const got = await RegistryFetcher.fetchManifestBytes(this.fetcher(`${r.domain}/${r.path}`), r.domain, tag, options);
+        index = JSON.parse(got.bytes.toString('utf8')) as ImageIndex;
+      } catch (e) {
+        if (e instanceof RegistryNotFoundError) return [];
+        throw e;
+      }
+    } else {
+      throw errorFromResponse(what, res.status, await drain(res.body), { method: 'GET', url: res.url });
+    }
+    const list = Array.isArray(index?.manifests) ? index.manifests : [];
+    return options.artifactType && !filtered ? list.filter((d) => d.artifactType === options.artifactType) : list;
+  }
+
+  /** Closes the client's own dispatcher (an injected one stays open). Idempotent. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  /** @internal resume backoff bounds. */
+  get resumeDelays(): { min: number; max: number } {
+    return { min: this.#retryMin, max: this.#retryMax };
+  }
+}
+
+function sig(o: CallOptions): { signal?: AbortSignal } {
+  return o.signal ? { signal: o.signal } : {};
+}
+
+/** A {@link Fetcher} bound to one repository. */
+export class RegistryFetcher implements Fetcher {
+  constructor(readonly client: RegistryClient, readonly ref: ImageReference) {}
+
+  /** {@inheritDoc Fetcher.fetch} */
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<Readable> {
+    if (!isDigest(desc.digest)) throw new RegistryInvalidArgumentError(`invalid digest ${JSON.stringify(desc.digest)}`);
+    const offset = options.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) throw new RegistryInvalidArgumentError(`invalid offset ${offset}`);
+    const c = this.client;
+    const kind = isManifestMediaType(desc.mediaType) ? 'manifests' : 'blobs';
+    const path = `/v2/${this.ref.path}/${kind}/${desc.digest}`;
+    const scopes = [repositoryScope(this.ref.path, 'pull')];
+    const release = await c.limiter.acquire(options.signal);
+    return c.onPullHosts(this.ref.domain, (host) => verifiedStream(desc, {
+      get: (range, signal) => c.transport.request(host, {
+        method: 'GET', path,
+        headers: { accept: kind === 'manifests' ? manifestAccept : '*/*', ...(range ? { range } : {}) },
+        scopes, ...(signal ? { signal } : {}),
+      }),
+      release,
+    }, {
+      offset, hash: options.hash, maxResumes: c.maxResumes, minDelayMs: c.resumeDelays.min, maxDelayMs: c.resumeDelays.max,
+      ...sig(options),
+    })).catch((e: unknown) => { release(); throw e; });
+  }
+
+  /** Fetches manifest bytes by digest or tag, size-limited and verified. @internal */
+  async #fetchManifestBytes(host: string, object: string, expect: Descriptor | undefined, options: CallOptions & { maxSize?: number }): Promise<{ bytes: Buffer; mediaType: string | undefined; digest: Digest }> {
+    const limit = options.maxSize ?? this.client.maxManifestSize;
+    const what = `manifest "${this.ref.domain}/${this.ref.path}@${object}"`;
+    if (expect && expect.size > limit) throw new RegistryTooLargeError(what, limit);
+    const res = await this.client.transport.request(host, {
+      method: 'GET', path: `/v2/${this.ref.path}/manifests/${object}`, headers: { accept: manifestAccept },
+      scopes: [repositoryScope(this.ref.path, 'pull')], ...sig(options),
+    });
+    if (res.status !== 200) throw errorFromResponse(what, res.status, await drain(res.body), { method: 'GET', url: res.url });
+    const bytes = await readLimited(res.body, limit, what);
+    const digest = digestLike(expect?.digest ?? 'sha256:', bytes);
+    if (expect) {
+      if (bytes.length !== expect.size) throw new RegistrySizeMismatchError(expect.digest, expect.size, bytes.length, { url: res.url });
+      if (digest !== expect.digest) throw new RegistryDigestMismatchError(expect.digest, digest, { url: res.url });
+    }
+    return { bytes, mediaType: stripParams(header(res.headers, 'content-type')), digest };
+  }
+
+  /** {@inheritDoc Fetcher.fetchManifest} */
+  async fetchManifest(desc: Descriptor, options: FetchManifestOptions = {}): Promise<FetchedManifest> {
+    const got = await this.client.onPullHosts(this.ref.domain, (host) => this.#fetchManifestBytes(host, desc.digest, desc, options));
+    let doc: { mediaType?: string; manifests?: unknown; layers?: unknown };
+    try {
+      doc = JSON.parse(got.bytes.toString('utf8')) as typeof doc;
+    } catch (e) {
+      throw new RegistryProtocolError(`manifest "${desc.digest}" is not JSON`, { cause: e });
+    }
+    const mediaType = doc.mediaType ?? desc.mediaType;
+    if (isIndexMediaType(mediaType) || Array.isArray(doc.manifests)) {
+      const index = doc as ImageIndex;
+      if (!options.platform) return { descriptor: desc, bytes: got.bytes, index };
+      const want = options.platform;
+      const pick = index.manifests.find((m) => platformMatches(want, m.platform));
+      if (!pick) {
+        throw new RegistryNotFoundError(`platform "${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ''}" in "${desc.digest}"`);
+      }
+      return this.fetchManifest(pick, { ...options });
+    }
+    if (!Array.isArray(doc.layers)) throw new RegistryProtocolError(`"${desc.digest}" is neither a manifest nor an index`);
+    return { descriptor: desc, bytes: got.bytes, manifest: doc as ImageManifest };
+  }
+
+  /** @internal used by {@link RegistryClient.referrers} for the tag schema fallback. */
+  static fetchManifestBytes(f: RegistryFetcher, host: string, object: string, options: CallOptions) {
+    return f.#fetchManifestBytes(host, object, undefined, options);
+  }
+}
+
+type UploadState = { location: string };
+
+/** A {@link Pusher} bound to one repository. */
+export class RegistryPusher implements Pusher {
+  constructor(readonly client: RegistryClient, readonly ref: ImageReference) {}
+
+  get #host(): string { return this.ref.domain; }
+
+  #scopes(mountFrom?: string): string[] {
+    const s = [repositoryScope(this.ref.path, 'pull,push')];
+    if (mountFrom) s.push(repositoryScope(mountFrom, 'pull'));
+    return s;
+  }
+
+  /** {@inheritDoc Pusher.push} */
+  async push(desc: Descriptor, options: PushOptions = {}): Promise<PushWriter> {
+    if (!isDigest(desc.digest)) throw new RegistryInvalidArgumentError(`invalid digest ${JSON.stringify(desc.digest)}`);
+    const t = this.client.transport;
+    if (isManifestMediaType(desc.mediaType)) {
+      const object = options.tag ?? desc.digest;
+      const head = await t.request(this.#host, {
+        method: 'HEAD', path: `/v2/${this.ref.path}/manifests/${object}`, headers: { accept: manifestAccept }, scopes: this.#scopes(), ...sig(options),
+      });
+      await drain(head.body);
+      if (head.status === 200 && header(head.headers, 'docker-content-digest') === desc.digest) {
+        throw new RegistryAlreadyExistsError(`manifest "${this.ref.path}@${object}"`, { details: { outcome: 'exists' } });
+      }
+      return new ManifestWriter(this, desc, options.tag);
+    }
+    const head = await t.request(this.#host, {
+      method: 'HEAD', path: `/v2/${this.ref.path}/blobs/${desc.digest}`, scopes: this.#scopes(), ...sig(options),
+    });
+    await drain(head.body);
+    if (head.status === 200) throw new RegistryAlreadyExistsError(`blob "${desc.digest}"`, { details: { outcome: 'exists' } });
+    if (head.status !== 404) throw errorFromResponse(`blob "${desc.digest}"`, head.status, undefined, { method: 'HEAD', url: head.url });
+    let location: string | undefined;
+    for (const from of options.mountFrom ?? []) {
+      if (from === this.ref.path) continue;
+      const res = await t.request(this.#host, {
+        method: 'POST', path: `/v2/${this.ref.path}/blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}`,
+        scopes: this.#scopes(from), ...sig(options),
+      });
+      const body = await drain(res.body);
+      if (res.status === 201) throw new RegistryAlreadyExistsError(`blob "${desc.digest}"`, { details: { outcome: 'mounted', from } });
+      if (res.status === 202) { location = header(res.headers, 'location'); break; }
+      if (res.status !== 404) throw errorFromResponse(`mount "${desc.digest}" from "${from}"`, res.status, body, { method: 'POST', url: res.url });
+    }
+    if (!location) {
+      const res = await t.request(this.#host, {
+        method: 'POST', path: `/v2/${this.ref.path}/blobs/uploads/`, scopes: this.#scopes(), ...sig(options),
+      });
+      const body = await drain(res.body);
+      if (res.status !== 202) throw errorFromResponse(`upload "${desc.digest}"`, res.status, body, { method: 'POST', url: res.url });
+      location = header(res.headers, 'location');
+    }
+    if (!location) throw new RegistryProtocolError(`upload "${desc.digest}": no Location`);
+    return new BlobWriter(this, desc, { location });
+  }
+
+  /** {@inheritDoc Pusher.pushBlob} */
+  async pushBlob(desc: Descriptor, content: Uint8Array | AsyncIterable<Uint8Array>, options: PushOptions = {}): Promise<PushOutcome> {
+    let w: PushWriter;
+    try {
+      w = await this.push(desc, options);
+    } catch (e) {
+      if (e instanceof RegistryAlreadyExistsError) return e.details.outcome === 'mounted' ? 'mounted' : 'exists';
+      throw e;
+    }
+    const release = await this.client.limiter.acquire(options.signal);
+    try {
+      if (content instanceof Uint8Array) await w.write(content, options);
+      else for await (const chunk of content) await w.write(chunk, options);
+      await w.commit({ size: desc.size, digest: desc.digest }, options);
+      return 'uploaded';
+    } catch (e) {
+      await w.abort().catch(() => undefined);
+      throw e;
+    } finally {
+      release();
+    }
+  }
+
+  /** {@inheritDoc Pusher.pushManifest} */
+  async pushManifest(desc: Descriptor, bytes: Uint8Array, options: PushOptions = {}): Promise<PushOutcome> {
+    const tag = options.tag ?? this.ref.tag;
+    try {
+      const w = await this.push(desc, { ...options, ...(tag ? { tag } : {}) });
+      await w.write(bytes, options);
+      await w.commit({ size: desc.size, digest: desc.digest }, options);
+      return 'uploaded';
+    } catch (e) {
+      if (e instanceof RegistryAlreadyExistsError) return 'exists';
+      throw e;
+    }
+  }
+
+  /** @internal */
+  async putManifest(desc: Descriptor, bytes: Buffer, tag: string | undefined, options: CallOptions): Promise<void> {
+    const object = tag ?? desc.digest;
+    const res = await this.client.transport.request(this.#host, {
+      method: 'PUT', path: `/v2/${this.ref.path}/manifests/${object}`, headers: { 'content-type': desc.mediaType },
+      body: bytes, scopes: this.#scopes(), ...sig(options),
+    });
+    const body = await drain(res.body);
+    if (res.status !== 201 && res.status !== 200) {
+      throw errorFromResponse(`manifest "${this.ref.path}:${object}"`, res.status, body, { method: 'PUT', url: res.url });
+    }
+    const got = header(res.headers, 'docker-content-digest');
+    if (got && got !== desc.digest) throw new RegistryDigestMismatchError(desc.digest, got, { url: res.url });
+  }
+
+  /** @internal */
+  async upload(method: 'PATCH' | 'PUT', state: UploadState, query: string, body: Buffer, headers: Record<string, string>, options: CallOptions): Promise<Answer> {
+    const u = new URL(state.location, 'http://placeholder');
+    for (const [k, v] of new URLSearchParams(query)) u.searchParams.set(k, v);
+    const path = state.location.startsWith('http') ? u.toString() : `${u.pathname}${u.search}`;
+    return this.client.transport.request(this.#host, {
+      method, path, headers: { 'content-type': 'application/octet-stream', ...headers }, body, scopes: this.#scopes(), ...sig(options),
+    });
+  }
+
+  /** @internal */
+  async cancelUpload(state: UploadState): Promise<void> {
+    const u = new URL(state.location, 'http://placeholder');
+    const path = state.location.startsWith('http') ? state.location : `${u.pathname}${u.search}`;
+    const res = await this.client.transport.request(this.#host, { method: 'DELETE', path, scopes: this.#scopes() });
+    await drain(res.body);
+  }
+}
+
+/** Writes a blob: chunks with PATCH as they fill, PUT ?digest= on commit (one PUT when it fits a chunk). */
+class BlobWriter implements PushWriter {
+  #offset = 0;
+  #uploaded = 0;
+  #parts: Buffer[] = [];
+  #buffered = 0;
+  readonly #hash: Hash;
+  #done = false;
+
+  constructor(readonly pusher: RegistryPusher, readonly desc: Descriptor, readonly state: UploadState) {
+    this.#hash = createHash(digestAlgorithm(desc.digest));
+  }
+
+  get offset(): number { return this.#offset; }
+
+  async write(chunk: Uint8Array, options: CallOptions = {}): Promise<void> {
+    const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.#hash.update(b);
+    this.#offset += b.length;
+    this.#parts.push(b);
+    this.#buffered += b.length;
+    if (this.#buffered >= this.pusher.client.chunkSize) await this.#flush(options);
+  }
+
+  async #flush(options: CallOptions): Promise<void> {
+    if (this.#buffered === 0) return;
+    const body = Buffer.concat(this.#parts, this.#buffered);
+    this.#parts = [];
+    this.#buffered = 0;
+    const start = this.#uploaded;
+    const end = start + body.length - 1;
+    // distribution's Content-Range for PATCH is `<start>-<end>` without a unit (spec: "Pushing a blob in chunks").
+    const res = await this.pusher.upload('PATCH', this.state, '', body, { 'content-range': `${start}-${end}`, 'content-length': String(body.length) }, options);
+    const errBody = await drain(res.body);
+    if (res.status !== 202) throw errorFromResponse(`upload "${this.desc.digest}" chunk ${start}-${end}`, res.status, errBody, { method: 'PATCH', url: res.url });
+    this.#uploaded = end + 1;
+    const loc = header(res.headers, 'location');
+    if (loc) this.state.location = loc;
+  }
+
+  async commit(expected: CommitOptions, options: CallOptions = {}): Promise<void> {
+    if (this.#done) throw new RegistryInvalidArgumentError(`upload "${this.desc.digest}" already finished`);
+    const actual = `${digestAlgorithm(expected.digest)}:${this.#hash.digest('hex')}`;
+    if (this.#offset !== expected.size) throw new RegistrySizeMismatchError(expected.digest, expected.size, this.#offset);
+    if (actual !== expected.digest) throw new RegistryDigestMismatchError(expected.digest, actual);
+    this.#done = true;
+    let body = Buffer.alloc(0);
+    if (this.#uploaded === 0) {
+      // Monolithic: the whole blob in the PUT.
+      body = Buffer.concat(this.#parts, this.#buffered);
+      this.#parts = [];
+      this.#buffered = 0;
+    } else {
+      await this.#flush(options);
+    }
+    const res = await this.pusher.upload('PUT', this.state, `digest=${expected.digest}`, body, { 'content-length': String(body.length) }, options);
+    const errBody = await drain(res.body);
+    if (res.status !== 201 && res.status !== 204) throw errorFromResponse(`upload "${expected.digest}"`, res.status, errBody, { method: 'PUT', url: res.url });
+    const got = header(res.headers, 'docker-content-digest');
+    if (got && got !== expected.digest) throw new RegistryDigestMismatchError(expected.digest, got, { url: res.url });
+  }
+
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    this.#parts = [];
+    await this.pusher.cancelUpload(this.state).catch(() => undefined);
+  }
+}
+
+/** Buffers a manifest and PUTs it (by tag or digest) on commit. */
+class ManifestWriter implements PushWriter {
+  #parts: Buffer[] = [];
+  #offset = 0;
+  #done = false;
+
+  constructor(readonly pusher: RegistryPusher, readonly desc: Descriptor, readonly tag: string | undefined) {}
+
+  get offset(): number { return this.#offset; }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#offset += chunk.byteLength;
+    if (this.#offset > this.pusher.client.maxManifestSize) throw new RegistryTooLargeError(`manifest "${this.desc.digest}"`, this.pusher.client.maxManifestSize);
+    this.#parts.push(Buffer.from(chunk));
+  }
+
+  async commit(expected: CommitOptions, options: CallOptions = {}): Promise<void> {
+    if (this.#done) throw new RegistryInvalidArgumentError(`manifest "${this.desc.digest}" already committed`);
+    const bytes = Buffer.concat(this.#parts);
+    if (bytes.length !== expected.size) throw new RegistrySizeMismatchError(expected.digest, expected.size, bytes.length);
+    const actual = digestLike(expected.digest, bytes);
+    if (actual !== expected.digest) throw new RegistryDigestMismatchError(expected.digest, actual);
+    this.#done = true;
+    await this.pusher.putManifest(this.desc, bytes, this.tag, options);
+  }
+
+  async abort(): Promise<void> {
+    this.#done = true;
+    this.#parts = [];
+  }
+}
+
+/** Creates a registry client. */
+export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {
+  return new RegistryClient(options);
+}
