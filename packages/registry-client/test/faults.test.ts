@@ -1,0 +1,158 @@
+import test from 'ava';
+import diagnostics_channel from 'node:diagnostics_channel';
+import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import { createRegistryClient, RegistryChannel, type Descriptor } from '@berth/registry-client';
+import { consume } from './helpers/drain.js';
+import { startFaultProxy, startSilentServer, type FaultProxy } from './helpers/fault-proxy.js';
+
+let registry: TestRegistry;
+let proxy: FaultProxy;
+let layer: Descriptor;
+const f = fixture('multilayer', 'oci-gzip');
+
+test.before(async () => {
+  registry = await startRegistry({ seed: true });
+  proxy = await startFaultProxy(registry.host);
+  const client = createRegistryClient();
+  try {
+    const ref = `${registry.host}/${f.repo}:${f.tag}`;
+    const { descriptor } = await client.resolve(ref);
+    const m = await client.fetcher(ref).fetchManifest(descriptor);
+    layer = [...m.manifest!.layers].sort((a, b) => b.size - a.size)[0]!;
+  } finally {
+    await client.close();
+  }
+});
+test.after.always(async () => { await proxy?.close(); await registry?.close(); });
+
+const isBlobGet = (url: string | undefined, d: Descriptor) => url?.endsWith(`/blobs/${d.digest}`);
+
+test.serial('a connection cut mid-blob resumes with Range and the digest verifies', async (t) => {
+  t.true(layer.size > 64 * 1024, 'the largest layer is big enough to cut in the middle');
+  const cutAt = Math.floor(layer.size / 2);
+  let cuts = 0;
+  proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) && cuts++ === 0 ? { kind: 'cut', afterBytes: cutAt } : { kind: 'pass' });
+  const resumes: unknown[] = [];
+  const onResume = (m: unknown) => resumes.push(m);
+  diagnostics_channel.subscribe(RegistryChannel.Resume, onResume);
+  const client = createRegistryClient({ retry: { minDelayMs: 20, maxDelayMs: 100 } });
+  try {
+    proxy.log.length = 0;
+    const got = await consume(await client.fetcher(`${proxy.host}/${f.repo}`).fetch(layer));
+    t.is(got.digest, layer.digest);
+    t.is(got.size, layer.size);
+    const gets = proxy.log.filter((e) => e.method === 'GET' && isBlobGet(e.url, layer));
+    t.is(gets.length, 2);
+    t.is(gets[0]!.headers.range, undefined);
+    // The proxy cut after `cutAt` bytes; the client may have received fewer before the reset.
+    const m = /^bytes=(\d+)-$/.exec(String(gets[1]!.headers.range));
+    t.truthy(m);
+    t.true(Number(m![1]) > 0 && Number(m![1]) <= cutAt);
+    t.is(resumes.length, 1);
+  } finally {
+    diagnostics_channel.unsubscribe(RegistryChannel.Resume, onResume);
+    await client.close();
+  }
+});
+
+test.serial('a stalled body (no bytes for stallTimeoutMs) is abandoned and resumed', async (t) => {
+  let stalls = 0;
+  proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) && stalls++ === 0 ? { kind: 'stall', afterBytes: 100_000 } : { kind: 'pass' });
+  const client = createRegistryClient({ stallTimeoutMs: 300, retry: { minDelayMs: 20, maxDelayMs: 100 } });
+  try {
+    proxy.log.length = 0;
+    const got = await consume(await client.fetcher(`${proxy.host}/${f.repo}`).fetch(layer));
+    t.is(got.digest, layer.digest);
+    const gets = proxy.log.filter((e) => e.method === 'GET' && isBlobGet(e.url, layer));
+    t.is(gets.length, 2);
+    t.regex(String(gets[1]!.headers.range), /^bytes=\d+-$/);
+  } finally {
+    await client.close();
+  }
+});
+
+test.serial('a flipped byte is ERR_REGISTRY_DIGEST_MISMATCH and the stream never ends as valid', async (t) => {
+  proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) ? { kind: 'flip', atByte: Math.floor(layer.size / 3) } : { kind: 'pass' });
+  const client = createRegistryClient();
+  try {
+    const stream = await client.fetcher(`${proxy.host}/${f.repo}`).fetch(layer);
+    let handed = 0;
+    let ended = false;
+    stream.on('end', () => { ended = true; });
+    const err = await t.throwsAsync(async () => {
+      for await (const c of stream as AsyncIterable<Buffer>) handed += c.length;
+    });
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_DIGEST_MISMATCH');
+    t.is((err as { kind?: string }).kind, 'data-loss');
+    t.false(ended);
+    t.true(handed < layer.size, 'the last chunk was held back');
+  } finally {
+    await client.close();
+  }
+});
+
+test.serial('429 with Retry-After: the retry comes after the delay, as the proxy saw it', async (t) => {
+  let n = 0;
+  proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) && n++ === 0
+    ? { kind: 'status', status: 429, headers: { 'retry-after': '1' } } : { kind: 'pass' });
+  const retries: Array<{ delayMs?: number }> = [];
+  const onRetry = (m: unknown) => retries.push(m as { delayMs?: number });
+  diagnostics_channel.subscribe(RegistryChannel.Retry, onRetry);
+  const client = createRegistryClient();
+  try {
+    proxy.log.length = 0;
+    const got = await consume(await client.fetcher(`${proxy.host}/${f.repo}`).fetch(layer));
+    t.is(got.digest, layer.digest);
+    const gets = proxy.log.filter((e) => e.method === 'GET' && isBlobGet(e.url, layer));
+    t.is(gets.length, 2);
+    t.is(gets[0]!.action, 'status');
+    // Ordering check on the proxy's clock: the retry arrived no sooner than Retry-After after the 429 went out.
+    t.true(gets[1]!.at - gets[0]!.doneAt! >= 1000, `retry ${gets[1]!.at - gets[0]!.doneAt!} ms after the 429`);
+    t.is(retries.find((r) => r.delayMs !== undefined)?.delayMs, 1000);
+  } finally {
+    diagnostics_channel.unsubscribe(RegistryChannel.Retry, onRetry);
+    await client.close();
+  }
+});
+
+test.serial('5xx answers are retried, then reported as ERR_REGISTRY_UNAVAILABLE', async (t) => {
+  proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer)
+    ? { kind: 'status', status: 503, body: '{"errors":[{"code":"UNAVAILABLE","message":"down"}]}' } : { kind: 'pass' });
+  const client = createRegistryClient({ retry: { maxRetries: 2, minDelayMs: 10, maxDelayMs: 20 } });
+  try {
+    proxy.log.length = 0;
+    const err = await t.throwsAsync(client.fetcher(`${proxy.host}/${f.repo}`).fetch(layer));
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_UNAVAILABLE');
+    t.is((err as { status?: number }).status, 503);
+    t.deepEqual((err as { registryCodes?: string[] }).registryCodes, ['UNAVAILABLE']);
+    t.is(proxy.log.filter((e) => isBlobGet(e.url, layer)).length, 3);
+  } finally {
+    await client.close();
+  }
+});
+
+test.serial('a registry that never answers times out with ERR_REGISTRY_TIMEOUT', async (t) => {
+  const silent = await startSilentServer();
+  const client = createRegistryClient({ timeoutMs: 300, retry: { maxRetries: 1, minDelayMs: 10, maxDelayMs: 20 } });
+  try {
+    const err = await t.throwsAsync(client.resolve(`${silent.host}/busybox:latest`));
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_TIMEOUT');
+    t.true(silent.connections >= 1);
+  } finally {
+    await client.close();
+    await silent.close();
+  }
+});
+
+test.serial('an aborted fetch is ERR_REGISTRY_CANCELLED', async (t) => {
+  proxy.rule = () => ({ kind: 'pass' });
+  const client = createRegistryClient();
+  try {
+    const ac = new AbortController();
+    ac.abort();
+    const err = await t.throwsAsync(client.fetcher(`${proxy.host}/${f.repo}`).fetch(layer, { signal: ac.signal }));
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_CANCELLED');
+  } finally {
+    await client.close();
+  }
+});
