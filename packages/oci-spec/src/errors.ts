@@ -148,3 +148,208 @@ export class CancelledError extends BerthError {
 export function throwIfAborted(signal: AbortSignal | undefined, what = 'operation'): void {
   if (signal?.aborted) throw new CancelledError(what, { cause: signal.reason });
 }
+
+// ---------------------------------------------------------------------------
+// oci-spec's own errors. Each fixes a code and a kind and builds its message
+// from structured fields, which it also keeps in `details`.
+// ---------------------------------------------------------------------------
+
+/** Thrown when a string is not a well-formed digest (`ERR_OCI_INVALID_DIGEST`). */
+export class InvalidDigestError extends BerthError {
+  /** The rejected input. */
+  readonly input: string;
+  constructor(input: string, reason: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_INVALID_DIGEST', ErrorKind.InvalidArgument,
+      `digest ${JSON.stringify(clip(input))} is invalid: ${reason}`,
+      { ...options, details: { input, reason, ...options.details } });
+    this.input = input;
+  }
+}
+
+/** Thrown for a well-formed digest whose algorithm berth does not implement (`ERR_OCI_UNSUPPORTED_DIGEST_ALGORITHM`). */
+export class UnsupportedDigestAlgorithmError extends BerthError {
+  /** The algorithm named by the digest. */
+  readonly algorithm: string;
+  constructor(algorithm: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_UNSUPPORTED_DIGEST_ALGORITHM', ErrorKind.NotImplemented,
+      `digest algorithm ${JSON.stringify(algorithm)} is not supported (sha256, sha512)`,
+      { ...options, details: { algorithm, ...options.details } });
+    this.algorithm = algorithm;
+  }
+}
+
+/** Thrown when content does not hash to the digest it was expected to have (`ERR_OCI_DIGEST_MISMATCH`). */
+export class DigestMismatchError extends BerthError {
+  /** The digest the content should have had. */
+  readonly expected: string;
+  /** The digest the content has. */
+  readonly actual: string;
+  constructor(expected: string, actual: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_DIGEST_MISMATCH', ErrorKind.DataLoss,
+      `content digest ${actual} does not match expected ${expected}`,
+      { ...options, details: { expected, actual, ...options.details } });
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Thrown when content is longer or shorter than the size it was expected to have (`ERR_OCI_SIZE_MISMATCH`). */
+export class SizeMismatchError extends BerthError {
+  /** The expected size in bytes. */
+  readonly expected: number;
+  /** The size seen so far (on overflow) or in total. */
+  readonly actual: number;
+  constructor(expected: number, actual: number, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_SIZE_MISMATCH', ErrorKind.DataLoss,
+      `content size ${actual} does not match expected ${expected}`,
+      { ...options, details: { expected, actual, ...options.details } });
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Thrown when a digester's result is asked for before its stream has finished (`ERR_OCI_DIGEST_NOT_READY`). */
+export class DigestNotReadyError extends BerthError {
+  constructor(options: BerthErrorOptions = {}) {
+    super('ERR_OCI_DIGEST_NOT_READY', ErrorKind.FailedPrecondition,
+      'digest requested before the stream finished', options);
+  }
+}
+
+/** Why an image reference was rejected; kept in `details.reason`. */
+export type InvalidReferenceReason =
+  | 'empty' | 'format' | 'uppercase' | 'name-too-long' | 'digest' | 'identifier' | 'no-name';
+
+/** Thrown when a string is not a valid image reference (`ERR_OCI_INVALID_REFERENCE`). */
+export class InvalidReferenceError extends BerthError {
+  /** The rejected input. */
+  readonly input: string;
+  /** Why it was rejected. */
+  readonly reason: InvalidReferenceReason;
+  constructor(input: string, reason: InvalidReferenceReason, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_INVALID_REFERENCE', ErrorKind.InvalidArgument,
+      `reference ${JSON.stringify(clip(input))} is invalid: ${referenceReasons[reason]}`,
+      { ...options, details: { input, reason, ...options.details } });
+    this.input = input;
+    this.reason = reason;
+  }
+}
+
+const referenceReasons: Record<InvalidReferenceReason, string> = {
+  'empty': 'repository name must have at least one component',
+  'format': 'invalid reference format',
+  'uppercase': 'repository name must be lowercase',
+  'name-too-long': 'repository name must not be more than 255 characters',
+  'digest': 'invalid digest',
+  'identifier': 'cannot specify 64-byte hexadecimal strings as a repository name',
+  'no-name': 'reference has no name',
+};
+
+/** Thrown when a platform specifier or object is invalid (`ERR_OCI_INVALID_PLATFORM`). */
+export class InvalidPlatformError extends BerthError {
+  /** The rejected input. */
+  readonly input: string;
+  constructor(input: string, reason: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_INVALID_PLATFORM', ErrorKind.InvalidArgument,
+      `platform ${JSON.stringify(clip(input))} is invalid: ${reason}`,
+      { ...options, details: { input, reason, ...options.details } });
+    this.input = input;
+  }
+}
+
+/** Thrown when bytes that should hold a JSON document do not parse (`ERR_OCI_INVALID_JSON`). */
+export class InvalidJsonError extends BerthError {
+  constructor(what: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_INVALID_JSON', ErrorKind.InvalidArgument,
+      `${what} is not valid JSON${options.cause instanceof Error ? `: ${options.cause.message}` : ''}`,
+      { ...options, details: { what, ...options.details } });
+  }
+}
+
+/** The documents berth validates, each with its own error code. */
+export const ValidatedDocument = {
+  Manifest: 'MANIFEST',
+  Index: 'INDEX',
+  Config: 'CONFIG',
+  RuntimeConfig: 'RUNTIME_CONFIG',
+  Layout: 'LAYOUT',
+  Descriptor: 'DESCRIPTOR',
+} as const;
+/** One of the values of {@link ValidatedDocument}. */
+export type ValidatedDocument = (typeof ValidatedDocument)[keyof typeof ValidatedDocument];
+
+/** One schema violation: where (a JSON pointer such as `/layers/0/digest`) and what. */
+export interface ValidationIssue {
+  /** JSON pointer to the offending value; `` (empty) for the document itself. */
+  path: string;
+  /** What is wrong, lowercase, from the schema keyword. */
+  message: string;
+  /** The JSON Schema keyword that failed (`pattern`, `required`, `type`…). */
+  keyword: string;
+}
+
+/**
+ * Thrown when an untrusted document breaks its schema: `ERR_OCI_INVALID_MANIFEST`,
+ * `ERR_OCI_INVALID_INDEX`, `ERR_OCI_INVALID_CONFIG`, `ERR_OCI_INVALID_RUNTIME_CONFIG`,
+ * `ERR_OCI_INVALID_LAYOUT` or `ERR_OCI_INVALID_DESCRIPTOR`. `path` points at the first
+ * offending value; `issues` lists every violation found.
+ */
+export class OciValidationError extends BerthError {
+  /** Which document failed. */
+  readonly document: ValidatedDocument;
+  /** JSON pointer of the first issue, such as `/layers/0/digest`. */
+  readonly path: string;
+  /** Every issue found. */
+  readonly issues: readonly ValidationIssue[];
+  constructor(document: ValidatedDocument, issues: readonly ValidationIssue[], options: BerthErrorOptions = {}) {
+    const first = issues[0] ?? { path: '', message: 'invalid', keyword: 'unknown' };
+    super(`ERR_OCI_INVALID_${document}`, ErrorKind.InvalidArgument,
+      `${document.toLowerCase().replace('_', ' ')} ${first.path === '' ? '(root)' : first.path}: ${first.message}`,
+      { ...options, details: { document, path: first.path, issues, ...options.details } });
+    this.document = document;
+    this.path = first.path;
+    this.issues = issues;
+  }
+}
+
+/** Thrown when a document's media type is one berth does not handle (`ERR_OCI_UNSUPPORTED_MEDIA_TYPE`). */
+export class UnsupportedMediaTypeError extends BerthError {
+  /** The media type found (empty when none could be determined). */
+  readonly mediaType: string;
+  constructor(mediaType: string, context: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_UNSUPPORTED_MEDIA_TYPE', ErrorKind.NotImplemented,
+      `media type ${JSON.stringify(mediaType)} is not supported for ${context}`,
+      { ...options, details: { mediaType, context, ...options.details } });
+    this.mediaType = mediaType;
+  }
+}
+
+/** Thrown when a document's `mediaType` field disagrees with the type it was served or asked as (`ERR_OCI_MEDIA_TYPE_MISMATCH`). */
+export class MediaTypeMismatchError extends BerthError {
+  /** The media type expected (for example the HTTP Content-Type). */
+  readonly expected: string;
+  /** The media type the document declares. */
+  readonly actual: string;
+  constructor(expected: string, actual: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_MEDIA_TYPE_MISMATCH', ErrorKind.InvalidArgument,
+      `document media type ${JSON.stringify(actual)} does not match expected ${JSON.stringify(expected)}`,
+      { ...options, details: { expected, actual, ...options.details } });
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Thrown when a runtime spec option gets an argument it cannot use (`ERR_OCI_INVALID_SPEC_OPTION`). */
+export class InvalidSpecOptionError extends BerthError {
+  /** The option, such as `withUser`. */
+  readonly option: string;
+  constructor(option: string, reason: string, options: BerthErrorOptions = {}) {
+    super('ERR_OCI_INVALID_SPEC_OPTION', ErrorKind.InvalidArgument, `${option}: ${reason}`,
+      { ...options, details: { option, reason, ...options.details } });
+    this.option = option;
+  }
+}
+
+function clip(s: string): string {
+  return s.length > 300 ? `${s.slice(0, 300)}…` : s;
+}
