@@ -1,0 +1,172 @@
+/**
+ * The content store contract, containerd's shape (core/content/content.go):
+ * a store is a {@link Provider} (read), an {@link Ingester} (write), a
+ * {@link Manager} (walk, delete, labels) and an {@link IngestManager}
+ * (partial writes). Interfaces only; implementations live in `local/` and
+ * `memory/`.
+ *
+ * Writes are two-step. `writer(ref)` opens (or resumes) the ingest named
+ * `ref`; bytes are hashed as they are written; `commit({ size, digest })`
+ * checks both and only then makes the blob visible under its digest. Nothing
+ * is visible before commit, and a failed commit leaves no blob:
+ *
+ * ```ts
+ * const w = await store.writer('pull-layer-1', { expected: desc });
+ * await w.copyFrom(body.skip(w.offset));   // resume: send what is missing
+ * await w.commit({ size: desc.size, digest: desc.digest });
+ * ```
+ *
+ * An ingest ref names one in-progress write. Two writers may not hold the
+ * same ref at once (the second gets ERR_STORE_LOCKED); two writers of the
+ * same digest under different refs both succeed and leave exactly one blob
+ * (the later commit gets ERR_STORE_ALREADY_EXISTS, which {@link writeBlob}
+ * treats as success).
+ */
+import type { Readable } from 'node:stream';
+import type { Descriptor, Digest } from './internal/oci.js';
+
+/** What the store knows about one committed blob. */
+export interface Info {
+  /** The digest of the blob. */
+  digest: Digest;
+  /** Its size in bytes. */
+  size: number;
+  /** When it was committed. */
+  createdAt: Date;
+  /** When it or its labels last changed. */
+  updatedAt: Date;
+  /** Free-form labels (containerd uses `containerd.io/gc.ref.*`, `containerd.io/distribution.source.*`). */
+  labels: Record<string, string>;
+}
+
+/** Options of {@link Provider.open}: an optional byte range. */
+export interface OpenOptions {
+  /** The first byte to read (default 0). */
+  offset?: number;
+  /** How many bytes to read (default: to the end). */
+  length?: number;
+  /** Aborts the read. */
+  signal?: AbortSignal;
+}
+
+/** Options every I/O method accepts. */
+export interface CallOptions {
+  /** Aborts the call with ERR_CANCELLED. */
+  signal?: AbortSignal;
+}
+
+/** Reads committed content. */
+export interface Provider {
+  /** Info of a committed blob; ERR_STORE_NOT_FOUND when absent. */
+  info(digest: Digest, options?: CallOptions): Promise<Info>;
+  /** A stream of a blob's bytes, or of the range `offset`..`offset+length`. */
+  open(digest: Digest, options?: OpenOptions): Promise<Readable>;
+}
+
+/** Options of {@link Ingester.writer}. */
+export interface WriterOptions extends CallOptions {
+  /**
+   * The descriptor the bytes should match. When its digest is already
+   * committed, `writer` throws ERR_STORE_ALREADY_EXISTS; `commit` without a
+   * digest or size falls back to it.
+   */
+  expected?: Pick<Descriptor, 'digest' | 'size'> & Partial<Descriptor>;
+  /** Adds the committed digest (and the ingest, while open) to this lease, atomically with the commit. */
+  lease?: string;
+}
+
+/** The state of a partial ingest. */
+export interface Status {
+  /** The ingest ref. */
+  ref: string;
+  /** Bytes received so far; a resumed writer continues here. */
+  offset: number;
+  /** The expected total size, when known. */
+  total?: number;
+  /** The expected digest, when known. */
+  expected?: Digest;
+  /** When the ingest was started. */
+  startedAt: Date;
+  /** When bytes were last written. */
+  updatedAt: Date;
+}
+
+/** Options of {@link ContentWriter.commit}. */
+export interface CommitOptions extends CallOptions {
+  /** The size the blob must have (0 or absent: the expected size, else unchecked). */
+  size?: number;
+  /** The digest the bytes must hash to (absent: the expected digest, else what was written). */
+  digest?: Digest;
+  /** Labels to set on the committed blob. */
+  labels?: Record<string, string>;
+}
+
+/** One open ingest. Use it from one task at a time. */
+export interface ContentWriter {
+  /** The ingest ref. */
+  readonly ref: string;
+  /** Bytes written so far (after a resume: where the caller continues). */
+  readonly offset: number;
+  /** Appends bytes; they are hashed in the same pass. */
+  write(chunk: Uint8Array, options?: CallOptions): Promise<void>;
+  /** Appends everything `source` yields (large batched writes, one pass). */
+  copyFrom(source: AsyncIterable<Uint8Array>, options?: CallOptions): Promise<number>;
+  /** The digest of the bytes written so far. */
+  digest(): Digest;
+  /** The ingest's status. */
+  status(): Promise<Status>;
+  /**
+   * Verifies size and digest, makes the blob visible atomically and ends the
+   * ingest. Throws ERR_STORE_SHORT_WRITE (the ingest stays, resumable),
+   * ERR_STORE_SIZE_MISMATCH or ERR_STORE_DIGEST_MISMATCH (the ingest is
+   * discarded), or ERR_STORE_ALREADY_EXISTS (the blob was already there; the
+   * ingest is discarded). In every failing case no new blob is visible.
+   */
+  commit(options?: CommitOptions): Promise<Info>;
+  /** Releases the writer; an uncommitted ingest stays and can be resumed. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts or resumes writes. */
+export interface Ingester {
+  /**
+   * Opens the ingest `ref`, creating it or resuming an existing one at its
+   * current offset (read `writer.offset` and send the rest).
+   */
+  writer(ref: string, options?: WriterOptions): Promise<ContentWriter>;
+}
+
+/** A filter for {@link Manager.walk}: all given label values must match (`''` matches presence). */
+export interface WalkFilter {
+  /** Only blobs whose labels include these (value `''`: any value). */
+  labels?: Record<string, string>;
+  /** Only blobs of this algorithm. */
+  algorithm?: string;
+}
+
+/** Lists, deletes and labels committed content. */
+export interface Manager {
+  /** Every committed blob matching `filter`. */
+  walk(filter?: WalkFilter, options?: CallOptions): AsyncIterable<Info>;
+  /** Deletes a blob; ERR_STORE_NOT_FOUND when absent. */
+  delete(digest: Digest, options?: CallOptions): Promise<void>;
+  /**
+   * Updates the fields named by `fieldpaths` (`labels` for all labels,
+   * `labels.<key>` for one; an empty value deletes a label) and returns the
+   * new info. Without fieldpaths, all labels are replaced.
+   */
+  update(info: Pick<Info, 'digest'> & Partial<Info>, fieldpaths?: string[], options?: CallOptions): Promise<Info>;
+}
+
+/** Lists, inspects and aborts partial ingests. */
+export interface IngestManager {
+  /** The status of every partial ingest. */
+  listIngests(options?: CallOptions): AsyncIterable<Status>;
+  /** The status of one ingest; ERR_STORE_NOT_FOUND when absent. */
+  status(ref: string, options?: CallOptions): Promise<Status>;
+  /** Removes a partial ingest; ERR_STORE_LOCKED while a writer holds it. */
+  abort(ref: string, options?: CallOptions): Promise<void>;
+}
+
+/** A full content store: containerd's `content.Store`. */
+export interface ContentStore extends Provider, Ingester, Manager, IngestManager {}

@@ -1,0 +1,164 @@
+/**
+ * Cross-process file locks. Node has no flock(2), so a lock is a file created
+ * atomically with link(2) (fails with EEXIST when held) holding
+ * `<pid> <starttime> <hostname>`. A lock whose process is gone (no such pid,
+ * or a pid reused by another process: different start time in
+ * /proc/<pid>/stat) is stale and is broken: renamed aside, re-read to be sure
+ * it is still the stale one, then removed. In-process callers are serialized
+ * by a promise chain per path first, so a process holds each lock once.
+ */
+import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { throwIfAborted } from '@berth/oci-spec';
+import { StoreLockedError, StoreIoError } from '../errors.js';
+
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (starttime), counted after the ")" that ends the command name.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const self = `${process.pid} ${startTime(process.pid) ?? '0'} ${os.hostname()}`;
+
+/** Is the holder written in a lock file still alive? */
+function holderAlive(content: string): boolean {
+  const [pidText, start, host] = content.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (host !== undefined && host !== os.hostname()) return true; // cannot tell: assume alive
+  if (pid === process.pid) return start === (startTime(pid) ?? '0');
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  const st = startTime(pid);
+  return st === undefined || start === undefined || st === start;
+}
+
+/** A held lock; `release()` is idempotent. */
+export interface HeldLock {
+  /** The lock file's path. */
+  readonly path: string;
+  /** Releases the lock. */
+  release(): Promise<void>;
+}
+
+/** Options of {@link acquireLock}. */
+export interface AcquireOptions {
+  /** Wait for the lock (default true); false throws ERR_STORE_LOCKED at once. */
+  wait?: boolean;
+  /** Aborts the wait. */
+  signal?: AbortSignal;
+  /** A name for errors. */
+  name?: string;
+}
+
+const inProcess = new Map<string, Promise<void>>();
+const heldHere = new Set<string>();
+
+async function tryCreate(file: string): Promise<boolean> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await fs.writeFile(tmp, `${self}\n`);
+  try {
+    await fs.link(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await fs.unlink(tmp).catch(() => {});
+  }
+}
+
+/** Breaks `file` if it still holds `stale`; returns whether it tried. */
+async function breakStale(file: string, stale: string): Promise<void> {
+  const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    await fs.rename(file, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const now = await fs.readFile(aside, 'utf8').catch(() => '');
+  if (now !== stale) {
+    // A live holder took the lock between our read and our rename: put it back.
+    await fs.link(aside, file).catch(() => {});
+  }
+  await fs.unlink(aside).catch(() => {});
+}
+
+/** Acquires the lock file `file` (its directory must exist). */
+export async function acquireLock(file: string, options: AcquireOptions = {}): Promise<HeldLock> {
+  const name = options.name ?? path.basename(file);
+  const wait = options.wait ?? true;
+  // In-process: one holder per path at a time.
+  if (!wait && heldHere.has(file)) throw new StoreLockedError(name, `pid ${process.pid}`);
+  let releaseLocal!: () => void;
+  const mine = new Promise<void>((r) => { releaseLocal = r; });
+  const prev = inProcess.get(file) ?? Promise.resolve();
+  const chained = prev.then(() => mine);
+  inProcess.set(file, chained);
+  const cleanupLocal = () => {
+    releaseLocal();
+    if (inProcess.get(file) === chained) inProcess.delete(file);
+  };
+  try {
+    await prev;
+    heldHere.add(file);
+    let delay = 2;
+    for (;;) {
+      throwIfAborted(options.signal, `lock ${name}`);
+      if (await tryCreate(file)) break;
+      const content = await fs.readFile(file, 'utf8').catch(() => undefined);
+      if (content === undefined) continue; // released meanwhile
+      if (content.trim() !== '' && !holderAlive(content)) {
+        await breakStale(file, content);
+        continue;
+      }
+      if (!wait) throw new StoreLockedError(name, content.trim().split(' ')[0] ? `pid ${content.trim().split(' ')[0]}` : undefined);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  } catch (e) {
+    heldHere.delete(file);
+    cleanupLocal();
+    if (e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('ERR_')) throw e;
+    throw new StoreIoError(`lock ${name}`, e);
+  }
+  let released = false;
+  return {
+    path: file,
+    async release() {
+      if (released) return;
+      released = true;
+      await fs.unlink(file).catch(() => {});
+      heldHere.delete(file);
+      cleanupLocal();
+    },
+  };
+}
+
+/** Runs `fn` while holding the lock `file`. */
+export async function withLock<T>(file: string, fn: () => Promise<T>, options: AcquireOptions = {}): Promise<T> {
+  const lock = await acquireLock(file, options);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Is the lock `file` held by a live process right now? */
+export async function isLocked(file: string): Promise<boolean> {
+  const content = await fs.readFile(file, 'utf8').catch(() => undefined);
+  return content !== undefined && (content.trim() === '' || holderAlive(content));
+}

@@ -1,0 +1,252 @@
+/**
+ * The local store's ingest writer: `.berth/ingest/<sha256(ref)>/` holds
+ * `ref`, `startedat`, `expected` and `data`. Bytes are hashed as they are
+ * written, in large positioned writes with one write in flight while the
+ * next batch is hashed; commit fsyncs once, renames into `blobs/` and fsyncs
+ * the directory (plugins/content/local/writer.go).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
+import { throwIfAborted } from '@berth/oci-spec';
+import type { CallOptions, CommitOptions, ContentWriter, Info, Status } from '../content.js';
+import { StoreDigestMismatchError, StoreShortWriteError, StoreSizeMismatchError, StoreClosedError, StoreIoError } from '../errors.js';
+import { parseDigest, splitDigest, type Digest } from '../internal/oci.js';
+import type { HeldLock } from './file-lock.js';
+import { hashFile } from './fs-util.js';
+
+/** What a writer needs from its store. */
+export interface WriterHost {
+  /** Publishes the verified data file as `digest`; throws ERR_STORE_ALREADY_EXISTS when it is there already. */
+  publish(dataFile: string, digest: Digest, size: number, labels: Record<string, string> | undefined, lease: string | undefined, ref: string): Promise<Info>;
+  /** Removes an ingest directory (and its lease entry). */
+  removeIngest(dir: string, ref: string, lease: string | undefined): Promise<void>;
+}
+
+/** The state saved in an ingest directory. */
+export interface IngestFiles {
+  ref: string;
+  startedAt: Date;
+  expected?: { digest: Digest; size: number };
+}
+
+const BatchBytes = 4 << 20;
+
+/** One open ingest of the local store. */
+export class LocalWriter implements ContentWriter {
+  private hash: Hash;
+  private algorithm: string;
+  private size: number;
+  private inflight: Promise<void> | undefined;
+  private failed: unknown;
+  private closed = false;
+
+  private constructor(
+    readonly ref: string,
+    private readonly dir: string,
+    private fh: fs.FileHandle,
+    private readonly files: IngestFiles,
+    size: number,
+    hash: Hash,
+    algorithm: string,
+    private readonly lock: HeldLock,
+    private readonly host: WriterHost,
+    private readonly lease: string | undefined,
+  ) {
+    this.size = size;
+    this.hash = hash;
+    this.algorithm = algorithm;
+  }
+
+  /**
+   * Opens the ingest in `dir` (creating it when absent) while holding its
+   * lock. A resumed ingest is rehashed from its data file, which restores
+   * the digester state after a crash.
+   */
+  static async open(ref: string, dir: string, files: IngestFiles, lock: HeldLock, host: WriterHost, lease: string | undefined): Promise<LocalWriter> {
+    const data = path.join(dir, 'data');
+    const algorithm = files.expected ? splitDigest(files.expected.digest).algorithm : 'sha256';
+    const fh = await fs.open(data, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    try {
+      const hash = createHash(algorithm);
+      const size = (await fh.stat()).size;
+      const hashed = size > 0 ? await hashFile(data, hash, size) : 0;
+      if (hashed !== size) throw new Error(`ingest data changed while rehashing: ${hashed} != ${size}`);
+      return new LocalWriter(ref, dir, fh, files, size, hash, algorithm, lock, host, lease);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** Bytes written so far. */
+  get offset(): number {
+    return this.size;
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreClosedError(`writer ${JSON.stringify(this.ref)}`);
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  private async writeAll(bufs: Uint8Array[], position: number, length: number): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      let skip = done;
+      const rest: Uint8Array[] = [];
+      for (const b of bufs) {
+        if (skip >= b.length) { skip -= b.length; continue; }
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      const { bytesWritten } = await this.fh.writev(rest, position + done);
+      if (bytesWritten <= 0) throw new Error('write returned 0 bytes');
+      done += bytesWritten;
+    }
+  }
+
+  private queue(bufs: Uint8Array[], length: number): Promise<void> {
+    const position = this.size;
+    this.size += length;
+    const prev = this.inflight;
+    const p = (async () => {
+      if (prev) await prev;
+      await this.writeAll(bufs, position, length);
+    })();
+    p.catch((e) => { this.failed ??= new StoreIoError(`write ingest ${this.ref}`, e); });
+    this.inflight = p;
+    return p;
+  }
+
+  private async drain(): Promise<void> {
+    const p = this.inflight;
+    if (p) {
+      try { await p; } catch { /* recorded in failed */ }
+      if (this.inflight === p) this.inflight = undefined;
+    }
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  /** Appends one chunk. */
+  async write(chunk: Uint8Array, options: CallOptions = {}): Promise<void> {
+    this.check();
+    throwIfAborted(options.signal, `write ${this.ref}`);
+    if (chunk.length === 0) return;
+    this.hash.update(chunk);
+    await this.queue([chunk], chunk.length);
+    await this.drain();
+  }
+
+  /** Appends everything `source` yields: hash each chunk, write in 4 MiB batches, one write in flight. */
+  async copyFrom(source: AsyncIterable<Uint8Array>, options: CallOptions = {}): Promise<number> {
+    this.check();
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    let total = 0;
+    for await (const chunk of source) {
+      throwIfAborted(options.signal, `write ${this.ref}`);
+      if (this.failed !== undefined) throw this.failed;
+      if (chunk.length === 0) continue;
+      this.hash.update(chunk);
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      total += chunk.length;
+      if (batchBytes >= BatchBytes) {
+        if (this.inflight) await this.drain();
+        void this.queue(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    if (batchBytes > 0) void this.queue(batch, batchBytes);
+    await this.drain();
+    return total;
+  }
+
+  /** The digest of what was written so far. */
+  digest(): Digest {
+    return parseDigest(`${this.algorithm}:${this.hash.copy().digest('hex')}`);
+  }
+
+  /** The ingest's status. */
+  async status(): Promise<Status> {
+    const st = await this.fh.stat();
+    return {
+      ref: this.ref,
+      offset: this.size,
+      ...(this.files.expected ? { total: this.files.expected.size, expected: this.files.expected.digest } : {}),
+      startedAt: this.files.startedAt,
+      updatedAt: st.mtime,
+    };
+  }
+
+  /** Verifies and publishes; see {@link ContentWriter.commit}. */
+  async commit(options: CommitOptions = {}): Promise<Info> {
+    this.check();
+    throwIfAborted(options.signal, `commit ${this.ref}`);
+    await this.drain();
+    const size = options.size !== undefined && options.size > 0 ? options.size : this.files.expected?.size;
+    const want = options.digest !== undefined ? parseDigest(options.digest) : this.files.expected?.digest;
+    if (size !== undefined && this.size < size) {
+      await this.close();
+      throw new StoreShortWriteError(size, this.size, { details: { ref: this.ref } });
+    }
+    if (size !== undefined && this.size > size) {
+      await this.discard();
+      throw new StoreSizeMismatchError(size, this.size, { details: { ref: this.ref } });
+    }
+    let actual = this.digest();
+    if (want !== undefined && splitDigest(want).algorithm !== this.algorithm) {
+      const h = createHash(splitDigest(want).algorithm);
+      await hashFile(path.join(this.dir, 'data'), h);
+      actual = parseDigest(`${splitDigest(want).algorithm}:${h.digest('hex')}`);
+    }
+    if (want !== undefined && actual !== want) {
+      await this.discard();
+      throw new StoreDigestMismatchError(want, actual, { details: { ref: this.ref } });
+    }
+    // Durability: the data reaches the disk before the rename makes it visible.
+    // The mtime is set to now so a concurrent GC sees a fresh blob.
+    const now = new Date();
+    try {
+      await this.fh.utimes(now, now);
+      await this.fh.chmod(0o444);
+      await this.fh.sync();
+    } catch (e) {
+      this.failed = new StoreIoError(`sync ingest ${this.ref}`, e);
+      await this.close();
+      throw this.failed;
+    }
+    await this.fh.close();
+    this.closed = true;
+    let keep = false;
+    try {
+      return await this.host.publish(path.join(this.dir, 'data'), actual, this.size, options.labels, this.lease, this.ref);
+    } catch (e) {
+      // Keep the verified data for a retry unless the blob is there already.
+      keep = !(e instanceof Error && (e as { code?: string }).code === 'ERR_STORE_ALREADY_EXISTS');
+      throw e;
+    } finally {
+      if (!keep) await this.host.removeIngest(this.dir, this.ref, this.lease).catch(() => {});
+      await this.lock.release();
+    }
+  }
+
+  /** Closes the file and removes the ingest while still holding its lock. */
+  private async discard(): Promise<void> {
+    this.closed = true;
+    try { await this.inflight; } catch { /* recorded */ }
+    await this.fh.close().catch(() => {});
+    await this.host.removeIngest(this.dir, this.ref, this.lease).catch(() => {});
+    await this.lock.release();
+  }
+
+  /** Releases the writer; the ingest stays. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try { await this.inflight; } catch { /* recorded */ }
+    await this.fh.close().catch(() => {});
+    await this.lock.release();
+  }
+}

@@ -1,0 +1,4 @@
+import { createMemoryStore } from '@berth/image-store';
+import { contentStoreSuite } from './suite/content-store.js';
+
+contentStoreSuite('memory', async () => createMemoryStore());
