@@ -1,4 +1,25 @@
 /**
- * @berth/engine. See README.md for its place in the package graph.
+ * @berth/engine: the only place where berth's flows cross packages.
+ *
+ * The {@link Engine} facade is built from injected subsystems (container
+ * store, volume store, network manager, event bus, and later the image
+ * store, registry client, snapshotter and runtime) and gives access to each.
+ * This package also holds Docker's on-disk formats (config.v2.json records,
+ * json-file logs), the CNI network manager, the docker CLI's mount and port
+ * flag parsers, and the Docker Engine API server.
  */
-export {};
+export * from './errors.js';
+export type * from './container.js';
+export { ContainerStatus } from './container.js';
+export type * from './volume.js';
+export type * from './log.js';
+export type * from './event.js';
+export { EventType } from './event.js';
+export type * from './mount-request.js';
+export { openFileContainerStore, FileContainerStore, zeroTime, matchFilters, type FileContainerStoreOptions } from './file/container-store.js';
+export { openLocalVolumeStore, LocalVolumeStore, anonymousVolumeLabel, isMountPoint, type LocalVolumeStoreOptions, type VolumeListener } from './local/volume-store.js';
+export { parseVolumeFlag, parseMountFlag, parseTmpfsFlag, parseSize, toOciMount } from './mounts/parse-mount-spec.js';
+export { openJsonFileLogWriter, JsonFileLogWriter, readJsonFileLog, maxLogLine } from './json-file/json-file-log.js';
+export { openJournalEventBus, JournalEventBus, eventMatches, validateEventFilters, type JournalEventBusOptions } from './journal/journal-event-bus.js';
+export { parseTimestamp, rfc3339Nano, parseRfc3339Nano, nowNanos } from './internal/ids.js';
+export { processStartTicks } from './internal/proc.js';

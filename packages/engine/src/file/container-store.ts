@@ -1,0 +1,338 @@
+/**
+ * The on-disk container store: `<root>/containers/<id>/config.v2.json`
+ * (atomic writes), `<root>/names/<name>` (exclusive name reservations).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type {
+  ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
+} from '../container.js';
+import {
+  AmbiguousIdError, ContainerNotFoundError, InvalidFilterError, InvalidNameError, NameInUseError, StateCorruptError,
+} from '../errors.js';
+import { atomicWriteJson, fsyncDir } from '../internal/atomic.js';
+import { newId, rfc3339Nano, validName } from '../internal/ids.js';
+import { KeyedMutex } from '../internal/mutex.js';
+import { randomName } from '../internal/names.js';
+import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
+
+/** Docker's zero time, used for StartedAt/FinishedAt before they happen. */
+export const zeroTime = '0001-01-01T00:00:00Z';
+const configFile = 'config.v2.json';
+
+/** Options of {@link openFileContainerStore}. */
+export interface FileContainerStoreOptions {
+  /** The engine root; records go under `<root>/containers`, names under `<root>/names`. */
+  root: string;
+  /** Filled on create/remove with the container's named volumes. */
+  volumeReferences?: VolumeReferences;
+}
+
+/** Opens (creating directories as needed) the on-disk {@link ContainerStore}. */
+export async function openFileContainerStore(opts: FileContainerStoreOptions): Promise<FileContainerStore> {
+  const store = new FileContainerStore(opts);
+  await fs.mkdir(store.containersDir, { recursive: true, mode: 0o710 });
+  await fs.mkdir(store.namesDir, { recursive: true, mode: 0o700 });
+  return store;
+}
+
+/** The {@link ContainerStore} on a local filesystem. Create with {@link openFileContainerStore}. */
+export class FileContainerStore implements ContainerStore {
+  /** `<root>/containers`. */
+  readonly containersDir: string;
+  /** `<root>/names`. */
+  readonly namesDir: string;
+  readonly #refs: VolumeReferences | undefined;
+  readonly #mutex = new KeyedMutex();
+
+  constructor(opts: FileContainerStoreOptions) {
+    this.containersDir = path.join(opts.root, 'containers');
+    this.namesDir = path.join(opts.root, 'names');
+    this.#refs = opts.volumeReferences;
+  }
+
+  dir(id: string): string {
+    return path.join(this.containersDir, id);
+  }
+
+  async create(spec: NewContainer): Promise<ContainerRecord> {
+    const id = newId();
+    const name = await this.#reserveName(spec.name, id);
+    const dir = this.dir(id);
+    try {
+      await fs.mkdir(dir, { mode: 0o710 });
+      const cfg = spec.config ?? {};
+      const hc = spec.hostConfig ?? {};
+      const record: ContainerRecord = {
+        Id: id,
+        Name: `/${name}`,
+        Created: rfc3339Nano(),
+        Path: spec.path,
+        Args: spec.args ?? [],
+        State: {
+          Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+          Pid: 0, ExitCode: 0, Error: '', StartedAt: zeroTime, FinishedAt: zeroTime,
+        },
+        Image: spec.image,
+        ResolvConfPath: path.join(dir, 'resolv.conf'),
+        HostnamePath: path.join(dir, 'hostname'),
+        HostsPath: path.join(dir, 'hosts'),
+        LogPath: path.join(dir, `${id}-json.log`),
+        RestartCount: 0,
+        Driver: 'overlay',
+        Platform: 'linux',
+        Config: {
+          Hostname: id.slice(0, 12), Domainname: '', User: '', AttachStdin: false, AttachStdout: false,
+          AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false, Env: [], Cmd: null, Image: spec.image,
+          WorkingDir: '', Entrypoint: null, Labels: {}, ...cfg,
+        },
+        HostConfig: {
+          Binds: null, NetworkMode: 'bridge', PortBindings: {}, AutoRemove: false,
+          LogConfig: { Type: 'json-file', Config: {} }, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, ...hc,
+        },
+        Mounts: spec.mounts ?? [],
+        NetworkSettings: { SandboxID: '', SandboxKey: '', Ports: {}, Networks: {}, ...spec.networkSettings },
+        Berth: spec.anonymousVolumes?.length ? { AnonymousVolumes: [...spec.anonymousVolumes] } : {},
+      };
+      await atomicWriteJson(path.join(dir, configFile), record);
+      await fsyncDir(this.containersDir);
+      for (const m of record.Mounts) if (m.Type === 'volume' && m.Name) await this.#refs?.add(m.Name, id);
+      return record;
+    } catch (e) {
+      await fs.rm(dir, { recursive: true, force: true });
+      await fs.rm(path.join(this.namesDir, name), { force: true });
+      throw e;
+    }
+  }
+
+  /** Takes `name` (or a random one) exclusively for `id` by creating `<root>/names/<name>` with O_EXCL. */
+  async #reserveName(requested: string | undefined, id: string): Promise<string> {
+    if (requested !== undefined) {
+      const name = requested.replace(/^\//, '');
+      if (!validName.test(name)) throw new InvalidNameError('container', requested);
+      await this.#claim(name, id);
+      return name;
+    }
+    for (let i = 0; ; i++) {
+      const name = randomName(i);
+      try {
+        await this.#claim(name, id);
+        return name;
+      } catch (e) {
+        if (!(e instanceof NameInUseError) || i > 20) throw e;
+      }
+    }
+  }
+
+  async #claim(name: string, id: string): Promise<void> {
+    const file = path.join(this.namesDir, name);
+    try {
+      await fs.writeFile(file, id, { flag: 'wx', mode: 0o600 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = (await fs.readFile(file, 'utf8').catch(() => '')).trim();
+      // A reservation whose container directory is gone is stale (crash between the two steps).
+      if (holder && !(await exists(path.join(this.dir(holder), configFile)))) {
+        await fs.rm(file, { force: true });
+        return this.#claim(name, id);
+      }
+      throw new NameInUseError(name, holder);
+    }
+  }
+
+  async #read(id: string): Promise<ContainerRecord> {
+    const file = path.join(this.dir(id), configFile);
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ContainerNotFoundError(id);
+      throw e;
+    }
+    try {
+      return JSON.parse(text) as ContainerRecord;
+    } catch (e) {
+      throw new StateCorruptError(file, { cause: e });
+    }
+  }
+
+  async #ids(): Promise<string[]> {
+    const entries = await fs.readdir(this.containersDir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name)).map((e) => e.name);
+  }
+
+  /** Resolves `ref` to a full id: exact id, then exact name, then unique id prefix (docker's order). */
+  async resolve(ref: string): Promise<string> {
+    if (/^[0-9a-f]{64}$/.test(ref) && (await exists(path.join(this.dir(ref), configFile)))) return ref;
+    const name = ref.replace(/^\//, '');
+    if (validName.test(name)) {
+      const holder = (await fs.readFile(path.join(this.namesDir, name), 'utf8').catch(() => '')).trim();
+      if (holder && (await exists(path.join(this.dir(holder), configFile)))) return holder;
+    }
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = (await this.#ids()).filter((id) => id.startsWith(ref));
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1) throw new AmbiguousIdError(ref, matches);
+    }
+    throw new ContainerNotFoundError(ref);
+  }
+
+  async get(ref: string): Promise<ContainerRecord> {
+    return this.#read(await this.resolve(ref));
+  }
+
+  async list(opts: ListContainersOptions = {}): Promise<ContainerRecord[]> {
+    for (const key of Object.keys(opts.filters ?? {})) {
+      if (!containerFilterKeys.has(key)) throw new InvalidFilterError(key, 'unknown filter key');
+    }
+    const out: ContainerRecord[] = [];
+    for (const id of await this.#ids()) {
+      try {
+        out.push(await this.#read(id));
+      } catch (e) {
+        if (e instanceof ContainerNotFoundError) continue; // removed while listing
+        throw e;
+      }
+    }
+    out.sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
+    // A status or exited filter looks at stopped containers too, as `docker ps --filter status=exited` does.
+    const all = opts.all || !!opts.filters?.status?.length || !!opts.filters?.exited?.length;
+    let list = out.filter((r) => all || r.State.Running || r.State.Paused || r.State.Restarting);
+    if (opts.filters) list = list.filter((r) => matchFilters(r, opts.filters!));
+    return opts.limit !== undefined && opts.limit >= 0 ? list.slice(0, opts.limit) : list;
+  }
+
+  async update(ref: string, mutate: (r: ContainerRecord) => void): Promise<ContainerRecord> {
+    const id = await this.resolve(ref);
+    return this.#mutex.run(id, async () => {
+      const r = await this.#read(id);
+      mutate(r);
+      r.Id = id; // the id is not mutable
+      await atomicWriteJson(path.join(this.dir(id), configFile), r);
+      return r;
+    });
+  }
+
+  async markRunning(ref: string, pid: number): Promise<ContainerRecord> {
+    const ticks = await processStartTicks(pid);
+    return this.update(ref, (r) => {
+      Object.assign(r.State, {
+        Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+        Pid: pid, ExitCode: 0, Error: '', StartedAt: rfc3339Nano(),
+      });
+      r.Berth = { ...r.Berth, PidStartTicks: ticks };
+    });
+  }
+
+  async markExited(ref: string, exit: ExitInfo): Promise<ContainerRecord> {
+    return this.update(ref, (r) => {
+      Object.assign(r.State, {
+        Status: 'exited', Running: false, Paused: false, Restarting: false, OOMKilled: exit.oomKilled ?? false,
+        Pid: 0, ExitCode: exit.exitCode, Error: exit.error ?? '', FinishedAt: rfc3339Nano(),
+      });
+      if (r.Berth) delete r.Berth.PidStartTicks;
+    });
+  }
+
+  async markPaused(ref: string, paused: boolean): Promise<ContainerRecord> {
+    return this.update(ref, (r) => {
+      r.State.Paused = paused;
+      r.State.Status = paused ? 'paused' : r.State.Running ? 'running' : r.State.Status;
+    });
+  }
+
+  async rename(ref: string, newName: string): Promise<ContainerRecord> {
+    const id = await this.resolve(ref);
+    const name = newName.replace(/^\//, '');
+    if (!validName.test(name)) throw new InvalidNameError('container', newName);
+    return this.#mutex.run(id, async () => {
+      const r = await this.#read(id);
+      const old = r.Name.replace(/^\//, '');
+      if (old === name) return r;
+      await this.#claim(name, id);
+      r.Name = `/${name}`;
+      try {
+        await atomicWriteJson(path.join(this.dir(id), configFile), r);
+      } catch (e) {
+        await fs.rm(path.join(this.namesDir, name), { force: true });
+        throw e;
+      }
+      await fs.rm(path.join(this.namesDir, old), { force: true });
+      await fsyncDir(this.namesDir);
+      return r;
+    });
+  }
+
+  async remove(ref: string): Promise<ContainerRecord> {
+    const id = await this.resolve(ref);
+    return this.#mutex.run(id, async () => {
+      const r = await this.#read(id);
+      for (const m of r.Mounts) if (m.Type === 'volume' && m.Name) await this.#refs?.release(m.Name, id);
+      const nameFile = path.join(this.namesDir, r.Name.replace(/^\//, ''));
+      const holder = (await fs.readFile(nameFile, 'utf8').catch(() => '')).trim();
+      if (holder === id) await fs.rm(nameFile, { force: true });
+      // Rename the directory away first so a crash never leaves a half-removed record visible.
+      const trash = path.join(this.containersDir, `.removing-${id}`);
+      await fs.rename(this.dir(id), trash);
+      await fsyncDir(this.containersDir);
+      await fs.rm(trash, { recursive: true, force: true });
+      return r;
+    });
+  }
+
+  async reconcile(): Promise<string[]> {
+    const changed: string[] = [];
+    for (const entry of await fs.readdir(this.containersDir)) {
+      if (entry.startsWith('.removing-')) await fs.rm(path.join(this.containersDir, entry), { recursive: true, force: true });
+    }
+    for (const r of await this.list({ all: true })) {
+      if (!(r.State.Running || r.State.Paused || r.State.Restarting)) continue;
+      if (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)) continue;
+      await this.update(r.Id, (rec) => {
+        Object.assign(rec.State, {
+          Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0,
+          // The real status is lost with the process; 255 is what Docker shows for an unknown exit.
+          ExitCode: 255, Error: 'container process vanished while no engine was watching it', FinishedAt: rfc3339Nano(),
+        });
+        if (rec.Berth) delete rec.Berth.PidStartTicks;
+      });
+      changed.push(r.Id);
+    }
+    return changed;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const containerFilterKeys = new Set(['id', 'name', 'status', 'exited', 'ancestor', 'label', 'volume', 'network']);
+
+/** Applies `docker ps --filter` semantics: values of one key are OR-ed, keys are AND-ed. */
+export function matchFilters(r: ContainerRecord, filters: Record<string, string[]>): boolean {
+  for (const [key, values] of Object.entries(filters)) {
+    if (values.length === 0) continue;
+    const any = (pred: (v: string) => boolean) => values.some(pred);
+    switch (key) {
+      case 'id': if (!any((v) => r.Id.startsWith(v))) return false; break;
+      case 'name': if (!any((v) => r.Name.slice(1).includes(v.replace(/^\//, '')))) return false; break;
+      case 'status': if (!any((v) => r.State.Status === v)) return false; break;
+      case 'exited': if (!any((v) => r.State.Status === 'exited' && r.State.ExitCode === Number(v))) return false; break;
+      case 'ancestor': if (!any((v) => r.Config.Image === v || r.Image === v)) return false; break;
+      case 'label': if (!any((v) => {
+        const i = v.indexOf('=');
+        return i < 0 ? v in r.Config.Labels : r.Config.Labels[v.slice(0, i)] === v.slice(i + 1);
+      })) return false; break;
+      case 'volume': if (!any((v) => r.Mounts.some((m) => m.Name === v || m.Destination === v))) return false; break;
+      case 'network': if (!any((v) => v in r.NetworkSettings.Networks
+        || Object.values(r.NetworkSettings.Networks).some((n) => n.NetworkID.startsWith(v)))) return false; break;
+      default: throw new InvalidFilterError(key, 'unknown filter key');
+    }
+  }
+  return true;
+}

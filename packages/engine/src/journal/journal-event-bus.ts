@@ -1,0 +1,215 @@
+/**
+ * An {@link EventBus} backed by an append-only JSON-lines journal
+ * (`<root>/events.jsonl`, rotated to `.1` past `maxBytes`) plus an in-memory
+ * ring of the latest events. Several berth processes may share one root: each
+ * appends whole lines with O_APPEND (atomic for lines under PIPE_BUF-ish
+ * sizes on local filesystems), and live subscribers tail the journal.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ClosedError, InvalidFilterError } from '../errors.js';
+import type { EngineEvent, EventBus, EventInput, SubscribeOptions } from '../event.js';
+import { nowNanos } from '../internal/ids.js';
+
+/** Options of {@link openJournalEventBus}. */
+export interface JournalEventBusOptions {
+  /** The engine root; the journal is `<root>/events.jsonl`. */
+  root: string;
+  /** Events kept in memory (Docker keeps 256). */
+  ringSize?: number;
+  /** Rotate the journal past this size (default 4 MiB). */
+  maxBytes?: number;
+  /** How often live subscribers look for events of other processes, ms (default 200). */
+  pollMs?: number;
+}
+
+/** Opens the journal-backed {@link EventBus}. */
+export async function openJournalEventBus(opts: JournalEventBusOptions): Promise<JournalEventBus> {
+  await fs.mkdir(opts.root, { recursive: true });
+  const bus = new JournalEventBus(opts);
+  const fh = await fs.open(bus.journal, 'a', 0o600);
+  await fh.close();
+  return bus;
+}
+
+const validKeys = new Set(['type', 'event', 'container', 'image', 'network', 'volume', 'label', 'scope']);
+
+/** Checks filter keys; throws `ERR_ENGINE_INVALID_FILTER`. */
+export function validateEventFilters(filters: Record<string, string[]> = {}): void {
+  for (const k of Object.keys(filters)) if (!validKeys.has(k)) throw new InvalidFilterError(k, 'unknown filter key');
+}
+
+/** Does `e` pass Docker's event filters (values OR-ed per key, keys AND-ed)? */
+export function eventMatches(e: EngineEvent, filters: Record<string, string[]> = {}): boolean {
+  const attr = e.Actor.Attributes;
+  for (const [key, values] of Object.entries(filters)) {
+    if (!values.length) continue;
+    const ok = values.some((v) => {
+      switch (key) {
+        case 'type': return e.Type === v;
+        case 'event': return e.Action === v || e.Action.startsWith(`${v}:`);
+        case 'scope': return e.scope === v;
+        case 'label': {
+          const i = v.indexOf('=');
+          return i < 0 ? v in attr : attr[v.slice(0, i)] === v.slice(i + 1);
+        }
+        case 'container': case 'network': case 'volume':
+          return (e.Type === key && (e.Actor.ID.startsWith(v) || attr.name === v))
+            || attr[key] === v || (key === 'container' && e.Type === 'network' && attr.container === v);
+        case 'image':
+          return (e.Type === 'image' && (e.Actor.ID === v || attr.name === v)) || attr.image === v || e.from === v;
+        default: return false;
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** The journal-backed {@link EventBus}. Create with {@link openJournalEventBus}. */
+export class JournalEventBus implements EventBus {
+  /** `<root>/events.jsonl`. */
+  readonly journal: string;
+  readonly #ring: EngineEvent[] = [];
+  readonly #ringSize: number;
+  readonly #maxBytes: number;
+  readonly #pollMs: number;
+  readonly #emitter = new EventEmitter();
+  #closed = false;
+  readonly #closeCtl = new AbortController();
+
+  constructor(opts: JournalEventBusOptions) {
+    this.journal = path.join(opts.root, 'events.jsonl');
+    this.#ringSize = opts.ringSize ?? 256;
+    this.#maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
+    this.#pollMs = opts.pollMs ?? 200;
+    this.#emitter.setMaxListeners(0);
+  }
+
+  async publish(input: EventInput): Promise<EngineEvent> {
+    if (this.#closed) throw new ClosedError('event bus');
+    const ns = nowNanos();
+    const e: EngineEvent = {
+      Type: input.Type,
+      Action: input.Action,
+      Actor: { ID: input.Actor.ID, Attributes: { ...(input.Actor.Attributes ?? {}) } },
+      scope: 'local',
+      time: Number(ns / 1_000_000_000n),
+      timeNano: Number(ns),
+    };
+    if (input.Type === 'container') {
+      e.status = input.Action;
+      e.id = input.Actor.ID;
+      if (e.Actor.Attributes.image) e.from = e.Actor.Attributes.image;
+    }
+    this.#ring.push(e);
+    if (this.#ring.length > this.#ringSize) this.#ring.shift();
+    const st = await fs.stat(this.journal).catch(() => undefined);
+    if (st && st.size > this.#maxBytes) await fs.rename(this.journal, `${this.journal}.1`).catch(() => undefined);
+    await fs.appendFile(this.journal, `${JSON.stringify(e)}\n`, { mode: 0o600 });
+    this.#emitter.emit('event');
+    return e;
+  }
+
+  /** The in-memory ring (this process's latest events), oldest first. */
+  recent(): readonly EngineEvent[] {
+    return [...this.#ring];
+  }
+
+  subscribe(opts: SubscribeOptions = {}): AsyncIterable<EngineEvent> {
+    validateEventFilters(opts.filters);
+    return { [Symbol.asyncIterator]: () => this.#iterate(opts) };
+  }
+
+  async *#iterate(opts: SubscribeOptions): AsyncGenerator<EngineEvent> {
+    const filters = opts.filters ?? {};
+    const stop = AbortSignal.any([this.#closeCtl.signal, ...(opts.signal ? [opts.signal] : [])]);
+    // Position in the journal where live following begins: its end, now.
+    let offset = (await fs.stat(this.journal).catch(() => undefined))?.size ?? 0;
+    let ino = (await fs.stat(this.journal).catch(() => undefined))?.ino ?? 0;
+    const pass = (e: EngineEvent) => eventMatches(e, filters)
+      && (opts.since === undefined || BigInt(e.timeNano) >= opts.since)
+      && (opts.until === undefined || BigInt(e.timeNano) <= opts.until);
+    if (opts.since !== undefined) {
+      const past: EngineEvent[] = [];
+      ino = (await fs.stat(this.journal).catch(() => undefined))?.ino ?? 0;
+      for (const f of [`${this.journal}.1`, this.journal]) {
+        let data = await fs.readFile(f, 'utf8').catch(() => '');
+        if (f === this.journal) {
+          // Follow from exactly the end of the complete lines just replayed.
+          data = data.slice(0, data.lastIndexOf('\n') + 1);
+          offset = Buffer.byteLength(data);
+        }
+        for (const line of data.split('\n')) {
+          const e = parse(line);
+          if (e && pass(e)) past.push(e);
+        }
+      }
+      past.sort((a, b) => a.timeNano - b.timeNano);
+      for (const e of past) yield e;
+    }
+    const now = nowNanos();
+    if (opts.until !== undefined && opts.until <= now) return;
+    let wake: (() => void) | undefined;
+    const onEvent = () => wake?.();
+    this.#emitter.on('event', onEvent);
+    stop.addEventListener('abort', onEvent, { once: true });
+    let pending = '';
+    try {
+      while (!stop.aborted) {
+        const st = await fs.stat(this.journal).catch(() => undefined);
+        if (st && (st.ino !== ino || st.size < offset)) {
+          offset = 0;
+          ino = st.ino;
+          pending = '';
+        }
+        if (st && st.size > offset) {
+          const fh = await fs.open(this.journal, 'r');
+          try {
+            const buf = Buffer.alloc(st.size - offset);
+            const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+            offset += bytesRead;
+            const text = pending + buf.subarray(0, bytesRead).toString('utf8');
+            const cut = text.lastIndexOf('\n') + 1;
+            pending = text.slice(cut);
+            for (const line of text.slice(0, cut).split('\n')) {
+              const e = parse(line);
+              if (!e) continue;
+              if (opts.until !== undefined && BigInt(e.timeNano) > opts.until) return;
+              if (pass(e)) yield e;
+            }
+          } finally {
+            await fh.close();
+          }
+          continue;
+        }
+        if (opts.until !== undefined && nowNanos() > opts.until) return;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, this.#pollMs);
+          function done() { clearTimeout(t); resolve(); }
+          wake = done;
+        });
+        wake = undefined;
+      }
+    } finally {
+      this.#emitter.off('event', onEvent);
+      stop.removeEventListener('abort', onEvent);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeCtl.abort();
+  }
+}
+
+function parse(line: string): EngineEvent | undefined {
+  if (!line) return undefined;
+  try {
+    return JSON.parse(line) as EngineEvent;
+  } catch {
+    return undefined;
+  }
+}
