@@ -25,7 +25,7 @@ import {
   LayerApplyError, LayerDeviceNotPermittedError, LayerInvalidWhiteoutError, LayerLinkEscapeError, LayerPathEscapeError,
 } from '../errors.js';
 import { copyEntry, major, minor } from '../internal/copy-tree.js';
-import { lgetxattr, lsetxattr, mknod, syncfs } from '../internal/sys.js';
+import { lgetxattr, lsetxattr, lutimens, mknod, syncfs } from '../internal/sys.js';
 import { decompress, type Compression, type ZstdDecoder } from './compression.js';
 import { TarEntryType, type TarHeader, type Timespec } from './tar-header.js';
 import { TarParser, type TarSink } from './tar-reader.js';
@@ -273,7 +273,7 @@ class LayerApplier implements TarSink {
         this.clear(abs, false);
         fs.symlinkSync(h.linkname, abs);
         this.metadata(abs, h, false);
-        fs.lutimesSync(abs, toSec(h.atime ?? h.mtime), toSec(h.mtime));
+        lutimens(abs, h.atime ?? h.mtime, h.mtime);
         return;
       }
       case TarEntryType.Link: return this.hardlink(h, abs);
@@ -281,7 +281,7 @@ class LayerApplier implements TarSink {
         this.clear(abs, false);
         mknod(abs, { type: h.type === TarEntryType.Fifo ? 'fifo' : h.type, mode: h.mode, major: h.devmajor, minor: h.devminor });
         this.metadata(abs, h, true);
-        fs.lutimesSync(abs, toSec(h.atime ?? h.mtime), toSec(h.mtime));
+        lutimens(abs, h.atime ?? h.mtime, h.mtime);
         return;
       }
     }
@@ -316,7 +316,7 @@ class LayerApplier implements TarSink {
       if (lo !== undefined && !lo.st.isDirectory()) {
         const up = this.resolveDir(rel.split('/').slice(0, -1), true)!;
         target = `${up[0]}/${lbase}`;
-        copyEntry(lo.path, target, lo.st);
+        copyEntry(lo.path, target);
         st = lo.st;
       }
     }
@@ -395,14 +395,18 @@ class LayerApplier implements TarSink {
       if (h.sparse !== undefined) fs.ftruncateSync(fd, h.size);
       if (this.chown) fs.fchownSync(fd, h.uid, h.gid);
       fs.fchmodSync(fd, h.mode);
-      fs.futimesSync(fd, toSec(h.atime ?? h.mtime), toSec(h.mtime));
+      // Whole seconds are exact through futimes; nanoseconds need utimensat (below, by path).
+      if (h.mtime.nsec === 0 && (h.atime?.nsec ?? 0) === 0) fs.futimesSync(fd, toSec(h.atime ?? h.mtime), toSec(h.mtime));
     } finally {
       fs.closeSync(fd);
     }
-    if (this.xattrs && h.xattrs.size > 0) {
+    const exactTimes = h.mtime.nsec !== 0 || (h.atime?.nsec ?? 0) !== 0;
+    if ((this.xattrs && h.xattrs.size > 0) || exactTimes) {
       const comps = entryComponents(h.name);
       const parent = this.resolveDir(comps.slice(0, -1), false)!;
-      this.setXattrs(`${parent[0]}/${comps[comps.length - 1]}`, h);
+      const abs = `${parent[0]}/${comps[comps.length - 1]}`;
+      this.setXattrs(abs, h);
+      if (exactTimes) lutimens(abs, h.atime ?? h.mtime, h.mtime);
     }
   }
 
@@ -413,7 +417,7 @@ class LayerApplier implements TarSink {
       const [abs, at, mt] = this.deferred[i]!;
       const st = fs.lstatSync(abs, { throwIfNoEntry: false });
       if (st === undefined || !st.isDirectory()) continue;
-      fs.lutimesSync(abs, toSec(at), toSec(mt));
+      lutimens(abs, at, mt);
     }
   }
 

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { Readable, type Duplex } from 'node:stream';
+import { Readable, pipeline, type Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
 import { LayerCorruptError, LayerUnsupportedCompressionError } from '../errors.js';
@@ -190,9 +190,7 @@ async function* throughFzstd(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer>
 export function compressStream(src: Readable, compression: Compression): Readable {
   if (compression === Compression.None) return src;
   if (compression === Compression.Gzip) {
-    const gz = zlib.createGzip({ level: 6 });
-    src.on('error', (e) => gz.destroy(e));
-    return src.pipe(gz);
+    return pipeline(src, zlib.createGzip({ level: 6 }), () => { /* errors surface on the returned stream */ });
   }
   const cli = zstdCliPath();
   if (cli === null) throw new LayerUnsupportedCompressionError('zstd (encoder: install the zstd package)');
@@ -206,8 +204,7 @@ export function compressStream(src: Readable, compression: Compression): Readabl
     else out.destroy(new LayerCorruptError(`zstd encoder: ${stderr.trim() || `exit ${code}`}`));
   });
   child.stdin.on('error', (e) => out.destroy(e));
-  src.on('error', (e) => { child.kill('SIGKILL'); out.destroy(e); });
   out.on('close', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  src.pipe(child.stdin);
+  pipeline(src, child.stdin, (e) => { if (e) { child.kill('SIGKILL'); out.destroy(e); } });
   return out;
 }

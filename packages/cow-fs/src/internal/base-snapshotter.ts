@@ -1,0 +1,293 @@
+/**
+ * What the overlay and copy snapshotters share: the key/name/parent
+ * bookkeeping, persisted metadata, locking, walk and cleanup. Backends
+ * supply how a snapshot directory is made and how it is mounted.
+ */
+import fs from 'node:fs';
+import { throwIfAborted } from '@berth/oci-spec';
+import {
+  SnapshotAlreadyExistsError, SnapshotHasChildrenError, SnapshotInvalidArgumentError, SnapshotInvalidStateError,
+  SnapshotNotFoundError, SnapshotterClosedError,
+} from '../errors.js';
+import {
+  SnapshotKind, type Mount, type SnapshotInfo, type SnapshotOptions, type Snapshotter, type Usage, type WalkFilter,
+} from '../snapshotter.js';
+import { diskUsage, readMetadata, writeMetadata, type StoredMetadata, type StoredSnapshot } from './metadata.js';
+import { syncfs, umount } from './sys.js';
+
+/** A snapshot with the ids of its committed ancestors, topmost first. */
+export interface Resolved {
+  key: string;
+  snap: StoredSnapshot;
+  /** Ids of the parent chain, nearest parent first. */
+  parentIds: number[];
+}
+
+/** The base of berth's snapshotters; see {@link Snapshotter}. */
+export abstract class BaseSnapshotter implements Snapshotter {
+  protected meta: StoredMetadata;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  protected readonly metaPath: string;
+  protected readonly snapshotsDir: string;
+
+  protected constructor(readonly root: string) {
+    this.metaPath = `${root}/metadata.json`;
+    this.snapshotsDir = `${root}/snapshots`;
+    fs.mkdirSync(this.snapshotsDir, { recursive: true, mode: 0o700 });
+    this.meta = readMetadata(this.metaPath);
+  }
+
+  /** The directory holding a snapshot's files (the upper dir for overlay). */
+  fsDir(id: number): string {
+    return `${this.snapshotsDir}/${id}/fs`;
+  }
+
+  /** Creates the directories of snapshot `id` (its `fs` dir filled from the parent for copy). */
+  protected abstract create(id: number, kind: SnapshotKind, parentIds: number[]): void;
+  /** The mounts of an active snapshot or a view. */
+  protected abstract mountsOf(r: Resolved): Mount[];
+  /** Removes the backend's extra state of a snapshot (before its directory goes). */
+  protected removeExtra(_id: number): void { /* none by default */ }
+  /** Ids the backend keeps state for beyond `snapshots/<id>` (for cleanup). */
+  protected cleanupExtra(_live: Set<number>): void { /* none by default */ }
+
+  private exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.closed) throw new SnapshotterClosedError();
+      return fn();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private save(next: StoredMetadata): void {
+    writeMetadata(this.metaPath, next);
+    this.meta = next;
+  }
+
+  private clone(): StoredMetadata {
+    return structuredClone(this.meta);
+  }
+
+  protected resolve(key: string): Resolved {
+    const snap = this.meta.snapshots[key];
+    if (snap === undefined) throw new SnapshotNotFoundError(key);
+    const parentIds: number[] = [];
+    let p = snap.parent;
+    while (p !== undefined) {
+      const ps = this.meta.snapshots[p];
+      if (ps === undefined) throw new SnapshotNotFoundError(p, { details: { child: key } });
+      parentIds.push(ps.id);
+      p = ps.parent;
+    }
+    return { key, snap, parentIds };
+  }
+
+  private info(key: string, s: StoredSnapshot): SnapshotInfo {
+    const i: SnapshotInfo = { name: key, kind: s.kind, labels: { ...s.labels }, created: new Date(s.created), updated: new Date(s.updated) };
+    if (s.parent !== undefined) i.parent = s.parent;
+    return i;
+  }
+
+  private checkKey(key: string): void {
+    if (typeof key !== 'string' || key === '' || key.includes('\0')) throw new SnapshotInvalidArgumentError(`invalid snapshot key ${JSON.stringify(key)}`);
+  }
+
+  private checkLabels(labels: Record<string, string> | undefined): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(labels ?? {})) {
+      if (k === '' || typeof v !== 'string') throw new SnapshotInvalidArgumentError(`invalid label ${JSON.stringify(k)}`);
+      out[k] = v;
+    }
+    return out;
+  }
+
+  async stat(key: string, opts: { signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
+    throwIfAborted(opts.signal, 'stat');
+    return this.exclusive(() => this.info(key, this.resolve(key).snap));
+  }
+
+  async update(info: Pick<SnapshotInfo, 'name' | 'labels'>, opts: { fieldpaths?: string[]; signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
+    throwIfAborted(opts.signal, 'update');
+    return this.exclusive(() => {
+      this.resolve(info.name);
+      const next = this.clone();
+      const s = next.snapshots[info.name]!;
+      const labels = this.checkLabels(info.labels);
+      if (opts.fieldpaths === undefined || opts.fieldpaths.length === 0) {
+        s.labels = labels;
+      } else {
+        for (const f of opts.fieldpaths) {
+          if (f === 'labels') { s.labels = labels; continue; }
+          if (!f.startsWith('labels.')) throw new SnapshotInvalidArgumentError(`cannot update field ${JSON.stringify(f)}`);
+          const k = f.slice('labels.'.length);
+          if (labels[k] === undefined) delete s.labels[k];
+          else s.labels[k] = labels[k];
+        }
+      }
+      s.updated = new Date().toISOString();
+      this.save(next);
+      return this.info(info.name, s);
+    });
+  }
+
+  async usage(key: string, opts: { signal?: AbortSignal } = {}): Promise<Usage> {
+    throwIfAborted(opts.signal, 'usage');
+    return this.exclusive(() => {
+      const r = this.resolve(key);
+      if (r.snap.usage !== undefined) return { ...r.snap.usage };
+      return diskUsage(this.fsDir(r.snap.id));
+    });
+  }
+
+  async mounts(key: string, opts: { signal?: AbortSignal } = {}): Promise<Mount[]> {
+    throwIfAborted(opts.signal, 'mounts');
+    return this.exclusive(() => {
+      const r = this.resolve(key);
+      if (r.snap.kind === SnapshotKind.Committed) throw new SnapshotInvalidStateError(key, 'committed snapshots have no mounts');
+      return this.mountsOf(r);
+    });
+  }
+
+  prepare(key: string, parent?: string, opts: SnapshotOptions = {}): Promise<Mount[]> {
+    return this.createSnapshot(SnapshotKind.Active, key, parent, opts);
+  }
+
+  view(key: string, parent?: string, opts: SnapshotOptions = {}): Promise<Mount[]> {
+    return this.createSnapshot(SnapshotKind.View, key, parent, opts);
+  }
+
+  private async createSnapshot(kind: SnapshotKind, key: string, parent: string | undefined, opts: SnapshotOptions): Promise<Mount[]> {
+    throwIfAborted(opts.signal, kind === SnapshotKind.View ? 'view' : 'prepare');
+    this.checkKey(key);
+    const labels = this.checkLabels(opts.labels);
+    return this.exclusive(() => {
+      if (this.meta.snapshots[key] !== undefined) throw new SnapshotAlreadyExistsError(key);
+      let parentIds: number[] = [];
+      if (parent !== undefined && parent !== '') {
+        const p = this.resolve(parent);
+        if (p.snap.kind !== SnapshotKind.Committed) throw new SnapshotInvalidStateError(parent, 'parent is not committed');
+        parentIds = [p.snap.id, ...p.parentIds];
+      }
+      const next = this.clone();
+      const id = next.nextId++;
+      // The directory first, then the record: a crash in between leaves an orphan directory for cleanup().
+      fs.rmSync(`${this.snapshotsDir}/${id}`, { recursive: true, force: true });
+      this.create(id, kind, parentIds);
+      const now = new Date().toISOString();
+      const s: StoredSnapshot = { id, kind, labels, created: now, updated: now };
+      if (parent !== undefined && parent !== '') s.parent = parent;
+      next.snapshots[key] = s;
+      this.save(next);
+      return this.mountsOf({ key, snap: s, parentIds });
+    });
+  }
+
+  async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
+    throwIfAborted(opts.signal, 'commit');
+    this.checkKey(name);
+    const labels = opts.labels === undefined ? undefined : this.checkLabels(opts.labels);
+    return this.exclusive(() => {
+      const r = this.resolve(key);
+      if (r.snap.kind !== SnapshotKind.Active) throw new SnapshotInvalidStateError(key, `cannot commit a ${r.snap.kind} snapshot`);
+      if (this.meta.snapshots[name] !== undefined) throw new SnapshotAlreadyExistsError(name);
+      const dir = this.fsDir(r.snap.id);
+      // Data reaches the disk before the commit record does (containerd #8895, #9401).
+      syncfs(dir);
+      const usage = diskUsage(dir);
+      const next = this.clone();
+      const s = next.snapshots[key]!;
+      delete next.snapshots[key];
+      const now = new Date().toISOString();
+      next.snapshots[name] = { ...s, kind: SnapshotKind.Committed, labels: labels ?? s.labels, updated: now, usage };
+      this.save(next);
+    });
+  }
+
+  async remove(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(opts.signal, 'remove');
+    return this.exclusive(() => {
+      const r = this.resolve(key);
+      const children = Object.entries(this.meta.snapshots).filter(([, s]) => s.parent === key).map(([k]) => k);
+      if (children.length > 0) throw new SnapshotHasChildrenError(key, children);
+      const next = this.clone();
+      delete next.snapshots[key];
+      this.save(next);
+      this.removeExtra(r.snap.id);
+      this.removeDir(r.snap.id);
+    });
+  }
+
+  private removeDir(id: number): void {
+    const dir = `${this.snapshotsDir}/${id}`;
+    const trash = `${this.snapshotsDir}/rm-${id}`;
+    try {
+      fs.renameSync(dir, trash);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    fs.rmSync(trash, { recursive: true, force: true });
+  }
+
+  async *walk(opts: { filters?: WalkFilter[]; signal?: AbortSignal } = {}): AsyncIterable<SnapshotInfo> {
+    const list = await this.exclusive(() => Object.entries(this.meta.snapshots)
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([k, s]) => this.info(k, s)));
+    for (const i of list) {
+      throwIfAborted(opts.signal, 'walk');
+      if ((opts.filters ?? []).every((f) => matches(i, f))) yield i;
+    }
+  }
+
+  async cleanup(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(opts.signal, 'cleanup');
+    return this.exclusive(() => {
+      this.unmountStale();
+      const live = new Set(Object.values(this.meta.snapshots).map((s) => s.id));
+      for (const n of fs.readdirSync(this.snapshotsDir)) {
+        const id = Number(n);
+        if (String(id) === n && live.has(id)) continue;
+        fs.rmSync(`${this.snapshotsDir}/${n}`, { recursive: true, force: true });
+      }
+      this.cleanupExtra(live);
+    });
+  }
+
+  /** Unmounts anything mounted under the root (left by a crashed user), deepest first. */
+  protected unmountStale(): void {
+    let text: string;
+    try {
+      text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      return;
+    }
+    const points = text.split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => p !== undefined)
+      .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+      .filter((p) => p.startsWith(this.root + '/'))
+      .sort((a, b) => b.length - a.length);
+    for (const p of points) {
+      try {
+        umount(p, { detach: true });
+      } catch { /* already gone */ }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue;
+    this.closed = true;
+  }
+}
+
+function matches(i: SnapshotInfo, f: WalkFilter): boolean {
+  if (f.kind !== undefined && i.kind !== f.kind) return false;
+  if (f.parent !== undefined && i.parent !== f.parent) return false;
+  if (f.namePrefix !== undefined && !i.name.startsWith(f.namePrefix)) return false;
+  for (const [k, v] of Object.entries(f.labels ?? {})) {
+    if (!(k in i.labels)) return false;
+    if (v !== undefined && v !== '*' && i.labels[k] !== v) return false;
+  }
+  return true;
+}

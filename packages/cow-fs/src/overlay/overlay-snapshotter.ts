@@ -1,0 +1,120 @@
+/**
+ * OverlaySnapshotter: each snapshot is a directory `snapshots/<id>/fs` (the
+ * upper dir while active, a lower dir once committed) with a `work` dir;
+ * an active snapshot mounts as overlayfs with its parents' dirs as lowerdir.
+ *
+ * Many layers: mount(2) takes at most one page of options. Each snapshot also
+ * gets a short symlink `l/<id>` → `../snapshots/<id>/fs` (overlayfs follows
+ * symlinks when it resolves lowerdir paths), and when even
+ * `<root>/l/<id>:…` is too long, the lowerdirs go through a short alias
+ * `/run/berth-ovl/<hash of root>` → root. 120+ layers fit: ids are numbers,
+ * so each lower costs `/run/berth-ovl/xxxxxxxx/l/123:` = ~28 bytes.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { SnapshotterUnsupportedError } from '../errors.js';
+import { BaseSnapshotter, type Resolved } from '../internal/base-snapshotter.js';
+import { SnapshotKind, type Mount } from '../snapshotter.js';
+
+/** Options of {@link openOverlaySnapshotter}. */
+export interface OverlaySnapshotterOptions {
+  /** Directory for short root aliases used when lowerdir lists are long (default /run/berth-ovl). */
+  aliasDir?: string;
+  /** Largest mount option string (default 4000 bytes; the kernel takes one page). */
+  maxOptionsLength?: number;
+}
+
+/** The overlayfs snapshotter; open it with {@link openOverlaySnapshotter}. */
+export class OverlaySnapshotter extends BaseSnapshotter {
+  private readonly aliasDir: string;
+  private readonly maxLen: number;
+
+  /** Use {@link openOverlaySnapshotter}. */
+  constructor(root: string, opts: OverlaySnapshotterOptions = {}) {
+    super(root);
+    this.aliasDir = opts.aliasDir ?? '/run/berth-ovl';
+    this.maxLen = opts.maxOptionsLength ?? 4000;
+    fs.mkdirSync(`${root}/l`, { recursive: true, mode: 0o700 });
+  }
+
+  protected create(id: number, kind: SnapshotKind, _parentIds: number[]): void {
+    const dir = `${this.snapshotsDir}/${id}`;
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.mkdirSync(`${dir}/fs`, { mode: 0o755 });
+    if (kind === SnapshotKind.Active) fs.mkdirSync(`${dir}/work`, { mode: 0o700 });
+    const link = `${this.root}/l/${id}`;
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(`../snapshots/${id}/fs`, link);
+  }
+
+  protected override removeExtra(id: number): void {
+    fs.rmSync(`${this.root}/l/${id}`, { force: true });
+  }
+
+  protected override cleanupExtra(live: Set<number>): void {
+    for (const n of fs.readdirSync(`${this.root}/l`)) {
+      if (!live.has(Number(n))) fs.rmSync(`${this.root}/l/${n}`, { force: true });
+    }
+  }
+
+  /** The short alias of the root, created on demand. */
+  private alias(): string {
+    const a = `${this.aliasDir}/${createHash('sha256').update(this.root).digest('hex').slice(0, 8)}`;
+    let cur: string | undefined;
+    try { cur = fs.readlinkSync(a); } catch { /* missing */ }
+    if (cur !== this.root) {
+      fs.mkdirSync(this.aliasDir, { recursive: true, mode: 0o700 });
+      fs.rmSync(a, { force: true });
+      fs.symlinkSync(this.root, a);
+    }
+    return a;
+  }
+
+  /** Lower dirs, nearest first, in the first form whose option string fits one page. */
+  lowerDirs(parentIds: number[], extra: number): string[] {
+    const forms = [
+      (id: number) => this.fsDir(id),
+      (id: number) => `${this.root}/l/${id}`,
+    ];
+    for (const f of forms) {
+      const dirs = parentIds.map(f);
+      if ('lowerdir='.length + dirs.join(':').length + extra <= this.maxLen) return dirs;
+    }
+    const a = this.alias();
+    return parentIds.map((id) => `${a}/l/${id}`);
+  }
+
+  protected mountsOf(r: Resolved): Mount[] {
+    const id = r.snap.id;
+    const ro = r.snap.kind === SnapshotKind.View;
+    if (r.parentIds.length === 0) {
+      return [{ type: 'bind', source: this.fsDir(id), options: [ro ? 'ro' : 'rw', 'rbind'] }];
+    }
+    if (ro && r.parentIds.length === 1) {
+      return [{ type: 'bind', source: this.fsDir(r.parentIds[0]!), options: ['ro', 'rbind'] }];
+    }
+    if (ro) {
+      return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${this.lowerDirs(r.parentIds, 0).join(':')}`] }];
+    }
+    const upper = `upperdir=${this.fsDir(id)}`;
+    const work = `workdir=${this.snapshotsDir}/${id}/work`;
+    const lowers = this.lowerDirs(r.parentIds, upper.length + work.length + 2);
+    return [{ type: 'overlay', source: 'overlay', options: [`workdir=${this.snapshotsDir}/${id}/work`, upper, `lowerdir=${lowers.join(':')}`] }];
+  }
+}
+
+/**
+ * Opens (creating if needed) an overlayfs snapshotter rooted at `root`.
+ * Unmounts stale mounts under the root. Needs root and overlayfs; the root's
+ * filesystem must support `trusted.*` xattrs and d_type.
+ *
+ * @throws SnapshotterUnsupportedError when overlayfs is not available.
+ */
+export async function openOverlaySnapshotter(root: string, opts: OverlaySnapshotterOptions = {}): Promise<OverlaySnapshotter> {
+  const fsTypes = fs.readFileSync('/proc/filesystems', 'utf8');
+  if (!/\toverlay$/m.test(fsTypes)) throw new SnapshotterUnsupportedError('overlayfs is not available (modprobe overlay)');
+  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  const s = new OverlaySnapshotter(fs.realpathSync(root), opts);
+  s['unmountStale']();
+  return s;
+}
