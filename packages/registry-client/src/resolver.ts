@@ -122,8 +122,10 @@ export interface PushWriter {
 export interface PushOptions extends CallOptions {
   /** Repositories on the same registry to try a cross-repository mount from, in order. */
   mountFrom?: string[];
-  /** For manifests: PUT by this tag instead of by digest. */
+  /** For manifests: PUT by this tag instead of by digest (`pushManifest` defaults to the pusher's tag). */
   tag?: string;
+  /** For `pushManifest`: PUT by digest even though the pusher's reference has a tag (children of an index). */
+  byDigest?: boolean;
 }
 
 /** How a blob reached the registry. */

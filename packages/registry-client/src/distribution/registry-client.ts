@@ -424,9 +424,10 @@ export class RegistryPusher implements Pusher {
 
   /** {@inheritDoc Pusher.pushManifest} */
   async pushManifest(desc: Descriptor, bytes: Uint8Array, options: PushOptions = {}): Promise<PushOutcome> {
-    const tag = options.tag ?? this.ref.tag;
+    const tag = options.byDigest ? undefined : options.tag ?? this.ref.tag;
     try {
-      const w = await this.push(desc, { ...options, ...(tag ? { tag } : {}) });
+      const { tag: _t, ...rest } = options;
+      const w = await this.push(desc, { ...rest, ...(tag ? { tag } : {}) });
       await w.write(bytes, options);
       await w.commit({ size: desc.size, digest: desc.digest }, options);
       return 'uploaded';
