@@ -20,10 +20,4 @@ export { createMemoryStore, MemoryStore } from './memory/memory-store.js';
 export { readBlob, writeBlob, writeBytes, walkImage, type ReadBlobOptions, type WriteBlobOptions, type WalkImageOptions } from './helpers.js';
 export { importOciLayoutDir, importOciLayoutTar, exportOciLayoutDir, exportOciLayoutTar } from './archive/oci-layout.js';
 export { importDockerArchive, exportDockerArchive } from './archive/docker-archive.js';
-// Local stand-ins until @berth/oci-spec exports them (same names and shapes).
-export {
-  parseDigest, splitDigest, MediaType, Annotation, DigestAlgorithm,
-  type Digest, type Descriptor, type Platform, type ImageManifest, type ImageIndex as OciImageIndex,
-} from './internal/oci.js';
-export { parseName, normalizeName, type ParsedName } from './internal/reference.js';
 export { readTar, writeTar, type TarEntry, type TarHeader, type TarSource } from './internal/tar.js';

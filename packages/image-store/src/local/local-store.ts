@@ -28,7 +28,7 @@ import {
   StoreAlreadyExistsError, StoreClosedError, StoreCorruptLayoutError, StoreInvalidIngestRefError, StoreInvalidRangeError,
   StoreIoError, StoreNotFoundError, StoreInvalidRefError,
 } from '../errors.js';
-import { Annotation, DigestAlgorithm, MediaType, parseDigest, splitDigest, type Descriptor, type Digest, type ImageIndex as OciIndex } from '../internal/oci.js';
+import { Annotation, DigestAlgorithms, MediaType, parseDigest, splitDigest, type Descriptor, type Digest, type ImageIndex as OciIndex } from '../internal/oci.js';
 import { checkDescriptor, parseIndex } from '../internal/validate.js';
 import { markReachable } from '../internal/gc.js';
 import { parseName } from '../internal/reference.js';
@@ -294,7 +294,7 @@ export class LocalStore implements ImageStore, WriterHost {
     const blobs = path.join(this.root, 'blobs');
     const algs = await fs.readdir(blobs).catch(() => [] as string[]);
     for (const alg of algs.sort()) {
-      const len = (DigestAlgorithm as Record<string, number>)[alg];
+      const len = (DigestAlgorithms as Record<string, number>)[alg];
       if (len === undefined || (filter.algorithm && filter.algorithm !== alg)) continue;
       const names = await fs.readdir(path.join(blobs, alg)).catch(() => [] as string[]);
       for (const hex of names.sort()) {
@@ -499,7 +499,7 @@ export class LocalStore implements ImageStore, WriterHost {
         }
       }
       if (!options.dryRun && result.digests.length > 0) {
-        for (const alg of Object.keys(DigestAlgorithm)) await fsyncDir(path.join(this.root, 'blobs', alg)).catch(() => {});
+        for (const alg of Object.keys(DigestAlgorithms)) await fsyncDir(path.join(this.root, 'blobs', alg)).catch(() => {});
       }
       if (options.ingestMaxAgeMs !== undefined) {
         for await (const st of this.listIngests()) {
@@ -522,7 +522,7 @@ export class LocalStore implements ImageStore, WriterHost {
     for (const e of entries) {
       throwIfAborted(options.signal, 'verify');
       const p = path.join(blobs, e.name);
-      const len = (DigestAlgorithm as Record<string, number>)[e.name];
+      const len = (DigestAlgorithms as Record<string, number>)[e.name];
       if (!e.isDirectory() || len === undefined) {
         result.corrupt.push({ path: p, reason: 'bad-path' });
         continue;

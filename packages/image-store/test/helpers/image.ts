@@ -7,9 +7,8 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import {
-  MediaType, readBlob, writeBytes, writeTar, walkImage, type ContentStore, type Descriptor, type Digest, type TarSource,
-} from '@berth/image-store';
+import { OciMediaType as MediaType, type Descriptor, type Digest } from '@berth/oci-spec';
+import { readBlob, writeBytes, writeTar, walkImage, type ContentStore, type TarSource } from '@berth/image-store';
 
 /** Bytes of a tar archive made of `entries`. */
 export async function tarBytes(entries: TarSource[]): Promise<Buffer> {
@@ -83,7 +82,7 @@ export async function validateImage(store: ContentStore, desc: Descriptor): Prom
   for await (const d of walkImage(store, desc)) {
     const actual = await hashStream(await store.open(d.digest), false);
     if (actual.digest !== d.digest || actual.size !== d.size) throw new Error(`blob ${d.digest}: got ${actual.digest} ${actual.size}`);
-    if (d.mediaType !== MediaType.ImageManifest && d.mediaType !== MediaType.DockerManifest) continue;
+    if (d.mediaType !== MediaType.ImageManifest && d.mediaType !== 'application/vnd.docker.distribution.manifest.v2+json') continue;
     const m = JSON.parse((await readBlob(store, d)).toString('utf8'));
     const config = JSON.parse((await readBlob(store, m.config, { maxSize: 16 << 20 })).toString('utf8'));
     const diffIds: string[] = config.rootfs?.diff_ids ?? [];

@@ -1,6 +1,6 @@
 /** Deterministic pseudo-random byte streams (AES-256-CTR of zeros), fast enough for 100 MB blobs. */
 import { createCipheriv, createHash } from 'node:crypto';
-import { parseDigest, type Digest } from '@berth/image-store';
+import { parseDigest, type Digest } from '@berth/oci-spec';
 
 /** Yields `size` deterministic bytes for `seed`, in chunks of `chunk` bytes. */
 export function* randomChunks(size: number, seed: string, chunk = 1 << 20): Generator<Buffer> {

@@ -5,9 +5,9 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { Readable } from 'node:stream';
+import { parseDigest, type Digest } from '@berth/oci-spec';
 import {
-  parseDigest, writeBlob, readBlob, writeBytes, exportOciLayoutTar, importOciLayoutTar,
-  type ImageStore, type Digest,
+  writeBlob, readBlob, writeBytes, exportOciLayoutTar, importOciLayoutTar, type ImageStore,
 } from '@berth/image-store';
 import { collect, bytesOf } from '../helpers/collect.js';
 import { sha256, randomStream, randomDigest } from '../helpers/random.js';
