@@ -15,3 +15,5 @@ export type { RegistryAuthMode, RegistryUser, StartRegistryOptions, TestRegistry
 export { freePort, startRegistry } from './docker-registry/start-registry.js';
 export { tempDir } from './temp-dir.js';
 export type { TempDir } from './temp-dir.js';
+export { commandExists, runCommand } from './bench.js';
+export type { Benchmark, CommandResult, RunCommandOptions } from './bench.js';
