@@ -27,7 +27,7 @@ export interface ProxyLogEntry {
 
 /** What to do with a request. */
 export type FaultAction =
-  | { kind: 'pass' }
+  | { kind: 'pass'; dropHeaders?: string[] }
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'flip'; atByte: number }
   | { kind: 'stall'; afterBytes: number }
@@ -85,7 +85,9 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
     const headers = { ...req.headers, ...(options.upstreamHeaders ?? {}) };
     const up = http.request({ host: uHost, port: Number(uPort), method: req.method, path: req.url, headers }, (ur) => {
       // Keep the upstream Location pointing at the proxy (the registry builds it from Host, which we keep).
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      const outHeaders = { ...ur.headers };
+      if (action.kind === 'pass') for (const h of action.dropHeaders ?? []) delete outHeaders[h];
+      res.writeHead(ur.statusCode ?? 502, outHeaders);
       let sent = 0;
       ur.on('data', (chunk: Buffer) => {
         let c = chunk;
