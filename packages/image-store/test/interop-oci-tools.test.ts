@@ -59,10 +59,10 @@ t0('an image skopeo copies into the store is visible through the API (needs skop
   await run('skopeo', ['copy', '--quiet', '--all', fixtureTransportRef(multi), `oci:${root}:example.com/copied/busybox:multi`]);
 
   const img = await store.images.resolve('example.com/copied/busybox:1');
-  t.is<string>(img.target.digest, single.digest);
+  t.is(img.target.digest as string, single.digest);
   await validateImage(store, img.target);
   const idx = await store.images.resolve('example.com/copied/busybox:multi');
-  t.is<string>(idx.target.digest, multi.digest);
+  t.is(idx.target.digest as string, multi.digest);
   t.is(idx.target.mediaType, 'application/vnd.oci.image.index.v1+json');
   const nodes = await collect(walkImage(store, idx.target));
   t.true(nodes.length >= 7, `${nodes.length} nodes`);
@@ -82,7 +82,7 @@ t0('importing a fixture OCI layout directory; umoci unpacks it from the store (n
   const f = fixture('multilayer', 'oci-gzip');
   const imported = await importOciLayoutDir(store, f.path, { baseName: 'example.com/fixtures/multilayer' });
   t.deepEqual(imported.map((i) => i.name), [`example.com/fixtures/multilayer:${f.ref}`]);
-  t.is<string>(imported[0]!.target.digest, f.digest);
+  t.is(imported[0]!.target.digest as string, f.digest);
   await validateImage(store, imported[0]!.target);
   t.deepEqual(await store.leases.list(), []);
   const bundle = path.join(dir, 'bundle');
