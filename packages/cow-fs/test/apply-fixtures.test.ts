@@ -1,0 +1,71 @@
+/**
+ * Every fixture image's layers applied by berth (directly, and through the
+ * overlay snapshotter) equal `umoci unpack` of the same image, compared by a
+ * tree walk. zstd and Docker variants, which umoci cannot read, are compared
+ * with umoci's unpack of the OCI gzip variant of the same image.
+ */
+import fs from 'node:fs';
+import test, { type ExecutionContext } from 'ava';
+import { applyLayer, applyLayerToMounts, openOverlaySnapshotter } from '@berth/cow-fs';
+import { fixture, listFixtures } from '@berth/testkit';
+import { fixtureLayers, umociUnpack } from './helpers/fixtures.js';
+import { compareTrees, readTree, type TreeEntry } from './helpers/tree.js';
+import { isRoot, tmp } from './helpers/temp.js';
+import { withMount } from './suite/snapshotter.js';
+
+const t0 = isRoot ? test.serial : test.skip;
+const references = new Map<string, Map<string, TreeEntry>>();
+
+async function reference(t: ExecutionContext, name: string): Promise<Map<string, TreeEntry>> {
+  let r = references.get(name);
+  if (r === undefined) {
+    const dir = await tmp(t, 'cowfs-umoci-');
+    r = readTree(umociUnpack(fixture(name, 'oci-gzip'), `${dir}/bundle`));
+    references.set(name, r);
+  }
+  return r;
+}
+
+for (const f of listFixtures()) {
+  t0(`${f.name} ${f.variant} (root): applyLayer of every layer equals umoci unpack`, async (t) => {
+    const ref = await reference(t, f.name);
+    const dir = await tmp(t);
+    const layers = fixtureLayers(f);
+    t.true(layers.length > 0);
+    for (const l of layers) {
+      const r = await applyLayer(dir, fs.createReadStream(l.path));
+      t.is(r.compression, l.mediaType.endsWith('zstd') ? 'zstd' : 'gzip');
+    }
+    t.deepEqual(compareTrees(ref, readTree(dir)), []);
+  });
+}
+
+for (const variant of ['oci-gzip', 'oci-zstd'] as const) {
+  t0(`multilayer ${variant} (root): overlay snapshots of the layers, mounted, equal umoci unpack`, async (t) => {
+    const f = fixture('multilayer', variant);
+    const ref = await reference(t, 'multilayer');
+    const base = await tmp(t);
+    const sn = await openOverlaySnapshotter(`${base}/root`);
+    t.teardown(() => sn.close());
+    let parent: string | undefined;
+    for (const [i, l] of fixtureLayers(f).entries()) {
+      const m = await sn.prepare(`extract-${i}`, parent);
+      await applyLayerToMounts(m, fs.createReadStream(l.path));
+      await sn.commit(`layer-${i}`, `extract-${i}`);
+      parent = `layer-${i}`;
+    }
+    const view = await sn.view('check', parent);
+    const got = await withMount(base, view, (d) => readTree(d));
+    t.deepEqual(compareTrees(ref, got), []);
+  });
+}
+
+t0('multilayer oci-zstd (root): the fzstd decoder gives the same diffIds as the zstd CLI', async (t) => {
+  const f = fixture('multilayer', 'oci-zstd');
+  for (const l of fixtureLayers(f).slice(0, 2)) {
+    const a = await applyLayer(await tmp(t), fs.createReadStream(l.path), { zstdDecoder: 'fzstd', sync: false });
+    const b = await applyLayer(await tmp(t), fs.createReadStream(l.path), { zstdDecoder: 'cli', sync: false });
+    t.is(a.diffId, b.diffId);
+    t.is(a.compression, 'zstd');
+  }
+});
