@@ -23,3 +23,10 @@ export { openJsonFileLogWriter, JsonFileLogWriter, readJsonFileLog, maxLogLine }
 export { openJournalEventBus, JournalEventBus, eventMatches, validateEventFilters, type JournalEventBusOptions } from './journal/journal-event-bus.js';
 export { parseTimestamp, rfc3339Nano, parseRfc3339Nano, nowNanos } from './internal/ids.js';
 export { processStartTicks } from './internal/proc.js';
+export type * from './network.js';
+export { openCniNetworkManager, CniNetworkManager, predefinedNetworks, type CniNetworkManagerOptions } from './cni/cni-network-manager.js';
+export { execPlugin, addNetworkList, delNetworkList, checkNetworkList, type CniResult, type CniConfList, type CniInvocation, type CniCommand, type CniRuntimeConfig } from './cni/cni-exec.js';
+export { createNetns, deleteNetns, ensurePrivateMountDir } from './cni/netns.js';
+export { buildHosts, resolvConfFor, defaultHosts, type HostsEntry } from './cni/hosts.js';
+export { parsePublishFlag, resolvePublish, allocateHostPort, type PublishSpec } from './ports/parse-publish.js';
+export { run, type RunResult, type RunOptions } from './internal/exec.js';

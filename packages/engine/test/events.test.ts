@@ -1,11 +1,11 @@
 import test from 'ava';
-import { openJournalEventBus, parseTimestamp, type EngineEvent } from '@berth/engine';
+import { openJournalEventBus, parseTimestamp, nowNanos, type EngineEvent } from '@berth/engine';
 import { tempDir } from './helpers/tmp.js';
 
 test('published events have Docker shape and are replayed with since/until and filters', async (t) => {
   const root = await tempDir();
   const bus = await openJournalEventBus({ root });
-  const before = BigInt(Date.now()) * 1_000_000n - 1n;
+  const before = nowNanos();
   const c = await bus.publish({ Type: 'container', Action: 'create', Actor: { ID: 'abc', Attributes: { name: 'web', image: 'busybox' } } });
   t.deepEqual(Object.keys(c).sort(), ['Action', 'Actor', 'Type', 'from', 'id', 'scope', 'status', 'time', 'timeNano']);
   t.is(c.scope, 'local');
@@ -14,7 +14,7 @@ test('published events have Docker shape and are replayed with since/until and f
   t.is(c.time, Math.floor(c.timeNano / 1e9));
   await bus.publish({ Type: 'volume', Action: 'create', Actor: { ID: 'data', Attributes: { driver: 'local' } } });
   await bus.publish({ Type: 'network', Action: 'connect', Actor: { ID: 'n1', Attributes: { name: 'front', container: 'abc' } } });
-  const until = BigInt(Date.now() + 1) * 1_000_000n;
+  const until = nowNanos();
   const all = async (filters?: Record<string, string[]>) => {
     const out: EngineEvent[] = [];
     for await (const e of bus.subscribe({ since: before, until, filters })) out.push(e);

@@ -1,20 +1,21 @@
-/** Temp directories for tests, removed afterwards. */
+/** Temp directories for tests, removed (with any mounts left inside) when the test process exits. */
+import { spawnSync } from 'node:child_process';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
 const made: string[] = [];
 process.once('exit', () => {
-  // Best effort: a test that left a mount inside keeps its directory.
+  const info = fsSync.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '');
   for (const d of made) {
-    try { require0(d); } catch { /* ignore */ }
+    // Deepest first: netns files, then the private bind of their directory, then tmpfs volumes.
+    for (const mp of info.filter((m) => m.startsWith(`${d}/`)).sort((a, b) => b.length - a.length)) {
+      spawnSync('umount', ['-l', mp]);
+    }
+    try { fsSync.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
   }
 });
-function require0(d: string): void {
-  // fs.rmSync does not cross mount points it cannot unlink; failures are ignored above.
-  fsSync.rmSync(d, { recursive: true, force: true });
-}
-import fsSync from 'node:fs';
 
 /** Makes a fresh temp dir under the OS temp dir; removed when the test process exits. */
 export async function tempDir(prefix = 'berth-engine-'): Promise<string> {
