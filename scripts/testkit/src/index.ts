@@ -6,14 +6,15 @@
  * berth's, so any package may depend on it for tests without creating a cycle.
  */
 export { TestkitError } from './errors.js';
+export { FixtureVariants } from './fixture.js';
+export type { FixtureImage, FixturePlatform, FixtureVariant } from './fixture.js';
 export {
-  FixtureVariants, cacheDir, fixture, fixtureBlobPath, fixtureTransportRef, fixturesDir, listFixtures,
-  readFixtureManifest, registrySeedDir, repoRoot,
-} from './fixtures.js';
-export type { FixtureImage, FixturePlatform, FixtureVariant } from './fixtures.js';
+  cacheDir, fixture, fixtureBlobPath, fixtureTransportRef, fixturesDir, listFixtures, readFixtureManifest,
+  registrySeedDir, repoRoot,
+} from './cache/fixtures.js';
 export type { RegistryAuthMode, RegistryUser, StartRegistryOptions, TestRegistry } from './registry.js';
 export { freePort, startRegistry } from './docker-registry/start-registry.js';
 export { tempDir } from './temp-dir.js';
 export type { TempDir } from './temp-dir.js';
-export { commandExists, runCommand } from './bench.js';
+export { commandExists, runCommand } from './child-process/run-command.js';
 export type { Benchmark, CommandResult, RunCommandOptions } from './bench.js';

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestkitError } from '../errors.js';
-import { registrySeedDir } from '../fixtures.js';
+import { registrySeedDir } from '../cache/fixtures.js';
 import type { RegistryUser, StartRegistryOptions, TestRegistry } from '../registry.js';
 import { tempDir } from '../temp-dir.js';
 import { startTokenServer, type TokenServer } from '../token-server/token-server.js';

@@ -1,55 +1,10 @@
+// The fixture cache on disk: ${BERTH_CACHE_DIR}/fixtures-<hash>/fixtures.json and its images.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestkitError } from './errors.js';
-
-/** Format variants a fixture image comes in. */
-export const FixtureVariants = ['oci-gzip', 'oci-zstd', 'docker-gzip', 'oci-index', 'docker-manifest-list'] as const;
-/** One of {@link FixtureVariants}. */
-export type FixtureVariant = (typeof FixtureVariants)[number];
-
-/** A platform of a fixture image, as in an OCI descriptor. */
-export interface FixturePlatform {
-  readonly os: string;
-  readonly architecture: string;
-  readonly variant?: string;
-}
-
-/**
- * A fixture image built by `bash scripts/fixtures`.
- *
- * `transport: 'oci'`: `path` is an OCI image layout and `ref` the `org.opencontainers.image.ref.name`
- * of the image in its `index.json` (skopeo: `oci:<path>:<ref>`).
- * `transport: 'dir'`: `path` is a skopeo `dir:` copy: `manifest.json`, blobs named by their hex
- * digest and, for a manifest list, each instance manifest as `<hex>.manifest.json`
- * (skopeo: `dir:<path>`). Docker schema2 variants use `dir`, since OCI layouts cannot hold them
- * through skopeo.
- */
-export interface FixtureImage {
-  /** Image name: `busybox` or `multilayer`. */
-  readonly name: string;
-  /** Format variant. */
-  readonly variant: FixtureVariant;
-  /** Absolute path of the layout or `dir:` copy. */
-  readonly path: string;
-  /** Storage format of `path`. */
-  readonly transport: 'oci' | 'dir';
-  /** Tag inside an OCI layout (`latest`); absent for `dir`. */
-  readonly ref?: string;
-  /** Repository the image is pushed to in seeded registries. */
-  readonly repo: string;
-  /** Tag it is pushed under (the variant name; `docker-gzip` is also `latest`). */
-  readonly tag: string;
-  /** Other tags of the same image in seeded registries. */
-  readonly extraTags?: readonly string[];
-  /** Digest of the top-level manifest (or index/list) bytes; the same in seeded registries. */
-  readonly digest: string;
-  /** Media type of the top-level manifest. */
-  readonly mediaType: string;
-  /** Platforms: one for an image, several for an index or list. */
-  readonly platforms: readonly FixturePlatform[];
-}
+import { TestkitError } from '../errors.js';
+import type { FixtureImage, FixtureVariant } from '../fixture.js';
 
 interface FixturesFile {
   version: number;
@@ -57,9 +12,16 @@ interface FixturesFile {
   images: Array<Omit<FixtureImage, 'path'> & { path: string }>;
 }
 
-/** The repository root, found from this file's location (`scripts/testkit/dist/src`). */
+/** The repository root (`$BERTH_REPO_ROOT`, else the nearest parent of this file holding `scripts/fixtures`). */
 export function repoRoot(): string {
-  return process.env.BERTH_REPO_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+  if (process.env.BERTH_REPO_ROOT) return process.env.BERTH_REPO_ROOT;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'scripts', 'fixtures'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new TestkitError('ERR_TESTKIT_FIXTURES_MISSING', `no berth checkout above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+  return dir;
 }
 
 /** The cache dir holding fixtures and the persistent registry (`$BERTH_CACHE_DIR`, `/var/cache/berth`). */
