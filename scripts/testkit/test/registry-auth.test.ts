@@ -72,10 +72,12 @@ test('basic auth: htpasswd users, 401 without or with wrong credentials', async 
   await t.throwsAsync(skopeoInspect(reg, `${f.repo}:${f.tag}`));
 });
 
-test('token auth: bearer challenge, tokens signed for the registry, skopeo pulls with credentials', async (t) => {
-  const reg = await startRegistry({ auth: 'token' });
+test('token auth over TLS: bearer challenge, tokens signed for the registry, skopeo pulls with credentials', async (t) => {
+  const reg = await startRegistry({ auth: 'token', tls: true });
   t.teardown(() => reg.close());
-  const challenge = (await fetch(`${reg.url}/v2/`)).headers.get('www-authenticate') ?? '';
+  const challenge = await new Promise<string>((resolve, reject) => {
+    https.get(`${reg.url}/v2/`, { ca: reg.caPem! }, (res) => { res.resume(); resolve(String(res.headers['www-authenticate'] ?? '')); }).on('error', reject);
+  });
   t.true(challenge.startsWith(`Bearer realm="${reg.tokenRealm}"`));
   const f = fixture('busybox', 'oci-index');
   const raw = await skopeoInspect(reg, `${f.repo}:${f.tag}`, `${reg.auth!.username}:${reg.auth!.password}`);
