@@ -18,7 +18,8 @@ import fs from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { channel } from 'node:diagnostics_channel';
 import { throwIfAborted, isBerthError } from '@berth/oci-spec';
 import type { CallOptions, ContentWriter, Info, OpenOptions, Status, WalkFilter, WriterOptions } from '../content.js';
 import type { Image, ImageIndex } from '../images.js';
@@ -51,6 +52,10 @@ interface LeaseFile {
   digests: string[];
   ingests: string[];
 }
+
+/** Diagnostics channels: `berth.image-store.commit` ({ root, digest, size }) and `berth.image-store.gc` ({ root, result }). */
+const commitChannel = channel('berth.image-store.commit');
+const gcChannel = channel('berth.image-store.gc');
 
 const refHash = (ref: string) => createHash('sha256').update(ref).digest('hex');
 
@@ -175,10 +180,7 @@ export class LocalStore implements ImageStore, WriterHost {
       throw new StoreInvalidRangeError(digest, offset, length, info.size);
     }
     const end = length !== undefined ? offset + length : info.size;
-    if (end === offset) {
-      const { Readable: R } = await import('node:stream');
-      return R.from([]);
-    }
+    if (end === offset) return Readable.from([]);
     return createReadStream(this.blobPath(digest), { start: offset, end: end - 1, highWaterMark: 1 << 20, signal: options.signal });
   }
 
@@ -266,6 +268,7 @@ export class LocalStore implements ImageStore, WriterHost {
       if (labels && Object.keys(labels).length > 0) await this.writeLabels(digest, labels);
       if (lease) await this.leaseEditLocked(lease, (l) => { if (!l.digests.includes(digest)) l.digests.push(digest); l.ingests = l.ingests.filter((r) => r !== ref); });
       const st = await fs.stat(target);
+      if (commitChannel.hasSubscribers) commitChannel.publish({ root: this.root, digest, size });
       return { digest, size, createdAt: st.mtime, updatedAt: st.mtime, labels: labels ?? {} };
     }));
   }
@@ -509,6 +512,7 @@ export class LocalStore implements ImageStore, WriterHost {
           if (!options.dryRun) await fs.rm(this.ingestDir(st.ref), { recursive: true, force: true });
         }
       }
+      if (gcChannel.hasSubscribers) gcChannel.publish({ root: this.root, result });
       return result;
     }), options.signal);
   }
