@@ -46,3 +46,17 @@ export interface FixtureImage {
   /** Platforms: one for an image, several for an index or list. */
   readonly platforms: readonly FixturePlatform[];
 }
+
+/** A blob reachable from a fixture's top-level manifest, as found by `walkFixture`. */
+export interface FixtureBlob {
+  /** What the blob is: `index` (OCI index or Docker list), `manifest`, `config` or `layer`. */
+  readonly kind: 'index' | 'manifest' | 'config' | 'layer';
+  readonly digest: string;
+  /** Media type from the descriptor that points at it (the fixture's own for the top level). */
+  readonly mediaType: string;
+  readonly size: number;
+  /** File holding the blob's bytes. */
+  readonly path: string;
+  /** Platform of the manifest it belongs to (from the index), for children of an index. */
+  readonly platform?: FixturePlatform;
+}

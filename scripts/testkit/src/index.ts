@@ -7,10 +7,10 @@
  */
 export { TestkitError } from './errors.js';
 export { FixtureVariants } from './fixture.js';
-export type { FixtureImage, FixturePlatform, FixtureVariant } from './fixture.js';
+export type { FixtureBlob, FixtureImage, FixturePlatform, FixtureVariant } from './fixture.js';
 export {
   cacheDir, fixture, fixtureBlobPath, fixtureTransportRef, fixturesDir, listFixtures, readFixtureManifest,
-  registrySeedDir, repoRoot,
+  registrySeedDir, repoRoot, walkFixture,
 } from './cache/fixtures.js';
 export type { RegistryAuthMode, RegistryUser, StartRegistryOptions, TestRegistry } from './registry.js';
 export { freePort, startRegistry } from './docker-registry/start-registry.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import {
-  fixture, fixtureBlobPath, fixtureTransportRef, listFixtures, readFixtureManifest, tempDir, type FixtureImage,
+  fixture, fixtureBlobPath, fixtureTransportRef, listFixtures, readFixtureManifest, tempDir, walkFixture, type FixtureImage,
 } from '@berth/testkit';
 
 const run = promisify(execFile);
@@ -51,6 +51,24 @@ for (const f of listFixtures()) {
     }
   });
 }
+
+test('walkFixture reaches every index, manifest, config and layer, each hashing to its digest', (t) => {
+  for (const f of listFixtures()) {
+    const blobs = walkFixture(f);
+    for (const b of blobs) {
+      const bytes = fs.readFileSync(b.path);
+      t.is(sha256(bytes), b.digest, `${f.name}/${f.variant} ${b.kind}`);
+      t.is(bytes.length, b.size);
+    }
+    const kinds = blobs.map((b) => b.kind);
+    const platforms = f.platforms.length;
+    t.is(kinds.filter((k) => k === 'index').length, f.variant === 'oci-index' || f.variant === 'docker-manifest-list' ? 1 : 0);
+    t.is(kinds.filter((k) => k === 'manifest').length, platforms);
+    t.is(kinds.filter((k) => k === 'config').length, platforms);
+    t.true(kinds.filter((k) => k === 'layer').length >= platforms);
+    t.is(blobs[0]!.digest, f.digest);
+  }
+});
 
 test('the format variants use the media types and compressions they are named after', (t) => {
   const layersOf = (f: FixtureImage) => (JSON.parse(readFixtureManifest(f).bytes.toString()) as Manifest).layers;

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestkitError } from '../errors.js';
-import type { FixtureImage, FixtureVariant } from '../fixture.js';
+import type { FixtureBlob, FixtureImage, FixturePlatform, FixtureVariant } from '../fixture.js';
 
 interface FixturesFile {
   version: number;
@@ -111,4 +111,30 @@ export function readFixtureManifest(f: FixtureImage): { bytes: Buffer; mediaType
 /** Root of the registry storage holding every fixture, copied into seeded registries. */
 export function registrySeedDir(): string {
   return path.join(fixturesDir(), 'registry');
+}
+
+interface Descriptor { mediaType: string; digest: string; size: number; platform?: FixturePlatform }
+
+/**
+ * Every blob reachable from a fixture's top-level manifest, parents before children: the index
+ * (if any), each manifest, its config, its layers. For validating every manifest, index and config.
+ */
+export function walkFixture(f: FixtureImage): FixtureBlob[] {
+  const out: FixtureBlob[] = [];
+  const top = readFixtureManifest(f);
+  const topPath = f.transport === 'oci' ? fixtureBlobPath(f, f.digest) : path.join(f.path, 'manifest.json');
+  const visit = (d: Descriptor, file: string, platform?: FixturePlatform): void => {
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    const isIndex = Array.isArray(doc.manifests);
+    out.push({ kind: isIndex ? 'index' : 'manifest', digest: d.digest, mediaType: d.mediaType, size: d.size, path: file, ...(platform ? { platform } : {}) });
+    if (isIndex) {
+      for (const m of doc.manifests ?? []) visit(m, fixtureBlobPath(f, m.digest), m.platform);
+      return;
+    }
+    for (const [kind, c] of [['config', doc.config], ...(doc.layers ?? []).map((l) => ['layer', l] as const)] as const) {
+      if (c) out.push({ kind, digest: c.digest, mediaType: c.mediaType, size: c.size, path: fixtureBlobPath(f, c.digest), ...(platform ? { platform } : {}) });
+    }
+  };
+  visit({ mediaType: top.mediaType, digest: f.digest, size: top.bytes.length }, topPath);
+  return out;
 }
