@@ -71,7 +71,11 @@ export interface WriterOptions extends CallOptions {
    * digest or size falls back to it.
    */
   expected?: Pick<Descriptor, 'digest' | 'size'> & Partial<Descriptor>;
-  /** Adds the committed digest (and the ingest, while open) to this lease, atomically with the commit. */
+  /**
+   * Adds the committed digest (and the ingest, while open) to this lease,
+   * atomically with the commit; when the expected digest already exists, it
+   * is added to the lease before ERR_STORE_ALREADY_EXISTS is thrown.
+   */
   lease?: string;
 }
 

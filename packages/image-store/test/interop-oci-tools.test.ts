@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import fs from 'node:fs/promises';
 import { fixture, fixtureTransportRef, commandExists } from '@berth/testkit';
-import { openLocalStore, importOciLayoutDir, walkImage } from '@berth/image-store';
+import { createReadStream } from 'node:fs';
+import { openLocalStore, createMemoryStore, importOciLayoutDir, importOciLayoutTar, exportOciLayoutDir, walkImage } from '@berth/image-store';
 import { tempDir } from './helpers/temp.js';
 import { buildImage, validateImage } from './helpers/image.js';
 import { collect } from './helpers/collect.js';
@@ -88,4 +89,25 @@ t0('importing a fixture OCI layout directory; umoci unpacks it from the store (n
   const bundle = path.join(dir, 'bundle');
   await run('umoci', ['unpack', '--image', `${root}:${imported[0]!.name}`, bundle]);
   t.true((await fs.readdir(path.join(bundle, 'rootfs'))).length > 0);
+});
+
+t0('exportOciLayoutDir writes a layout umoci and skopeo read; a GNU tar of a layout imports (needs skopeo, umoci, tar)', async (t) => {
+  const dir = await tempDir(t);
+  const store = createMemoryStore();
+  const img = await buildImage(store, { layers: [{ 'x.txt': 'x\n' }] });
+  await store.images.tag('example.com/export/x:1', img.manifest);
+  const out = path.join(dir, 'out');
+  await exportOciLayoutDir(store, ['example.com/export/x:1'], out);
+  const inspect = JSON.parse((await run('skopeo', ['inspect', `oci:${out}:example.com/export/x:1`])).stdout);
+  t.is(inspect.Digest, img.manifest.digest);
+  await run('umoci', ['stat', '--image', `${out}:example.com/export/x:1`]);
+
+  // GNU tar writes ./-prefixed names, directories and its own headers.
+  const f = fixture('busybox', 'oci-gzip');
+  const tarFile = path.join(dir, 'layout.tar');
+  await run('tar', ['-C', f.path, '-cf', tarFile, '.']);
+  const target = createMemoryStore();
+  const images = await importOciLayoutTar(target, createReadStream(tarFile), { baseName: 'example.com/tarred/busybox' });
+  t.deepEqual(images.map((i) => i.name), [`example.com/tarred/busybox:${f.ref}`]);
+  await validateImage(target, images[0]!.target);
 });

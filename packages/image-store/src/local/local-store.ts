@@ -194,7 +194,16 @@ export class LocalStore implements ImageStore, WriterHost {
     let expected: IngestFiles['expected'];
     if (options.expected) {
       expected = { digest: parseDigest(options.expected.digest), size: options.expected.size };
-      if (await this.exists(expected.digest)) throw new StoreAlreadyExistsError('blob', expected.digest);
+      if (await this.exists(expected.digest)) {
+        // Hold the existing blob in the caller's lease, as if it had been written now.
+        if (options.lease) {
+          const digest = expected.digest;
+          await this.withMetadataLock(async () => {
+            if (await this.exists(digest)) await this.leaseEditLocked(options.lease!, (l) => { if (!l.digests.includes(digest)) l.digests.push(digest); });
+          });
+        }
+        throw new StoreAlreadyExistsError('blob', expected.digest);
+      }
     }
     const lock = await acquireLock(this.ingestLock(ref), { wait: false, name: `ingest ${JSON.stringify(ref)}`, signal: options.signal });
     try {

@@ -76,7 +76,10 @@ export class MemoryStore implements ImageStore {
     let expected: Ingest['expected'];
     if (options.expected) {
       expected = { digest: parseDigest(options.expected.digest), size: options.expected.size };
-      if (this.blobs.has(expected.digest)) throw new StoreAlreadyExistsError('blob', expected.digest);
+      if (this.blobs.has(expected.digest)) {
+        if (options.lease) this.leaseRec(options.lease).digests.add(expected.digest);
+        throw new StoreAlreadyExistsError('blob', expected.digest);
+      }
     }
     let ing = this.ingests.get(ref);
     if (ing?.locked) throw new StoreLockedError(`ingest ${JSON.stringify(ref)}`);

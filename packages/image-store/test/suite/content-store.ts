@@ -286,6 +286,29 @@ export function contentStoreSuite(name: string, factory: StoreFactory): void {
     t.is(await codeOf(store.leases.delete('nope')), 'ERR_STORE_NOT_FOUND');
   });
 
+  it('gc running alongside writers: content committed under a lease survives', async (t, store) => {
+    const lease = await store.leases.create({ id: 'concurrent' });
+    const garbage = await writeBytes(store, Buffer.from('collect me'));
+    const writes = Array.from({ length: 6 }, async (_, i) => {
+      const data = Buffer.from(`blob ${i} `.repeat(1000 * (i + 1)));
+      return (await writeBlob(store, `w-${i}`, data, { digest: d(sha256(data)), size: data.length }, { lease: lease.id })).info.digest;
+    });
+    const gcs = [store.gc(), store.gc(), store.gc()];
+    const digests = await Promise.all(writes);
+    const results = await Promise.all(gcs);
+    for (const digest of digests) t.truthy(await store.info(digest));
+    t.true(results.some((r) => r.digests.includes(garbage.digest)));
+    t.false(results.some((r) => r.digests.some((x) => digests.includes(x))));
+    // An existing blob opened for writing under another lease joins that lease.
+    const other = await store.leases.create({ id: 'second' });
+    const data0 = Buffer.from(`blob 0 `.repeat(1000));
+    t.false((await writeBlob(store, 'again', data0, { digest: d(sha256(data0)), size: data0.length }, { lease: other.id })).written);
+    await store.leases.delete('concurrent');
+    await store.gc();
+    t.truthy(await store.info(d(sha256(data0))));
+    t.is(await codeOf(store.info(digests[1]!)), 'ERR_STORE_NOT_FOUND');
+  });
+
   it('gc removes stale unleased ingests when asked', async (t, store) => {
     const w = await store.writer('abandoned');
     await w.write(Buffer.from('x'));
