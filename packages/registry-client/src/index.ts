@@ -27,8 +27,3 @@ export { createRetryInterceptor, defaultRetryPolicy, isRetryableError, type Retr
 export { backoffDelay, parseRetryAfter } from './http/retry-after.js';
 export { RegistryChannel, type RegistryChannel as RegistryChannelName } from './diagnostics.js';
 export * from './errors.js';
-export {
-  hostPlatform, isIndexMediaType, isManifestMediaType, MediaType, parsePlatform, platformMatches,
-  type Descriptor, type Digest, type ImageIndex, type ImageManifest, type Platform,
-} from './internal/oci.js';
-export { formatReference, parseReference, type ImageReference } from './internal/reference.js';

@@ -26,7 +26,7 @@
  */
 import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Descriptor, Digest, ImageIndex, ImageManifest, Platform } from './internal/oci.js';
+import type { Descriptor, Digest, ImageIndex, ImageManifest, Platform, PlatformMatcher } from '@berth/oci-spec';
 
 /** Options every I/O call takes, last. */
 export interface CallOptions {
@@ -66,8 +66,11 @@ export interface FetchOptions extends CallOptions {
 
 /** Options of {@link Fetcher.fetchManifest}. */
 export interface FetchManifestOptions extends CallOptions {
-  /** When the descriptor is an index, select this platform's manifest. */
-  platform?: Platform;
+  /**
+   * When the descriptor is an index, select a manifest: a platform (matched
+   * with oci-spec's `onlyPlatform`, so compatible variants count) or a matcher.
+   */
+  platform?: Platform | PlatformMatcher;
   /** Largest manifest accepted, in bytes (default 4 MiB). */
   maxSize?: number;
 }

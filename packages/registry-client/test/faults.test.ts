@@ -1,7 +1,8 @@
 import test from 'ava';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
-import { createRegistryClient, RegistryChannel, type Descriptor } from '@berth/registry-client';
+import { createRegistryClient, RegistryChannel } from '@berth/registry-client';
+import { type Descriptor, parseDigest } from '@berth/oci-spec';
 import { consume } from './helpers/drain.js';
 import { startFaultProxy, startSilentServer, type FaultProxy } from './helpers/fault-proxy.js';
 

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { listFixtures, startRegistry, type TestRegistry } from '@berth/testkit';
-import { createRegistryClient, type Descriptor, type RegistryFetcher } from '@berth/registry-client';
+import { createRegistryClient, type RegistryFetcher } from '@berth/registry-client';
+import { type Descriptor, parseDigest } from '@berth/oci-spec';
 import { consume } from './helpers/drain.js';
 
 let registry: TestRegistry;
@@ -16,7 +17,7 @@ async function verifyImage(t: import('ava').ExecutionContext, fetcher: RegistryF
   }
   for (const d of [m.manifest!.config, ...m.manifest!.layers]) {
     const got = await consume(await fetcher.fetch(d));
-    t.is(got.digest, d.digest);
+    t.is(got.digest, String(d.digest));
     t.is(got.size, d.size);
     blobs++;
   }
@@ -30,7 +31,7 @@ for (const f of listFixtures()) {
       const ref = `${registry.host}/${f.repo}:${f.tag}`;
       const { name, descriptor } = await client.resolve(ref);
       t.is(name, ref);
-      t.is(descriptor.digest, f.digest);
+      t.is(String(descriptor.digest), f.digest);
       t.is(descriptor.mediaType, f.mediaType);
       const blobs = await verifyImage(t, client.fetcher(ref), descriptor);
       t.true(blobs >= 2);
@@ -68,7 +69,7 @@ test('an unknown tag is ERR_REGISTRY_NOT_FOUND with MANIFEST_UNKNOWN', async (t)
     const err = await t.throwsAsync(client.resolve(`${registry.host}/busybox:nope`));
     t.is((err as { code?: string }).code, 'ERR_REGISTRY_NOT_FOUND');
     const blob = await t.throwsAsync(client.fetcher(`${registry.host}/busybox`).fetch({
-      mediaType: 'application/octet-stream', digest: `sha256:${'0'.repeat(64)}`, size: 1,
+      mediaType: 'application/octet-stream', digest: parseDigest(`sha256:${'0'.repeat(64)}`), size: 1,
     }));
     t.is((blob as { code?: string }).code, 'ERR_REGISTRY_NOT_FOUND');
   } finally {

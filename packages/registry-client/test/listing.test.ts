@@ -1,7 +1,8 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { fixture, listFixtures, startRegistry, type TestRegistry } from '@berth/testkit';
-import { createRegistryClient, MediaType, type Descriptor } from '@berth/registry-client';
+import { createRegistryClient } from '@berth/registry-client';
+import { OciMediaType, type Descriptor, parseDigest } from '@berth/oci-spec';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 
 let registry: TestRegistry;
@@ -12,7 +13,7 @@ test.before(async () => {
 });
 test.after.always(async () => { await proxy?.close(); await registry?.close(); });
 
-const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const digestOf = (b: Buffer) => parseDigest(`sha256:${createHash('sha256').update(b).digest('hex')}`);
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -55,13 +56,13 @@ test.serial('a manifest deleted by tag is gone', async (t) => {
   try {
     const f = fixture('busybox', 'oci-gzip');
     const bytes = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MediaType.OciManifest,
+      schemaVersion: 2, mediaType: OciMediaType.ImageManifest,
       config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(Buffer.from('{}')), size: 2 },
       layers: [], annotations: { 'org.example': 'delete-me' },
     }));
     const pusher = client.pusher(`${registry.host}/${f.repo}:doomed`);
     await pusher.pushBlob({ mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(Buffer.from('{}')), size: 2 }, Buffer.from('{}'));
-    const desc: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf(bytes), size: bytes.length };
+    const desc: Descriptor = { mediaType: OciMediaType.ImageManifest, digest: digestOf(bytes), size: bytes.length };
     await pusher.pushManifest(desc, bytes);
     t.is((await client.resolve(`${registry.host}/${f.repo}:doomed`)).descriptor.digest, desc.digest);
     t.is(await client.deleteManifest(`${registry.host}/${f.repo}:doomed`), desc.digest);
@@ -76,7 +77,7 @@ test.serial('referrers fall back to the sha256-<hex> tag schema when the API is 
   const client = createRegistryClient();
   try {
     const f = fixture('busybox', 'oci-gzip');
-    const subject: Descriptor = { mediaType: f.mediaType, digest: f.digest, size: 0 };
+    const subject: Descriptor = { mediaType: f.mediaType, digest: parseDigest(f.digest), size: 0 };
     const ref = `${proxy.host}/${f.repo}@${f.digest}`;
     proxy.log.length = 0;
     t.deepEqual(await client.referrers(ref), []);
@@ -91,13 +92,13 @@ test.serial('referrers fall back to the sha256-<hex> tag schema when the API is 
     const { descriptor } = await client.resolve(`${registry.host}/${f.repo}:${f.tag}`);
     subject.size = descriptor.size;
     const artifact = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/vnd.example.sbom',
+      schemaVersion: 2, mediaType: OciMediaType.ImageManifest, artifactType: 'application/vnd.example.sbom',
       config: emptyDesc, layers: [emptyDesc], subject,
     }));
-    const artifactDesc: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf(artifact), size: artifact.length, artifactType: 'application/vnd.example.sbom' };
+    const artifactDesc: Descriptor = { mediaType: OciMediaType.ImageManifest, digest: digestOf(artifact), size: artifact.length, artifactType: 'application/vnd.example.sbom' };
     await pusher.pushManifest(artifactDesc, artifact, { byDigest: true });
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [artifactDesc] }));
-    await pusher.pushManifest({ mediaType: MediaType.OciIndex, digest: digestOf(index), size: index.length }, index, { tag: f.digest.replace(':', '-') });
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OciMediaType.ImageIndex, manifests: [artifactDesc] }));
+    await pusher.pushManifest({ mediaType: OciMediaType.ImageIndex, digest: digestOf(index), size: index.length }, index, { tag: f.digest.replace(':', '-') });
 
     const found = await client.referrers(ref);
     t.deepEqual(found.map((d) => d.digest), [artifactDesc.digest]);

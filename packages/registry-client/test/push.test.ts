@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import {
   fixture, fixtureBlobPath, readFixtureManifest, startRegistry, tempDir, type FixtureImage, type TestRegistry,
 } from '@berth/testkit';
-import { createRegistryClient, type Descriptor, type ImageManifest, type RegistryClient } from '@berth/registry-client';
+import { createRegistryClient, type RegistryClient } from '@berth/registry-client';
+import { type Descriptor, type Digest, type ImageManifest, parseDigest } from '@berth/oci-spec';
 import { consume } from './helpers/drain.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 
@@ -28,7 +29,7 @@ async function pushImage(client: RegistryClient, f: FixtureImage, target: string
   return { digest: desc.digest, outcomes };
 }
 
-function digestOf(b: Buffer): string { return `sha256:${createHash('sha256').update(b).digest('hex')}`; }
+function digestOf(b: Buffer): Digest { return parseDigest(`sha256:${createHash('sha256').update(b).digest('hex')}`); }
 
 test('a multi-layer image pushed (chunked and monolithic) is read back by skopeo inspect and skopeo copy', async (t) => {
   const f = fixture('multilayer', 'oci-gzip');
@@ -45,7 +46,7 @@ test('a multi-layer image pushed (chunked and monolithic) is read back by skopeo
     t.true(proxy.log.some((e) => e.method === 'PUT' && e.url.endsWith('/manifests/v1')));
 
     const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${registry.host}/pushed/multilayer:v1`]);
-    t.is(digestOf(Buffer.from(stdout)), digest);
+    t.is(String(digestOf(Buffer.from(stdout))), digest);
     const inspected = JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/pushed/multilayer:v1`])).stdout) as { Digest: string; Layers: string[] };
     t.is(inspected.Digest, digest);
     const manifest = JSON.parse(readFixtureManifest(f).bytes.toString('utf8')) as ImageManifest;
@@ -64,7 +65,7 @@ test('a multi-layer image pushed (chunked and monolithic) is read back by skopeo
     const mounted = await Promise.all([manifest.config, ...manifest.layers].map((d) => pusher.pushBlob(d, new Uint8Array(0), { mountFrom: ['pushed/multilayer'] })));
     t.true(mounted.every((o) => o === 'mounted'));
     const bytes = readFixtureManifest(f).bytes;
-    t.is(await pusher.pushManifest({ mediaType: f.mediaType, digest, size: bytes.length }, bytes), 'uploaded');
+    t.is(await pusher.pushManifest({ mediaType: f.mediaType, digest: parseDigest(digest), size: bytes.length }, bytes), 'uploaded');
     await run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/pushed/by-digest@${digest}`]);
   } finally {
     await client.close();
@@ -87,9 +88,9 @@ test('a Docker manifest list is pushed: children by digest, the list by tag', as
       t.is(await pusher.pushManifest(child, childBytes, { byDigest: true }), 'uploaded');
     }
     // pushManifest uses the pusher's tag ("multi") for the root.
-    await pusher.pushManifest({ mediaType, digest: f.digest, size: bytes.length }, bytes);
+    await pusher.pushManifest({ mediaType, digest: parseDigest(f.digest), size: bytes.length }, bytes);
     const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${registry.host}/pushed/list:multi`]);
-    t.is(digestOf(Buffer.from(stdout)), f.digest);
+    t.is(String(digestOf(Buffer.from(stdout))), f.digest);
     const { descriptor } = await client.resolve(`${registry.host}/pushed/list:multi`);
     const arm = await client.fetcher(`${registry.host}/pushed/list`).fetchManifest(descriptor, { platform: { os: 'linux', architecture: 'arm64' } });
     const layer = arm.manifest!.layers[0]!;

@@ -11,11 +11,11 @@ import {
   RegistryNotFoundError, RegistryProtocolError, RegistrySizeMismatchError, RegistryTooLargeError,
 } from '../errors.js';
 import { Limiter } from '../internal/limiter.js';
+import { formatReference, parseDockerReference, type ImageReference } from '@berth/oci-spec';
 import {
-  digestAlgorithm, digestLike, isDigest, isIndexMediaType, isManifestMediaType, MediaType, platformMatches,
+  digestAlgorithm, digestLike, isDigest, isIndexMediaType, isManifestOrIndex, MediaType, onlyPlatform, selectPlatformEntry,
   type Descriptor, type Digest, type ImageIndex, type ImageManifest,
 } from '../internal/oci.js';
-import { formatReference, parseReference, type ImageReference } from '../internal/reference.js';
 import type {
   CallOptions, CommitOptions, FetchedManifest, FetchManifestOptions, Fetcher, FetchOptions, ListOptions, PushOptions,
   PushOutcome, Pusher, PushWriter, ReferrersOptions, Resolved, Resolver,
@@ -48,7 +48,9 @@ function invalid(e: unknown, what: string): never {
 
 function parseRef(s: string): ImageReference {
   try {
-    return parseReference(s);
+    const r = parseDockerReference(s);
+    if (!r.domain || !r.path) throw new TypeError('no repository');
+    return r;
   } catch (e) {
     return invalid(e, `invalid reference ${JSON.stringify(s)}`);
   }
@@ -126,7 +128,7 @@ export class RegistryClient implements Resolver {
         const digest = header(head.headers, 'docker-content-digest');
         const mediaType = stripParams(header(head.headers, 'content-type'));
         const size = Number(header(head.headers, 'content-length'));
-        if (digest && isDigest(digest) && mediaType && isManifestMediaType(mediaType) && Number.isSafeInteger(size) && size > 0) {
+        if (digest && isDigest(digest) && mediaType && isManifestOrIndex(mediaType) && Number.isSafeInteger(size) && size > 0) {
           if (r.digest && digest !== r.digest) throw new RegistryDigestMismatchError(r.digest, digest, { url: head.url });
           return { mediaType, digest: digest as Digest, size };
         }
@@ -139,10 +141,10 @@ export class RegistryClient implements Resolver {
         throw errorFromResponse(`manifest "${formatReference(r)}"`, got.status, await drain(got.body), { method: 'GET', url: got.url });
       }
       const bytes = await readLimited(got.body, this.maxManifestSize, `manifest "${formatReference(r)}"`);
-      const digest = digestLike(r.digest ?? 'sha256:', bytes);
+      const digest = digestLike(r.digest, bytes);
       if (r.digest && digest !== r.digest) throw new RegistryDigestMismatchError(r.digest, digest, { url: got.url });
       let mediaType = stripParams(header(got.headers, 'content-type'));
-      if (!mediaType || !isManifestMediaType(mediaType)) {
+      if (!mediaType || !isManifestOrIndex(mediaType)) {
         try {
           mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
         } catch { /* fall through */ }
@@ -274,7 +276,7 @@ export class RegistryFetcher implements Fetcher {
     const offset = options.offset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) throw new RegistryInvalidArgumentError(`invalid offset ${offset}`);
     const c = this.client;
-    const kind = isManifestMediaType(desc.mediaType) ? 'manifests' : 'blobs';
+    const kind = isManifestOrIndex(desc.mediaType) ? 'manifests' : 'blobs';
     const path = `/v2/${this.ref.path}/${kind}/${desc.digest}`;
     const scopes = [repositoryScope(this.ref.path, 'pull')];
     const release = await c.limiter.acquire(options.signal);
@@ -302,7 +304,7 @@ export class RegistryFetcher implements Fetcher {
     });
     if (res.status !== 200) throw errorFromResponse(what, res.status, await drain(res.body), { method: 'GET', url: res.url });
     const bytes = await readLimited(res.body, limit, what);
-    const digest = digestLike(expect?.digest ?? 'sha256:', bytes);
+    const digest = digestLike(expect?.digest, bytes);
     if (expect) {
       if (bytes.length !== expect.size) throw new RegistrySizeMismatchError(expect.digest, expect.size, bytes.length, { url: res.url });
       if (digest !== expect.digest) throw new RegistryDigestMismatchError(expect.digest, digest, { url: res.url });
@@ -324,9 +326,11 @@ export class RegistryFetcher implements Fetcher {
       const index = doc as ImageIndex;
       if (!options.platform) return { descriptor: desc, bytes: got.bytes, index };
       const want = options.platform;
-      const pick = index.manifests.find((m) => platformMatches(want, m.platform));
+      const matcher = 'match' in want ? want : onlyPlatform(want);
+      const pick = selectPlatformEntry(index.manifests, matcher);
       if (!pick) {
-        throw new RegistryNotFoundError(`platform "${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ''}" in "${desc.digest}"`);
+        const name = 'match' in want ? 'the asked platform' : `platform "${want.os}/${want.architecture}${want.variant ? `/${want.variant}` : ''}"`;
+        throw new RegistryNotFoundError(`${name} in "${desc.digest}"`);
       }
       return this.fetchManifest(pick, { ...options });
     }
@@ -358,7 +362,7 @@ export class RegistryPusher implements Pusher {
   async push(desc: Descriptor, options: PushOptions = {}): Promise<PushWriter> {
     if (!isDigest(desc.digest)) throw new RegistryInvalidArgumentError(`invalid digest ${JSON.stringify(desc.digest)}`);
     const t = this.client.transport;
-    if (isManifestMediaType(desc.mediaType)) {
+    if (isManifestOrIndex(desc.mediaType)) {
       const object = options.tag ?? desc.digest;
       const head = await t.request(this.#host, {
         method: 'HEAD', path: `/v2/${this.ref.path}/manifests/${object}`, headers: { accept: manifestAccept }, scopes: this.#scopes(), ...sig(options),
@@ -513,7 +517,7 @@ class BlobWriter implements PushWriter {
 
   async commit(expected: CommitOptions, options: CallOptions = {}): Promise<void> {
     if (this.#done) throw new RegistryInvalidArgumentError(`upload "${this.desc.digest}" already finished`);
-    const actual = `${digestAlgorithm(expected.digest)}:${this.#hash.digest('hex')}`;
+    const actual = `${digestAlgorithm(expected.digest)}:${this.#hash.digest('hex')}` as Digest;
     if (this.#offset !== expected.size) throw new RegistrySizeMismatchError(expected.digest, expected.size, this.#offset);
     if (actual !== expected.digest) throw new RegistryDigestMismatchError(expected.digest, actual);
     this.#done = true;
