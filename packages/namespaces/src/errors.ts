@@ -105,3 +105,74 @@ export class MountDataTooLongError extends BerthError {
     this.limit = fields.limit;
   }
 }
+
+/** The kinds of the runtime's error codes (see README's errors table). */
+const runtimeKinds: Record<string, ErrorKind> = {
+  ERR_NS_EXEC_NOT_FOUND: ErrorKind.NotFound,
+  ERR_NS_BAD_CWD: ErrorKind.InvalidArgument,
+  ERR_NS_MOUNT_FAILED: ErrorKind.FailedPrecondition,
+  ERR_NS_EXEC_FAILED: ErrorKind.FailedPrecondition,
+  ERR_NS_NAMESPACE_FAILED: ErrorKind.FailedPrecondition,
+  ERR_NS_USER_FAILED: ErrorKind.FailedPrecondition,
+  ERR_NS_CAPABILITIES_FAILED: ErrorKind.FailedPrecondition,
+  ERR_NS_SECCOMP_FAILED: ErrorKind.FailedPrecondition,
+  ERR_NS_DEVICE_FAILED: ErrorKind.FailedPrecondition,
+  ERR_NS_ROOTFS_NOT_FOUND: ErrorKind.NotFound,
+  ERR_NS_INVALID_SPEC: ErrorKind.InvalidArgument,
+  ERR_NS_INVALID_ID: ErrorKind.InvalidArgument,
+  ERR_NS_CONTAINER_EXISTS: ErrorKind.AlreadyExists,
+  ERR_NS_CONTAINER_NOT_FOUND: ErrorKind.NotFound,
+  ERR_NS_CONTAINER_STATE: ErrorKind.FailedPrecondition,
+  ERR_NS_NO_CGROUP: ErrorKind.FailedPrecondition,
+  ERR_NS_NOT_IMPLEMENTED: ErrorKind.NotImplemented,
+};
+
+/**
+ * A container set-up step failed in the cloned child before exec (missing
+ * binary, bad cwd, failed mount…). `code` says which step; `errno`,
+ * `syscall` and `path` say which call failed on what.
+ */
+export class ContainerSetupError extends BerthError {
+  readonly errno: number | undefined;
+  readonly errnoCode: string | undefined;
+  readonly syscall: string | undefined;
+  readonly path: string | undefined;
+
+  constructor(code: string, fields: { errno?: number; syscall?: string; path?: string; message?: string }, options: BerthErrorOptions = {}) {
+    const errnoCode = fields.errno === undefined ? undefined : errnoName(fields.errno);
+    super(code, runtimeKinds[code] ?? ErrorKind.Internal,
+      fields.message ?? `${fields.syscall ?? 'setup'}${fields.path === undefined ? '' : ` ${JSON.stringify(fields.path)}`}: ${errnoCode ?? 'failed'}`,
+      { ...options, details: { errno: fields.errno, errnoCode, syscall: fields.syscall, path: fields.path, ...options.details } });
+    this.errno = fields.errno;
+    this.errnoCode = errnoCode;
+    this.syscall = fields.syscall;
+    this.path = fields.path;
+  }
+}
+
+/** A lifecycle call on a container failed: unknown id, wrong state, bad spec. */
+export class ContainerError extends BerthError {
+  constructor(code: string, message: string, options: BerthErrorOptions = {}) {
+    super(code, runtimeKinds[code] ?? ErrorKind.Internal, message, options);
+  }
+}
+
+const setupCodes = new Set([
+  'ERR_NS_EXEC_NOT_FOUND', 'ERR_NS_BAD_CWD', 'ERR_NS_MOUNT_FAILED', 'ERR_NS_EXEC_FAILED', 'ERR_NS_NAMESPACE_FAILED',
+  'ERR_NS_USER_FAILED', 'ERR_NS_CAPABILITIES_FAILED', 'ERR_NS_SECCOMP_FAILED', 'ERR_NS_DEVICE_FAILED', 'ERR_NS_ROOTFS_NOT_FOUND',
+]);
+
+/** Like {@link fromNative}, and also knows the runtime's codes. */
+export function fromNativeRuntime(e: unknown): unknown {
+  if (!(e instanceof Error) || e instanceof BerthError) return e;
+  const o = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown; path?: unknown };
+  if (typeof o.code !== 'string') return e;
+  const fields = {
+    ...(typeof o.errno === 'number' ? { errno: o.errno } : {}),
+    ...(typeof o.syscall === 'string' ? { syscall: o.syscall } : {}),
+    ...(typeof o.path === 'string' ? { path: o.path } : {}),
+  };
+  if (setupCodes.has(o.code)) return new ContainerSetupError(o.code, { ...fields, message: o.message }, { cause: e });
+  if (o.code in runtimeKinds) return new ContainerError(o.code, o.message, { cause: e, details: fields });
+  return fromNative(e);
+}

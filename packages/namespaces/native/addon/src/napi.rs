@@ -366,3 +366,43 @@ pub fn export(env: Env, exports: napi_value, name: &str, f: ExportFn) -> JsResul
     )?;
     env.set(exports, name, func)
 }
+
+/// A threadsafe function: lets a Rust thread call a JavaScript function on
+/// the main thread (`napi_create_threadsafe_function`). Each `call` hands a
+/// boxed value to `call_js`, which owns it from then on.
+pub struct Tsfn(pub napi_threadsafe_function);
+
+// The handle is meant to be used from other threads.
+unsafe impl Send for Tsfn {}
+
+impl Env {
+    /// Wraps `func` in a threadsafe function whose calls run `call_js`. It
+    /// keeps the event loop alive until released.
+    pub fn threadsafe_function(self, func: napi_value, name: &str, call_js: napi_threadsafe_function_call_js) -> JsResult<Tsfn> {
+        let n = self.string(name)?;
+        let mut t = ptr::null_mut();
+        check(
+            unsafe { napi_create_threadsafe_function(self.0, func, ptr::null_mut(), n, 0, 1, ptr::null_mut(), None, ptr::null_mut(), call_js, &mut t) },
+            "napi_create_threadsafe_function",
+        )?;
+        Ok(Tsfn(t))
+    }
+    /// Calls `func` with `args` and `undefined` as `this`.
+    pub fn call(self, func: napi_value, args: &[napi_value]) -> JsResult<napi_value> {
+        let this = self.undefined()?;
+        let mut out = ptr::null_mut();
+        check(unsafe { napi_call_function(self.0, this, func, args.len(), args.as_ptr(), &mut out) }, "napi_call_function")?;
+        Ok(out)
+    }
+}
+
+impl Tsfn {
+    /// Queues a call with `data` (ownership passes to `call_js`).
+    pub fn call(&self, data: *mut c_void) -> bool {
+        unsafe { napi_call_threadsafe_function(self.0, data, TSFN_BLOCKING) == NAPI_OK }
+    }
+    /// Releases this thread's use of the function.
+    pub fn release(self) {
+        unsafe { napi_release_threadsafe_function(self.0, TSFN_RELEASE) };
+    }
+}

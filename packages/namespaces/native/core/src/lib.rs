@@ -8,3 +8,11 @@ pub mod cgroups;
 pub mod fsys;
 /// The container runtime: clone, namespaces, rootfs, process setup, exec.
 pub mod runtime;
+/// OCI runtime-spec `config.json` types.
+pub mod spec;
+/// Capability names, numbers and sets.
+pub mod caps;
+/// OCI seccomp profiles compiled to BPF through libseccomp.
+pub mod seccomp;
+/// Mount option parsing and symlink-safe joins inside the rootfs.
+pub mod rootfs;
