@@ -555,7 +555,8 @@ export class LocalStore implements ImageStore, WriterHost {
         let actual;
         try {
           actual = await digestFile(fp, e.name);
-        } catch {
+        } catch (err) {
+          if (isEnoent(err)) continue; // deleted meanwhile (GC, delete)
           result.corrupt.push({ path: fp, expected, reason: 'unreadable' });
           continue;
         }
