@@ -27,7 +27,7 @@ export interface ProxyLogEntry {
 
 /** What to do with a request. */
 export type FaultAction =
-  | { kind: 'pass'; dropHeaders?: string[] }
+  | { kind: 'pass'; dropHeaders?: string[]; mapHeaders?: (h: http.IncomingHttpHeaders) => http.IncomingHttpHeaders }
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'flip'; atByte: number }
   | { kind: 'stall'; afterBytes: number }
@@ -85,8 +85,11 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
     const headers = { ...req.headers, ...(options.upstreamHeaders ?? {}) };
     const up = http.request({ host: uHost, port: Number(uPort), method: req.method, path: req.url, headers }, (ur) => {
       // Keep the upstream Location pointing at the proxy (the registry builds it from Host, which we keep).
-      const outHeaders = { ...ur.headers };
-      if (action.kind === 'pass') for (const h of action.dropHeaders ?? []) delete outHeaders[h];
+      let outHeaders = { ...ur.headers };
+      if (action.kind === 'pass') {
+        for (const h of action.dropHeaders ?? []) delete outHeaders[h];
+        if (action.mapHeaders) outHeaders = action.mapHeaders(outHeaders);
+      }
       res.writeHead(ur.statusCode ?? 502, outHeaders);
       let sent = 0;
       ur.on('data', (chunk: Buffer) => {
