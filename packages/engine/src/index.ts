@@ -30,3 +30,8 @@ export { createNetns, deleteNetns, ensurePrivateMountDir } from './cni/netns.js'
 export { buildHosts, resolvConfFor, defaultHosts, type HostsEntry } from './cni/hosts.js';
 export { parsePublishFlag, resolvePublish, allocateHostPort, type PublishSpec } from './ports/parse-publish.js';
 export { run, type RunResult, type RunOptions } from './internal/exec.js';
+export type * from './engine.js';
+export { openEngine, LocalEngine, LocalContainerService, LocalNetworkService, unwiredImages, toSummary, toInspect, engineVersion } from './local/local-engine.js';
+export { httpStatusForError } from './api/status.js';
+export { serveDockerApi, parseFiltersParam, apiVersion, minApiVersion, type DockerApiServer, type ServeDockerApiOptions } from './api/docker-api-server.js';
+export { humanDuration, containerStatusText } from './internal/human.js';

@@ -77,6 +77,7 @@ export class JournalEventBus implements EventBus {
   readonly #pollMs: number;
   readonly #emitter = new EventEmitter();
   #closed = false;
+  #queue: Promise<void> = Promise.resolve();
   readonly #closeCtl = new AbortController();
 
   constructor(opts: JournalEventBusOptions) {
@@ -87,8 +88,15 @@ export class JournalEventBus implements EventBus {
     this.#emitter.setMaxListeners(0);
   }
 
-  async publish(input: EventInput): Promise<EngineEvent> {
-    if (this.#closed) throw new ClosedError('event bus');
+  publish(input: EventInput): Promise<EngineEvent> {
+    if (this.#closed) return Promise.reject(new ClosedError('event bus'));
+    // Serialised: parallel appends could land out of order.
+    const p = this.#queue.then(() => this.#append(input));
+    this.#queue = p.then(() => undefined, () => undefined);
+    return p;
+  }
+
+  async #append(input: EventInput): Promise<EngineEvent> {
     const ns = nowNanos();
     const e: EngineEvent = {
       Type: input.Type,
@@ -201,6 +209,7 @@ export class JournalEventBus implements EventBus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#queue;
     this.#closeCtl.abort();
   }
 }

@@ -1,0 +1,351 @@
+/**
+ * The daemonless local engine: the {@link Engine} facade over a state
+ * directory shared by every berth process that opens it (like podman).
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
+import type {
+  ContainerService, ContainerSummary, Engine, EngineInfo, EngineOptions, ImageService, NetworkService, RemoveContainerOptions,
+} from '../engine.js';
+import {
+  AlreadyConnectedError, ClosedError, ContainerNotFoundError, InvalidArgumentError, NetworkInUseError, NetworkNotFoundError,
+  NotConnectedError, NotImplementedError,
+} from '../errors.js';
+import type { EngineEvent, EventBus, EventInput } from '../event.js';
+import type { LogEntry, ReadLogsOptions } from '../log.js';
+import type { AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, NetworkManager } from '../network.js';
+import type { VolumeStore } from '../volume.js';
+import { openFileContainerStore } from '../file/container-store.js';
+import { openLocalVolumeStore } from './volume-store.js';
+import { openCniNetworkManager } from '../cni/cni-network-manager.js';
+import { openJournalEventBus } from '../journal/journal-event-bus.js';
+import { readJsonFileLog } from '../json-file/json-file-log.js';
+import { containerStatusText } from '../internal/human.js';
+import { atomicWrite } from '../internal/atomic.js';
+import { newId } from '../internal/ids.js';
+import { isSameProcessAlive } from '../internal/proc.js';
+
+/** berth's version, reported by `/version` and `berth version`. */
+export const engineVersion = '0.1.0';
+
+const runtimeNeeds = '@berth/namespaces (container runtime), @berth/image-store and @berth/cow-fs (rootfs)';
+const imageNeeds = '@berth/image-store, @berth/registry-client and @berth/cow-fs';
+
+/**
+ * Opens the engine at `root`. Subsystems not injected are created with their
+ * defaults (file container store, local volumes, CNI networks, journal
+ * events); their changes are published as Docker events. Unless
+ * `reconcile: false`, recorded container state is checked against reality.
+ */
+export async function openEngine(opts: EngineOptions): Promise<LocalEngine> {
+  const root = path.resolve(opts.root);
+  const runRoot = path.resolve(opts.runRoot ?? path.join(root, 'run'));
+  await fs.mkdir(root, { recursive: true, mode: 0o711 });
+  await fs.mkdir(runRoot, { recursive: true, mode: 0o700 });
+  const events = opts.eventBus ?? await openJournalEventBus({ root });
+  const publish = (e: EventInput) => { events.publish(e).catch(() => undefined); };
+  const volumes = opts.volumeStore ?? await openLocalVolumeStore({
+    root,
+    listener: (action, v, container) => publish({
+      Type: 'volume', Action: action,
+      Actor: { ID: v.Name, Attributes: { driver: v.Driver, ...(container ? { container } : {}) } },
+    }),
+  });
+  const references = 'holders' in volumes ? volumes as unknown as VolumeReferences : undefined;
+  const store = opts.containerStore ?? await openFileContainerStore({ root, volumeReferences: references });
+  const networks = opts.networkManager ?? await openCniNetworkManager({
+    root, runRoot, pluginDirs: opts.cniPluginDirs, defaultBridge: opts.defaultBridge, defaultSubnet: opts.defaultSubnet, pool: opts.subnetPool,
+    listener: (action, n, container) => publish({
+      Type: 'network', Action: action,
+      Actor: { ID: n.Id, Attributes: { name: n.Name, type: n.Driver, ...(container ? { container } : {}) } },
+    }),
+  });
+  const engine = new LocalEngine(root, runRoot, store, volumes, networks, events);
+  if (opts.reconcile !== false) {
+    for (const id of await store.reconcile()) {
+      const r = await store.get(id);
+      publish({ Type: 'container', Action: 'die', Actor: { ID: id, Attributes: { name: r.Name.slice(1), image: r.Config.Image, exitCode: String(r.State.ExitCode) } } });
+    }
+  }
+  return engine;
+}
+
+/** The {@link Engine} implementation of {@link openEngine}. */
+export class LocalEngine implements Engine {
+  readonly root: string;
+  readonly runRoot: string;
+  readonly containers: LocalContainerService;
+  readonly images: ImageService;
+  readonly networks: LocalNetworkService;
+  readonly volumes: VolumeStore;
+  readonly events: EventBus;
+  #closed = false;
+
+  constructor(root: string, runRoot: string, store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus) {
+    this.root = root;
+    this.runRoot = runRoot;
+    this.volumes = volumes;
+    this.events = events;
+    this.containers = new LocalContainerService(store, volumes, networks, events);
+    this.networks = new LocalNetworkService(networks, store);
+    this.images = unwiredImages;
+  }
+
+  async info(): Promise<EngineInfo> {
+    if (this.#closed) throw new ClosedError('engine');
+    const all = await this.containers.store.list({ all: true });
+    const idFile = path.join(this.root, 'engine-id');
+    let id = (await fs.readFile(idFile, 'utf8').catch(() => '')).trim();
+    if (!id) {
+      id = newId().slice(0, 36);
+      await atomicWrite(idFile, id);
+    }
+    const osRelease = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
+    return {
+      ID: id,
+      Containers: all.length,
+      ContainersRunning: all.filter((r) => r.State.Running && !r.State.Paused).length,
+      ContainersPaused: all.filter((r) => r.State.Paused).length,
+      ContainersStopped: all.filter((r) => !r.State.Running).length,
+      Images: 0,
+      Driver: 'overlay',
+      DockerRootDir: this.root,
+      OperatingSystem: /^PRETTY_NAME="?([^"\n]*)/m.exec(osRelease)?.[1] ?? os.type(),
+      OSType: 'linux',
+      Architecture: os.machine(),
+      KernelVersion: os.release(),
+      NCPU: os.cpus().length,
+      MemTotal: os.totalmem(),
+      Name: os.hostname(),
+      ServerVersion: engineVersion,
+      LoggingDriver: 'json-file',
+      CgroupDriver: 'cgroupfs',
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Log: ['json-file'] },
+      Warnings: ['images and container execution are not wired yet (ERR_ENGINE_NOT_IMPLEMENTED)'],
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.events.close();
+  }
+}
+
+function notWired(operation: string, needs = runtimeNeeds): Promise<never> {
+  return Promise.reject(new NotImplementedError(operation, needs));
+}
+
+/** The image service until the image packages are composed in: every call rejects with `ERR_ENGINE_NOT_IMPLEMENTED`. */
+export const unwiredImages: ImageService = {
+  pull: () => notWired('image pull', imageNeeds),
+  push: () => notWired('image push', imageNeeds),
+  list: () => notWired('image list', imageNeeds),
+  inspect: () => notWired('image inspect', imageNeeds),
+  history: () => notWired('image history', imageNeeds),
+  tag: () => notWired('image tag', imageNeeds),
+  remove: () => notWired('image remove', imageNeeds),
+  prune: () => notWired('image prune', imageNeeds),
+  save: () => notWired('image save', imageNeeds),
+  load: () => notWired('image load', imageNeeds),
+  import: () => notWired('image import', imageNeeds),
+};
+
+/** Formats a record as a `docker ps` row. */
+export function toSummary(r: ContainerRecord, now = Date.now()): ContainerSummary {
+  const ports: ContainerSummary['Ports'] = [];
+  for (const [key, binds] of Object.entries(r.HostConfig.PortBindings ?? {})) {
+    const [port, type] = key.split('/');
+    for (const b of binds ?? []) ports.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type ?? 'tcp' });
+  }
+  for (const key of Object.keys(r.Config.ExposedPorts ?? {})) {
+    const [port, type] = key.split('/');
+    if (!ports.some((p) => p.PrivatePort === Number(port) && p.Type === type)) ports.push({ PrivatePort: Number(port), Type: type ?? 'tcp' });
+  }
+  return {
+    Id: r.Id,
+    Names: [r.Name],
+    Image: r.Config.Image,
+    ImageID: r.Image,
+    Command: [r.Path, ...r.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    Created: Math.floor(Date.parse(r.Created) / 1000),
+    Ports: ports,
+    Labels: r.Config.Labels,
+    State: r.State.Status,
+    Status: containerStatusText(r, now),
+    HostConfig: { NetworkMode: r.HostConfig.NetworkMode },
+    NetworkSettings: { Networks: r.NetworkSettings.Networks },
+    Mounts: r.Mounts,
+  };
+}
+
+/** Strips berth's bookkeeping from a record, leaving Docker's inspect shape. */
+export function toInspect(r: ContainerRecord): ContainerRecord {
+  const { Berth: _, ...rest } = r;
+  return rest;
+}
+
+/** The {@link ContainerService} of the local engine. */
+export class LocalContainerService implements ContainerService {
+  readonly store: ContainerStore;
+  readonly #volumes: VolumeStore;
+  readonly #networks: NetworkManager;
+  readonly #events: EventBus;
+
+  constructor(store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus) {
+    this.store = store;
+    this.#volumes = volumes;
+    this.#networks = networks;
+    this.#events = events;
+  }
+
+  async list(opts: ListContainersOptions = {}): Promise<ContainerSummary[]> {
+    const now = Date.now();
+    return (await this.store.list(opts)).map((r) => toSummary(r, now));
+  }
+
+  async inspect(ref: string): Promise<ContainerRecord> {
+    return toInspect(await this.store.get(ref));
+  }
+
+  async *logs(ref: string, opts: ReadLogsOptions = {}): AsyncGenerator<LogEntry> {
+    const r = await this.store.get(ref);
+    const isDone = async () => {
+      try {
+        const cur = await this.store.get(r.Id);
+        return !(cur.State.Running && (await isSameProcessAlive(cur.State.Pid, cur.Berth?.PidStartTicks)));
+      } catch (e) {
+        if (e instanceof ContainerNotFoundError) return true;
+        throw e;
+      }
+    };
+    yield* readJsonFileLog(r.LogPath, { ...opts, isDone: opts.isDone ?? isDone });
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const before = await this.store.get(ref);
+    const r = await this.store.rename(ref, newName);
+    await this.#publish('rename', r, { oldName: before.Name });
+  }
+
+  async remove(ref: string, opts: RemoveContainerOptions = {}): Promise<void> {
+    const r = await this.store.get(ref);
+    if (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))) {
+      // Docker refuses without force; with force it kills first, which needs the runtime.
+      if (!opts.force) throw new InvalidArgumentError('container', r.Name.slice(1), 'is running: stop it first or use force');
+      return notWired('force-removing a running container');
+    }
+    await this.#networks.removeSandbox(r.Id);
+    await this.store.remove(r.Id);
+    if (opts.volumes) {
+      for (const v of r.Berth?.AnonymousVolumes ?? []) await this.#volumes.remove(v, { force: true }).catch(() => undefined);
+    }
+    await this.#publish('destroy', r);
+  }
+
+  async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    for (const r of await this.store.list({ all: true })) {
+      if (r.State.Running || r.State.Paused || r.State.Restarting) continue;
+      await this.remove(r.Id);
+      deleted.push(r.Id);
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  }
+
+  async #publish(action: string, r: ContainerRecord, extra: Record<string, string> = {}): Promise<EngineEvent> {
+    return this.#events.publish({
+      Type: 'container', Action: action,
+      Actor: { ID: r.Id, Attributes: { ...r.Config.Labels, image: r.Config.Image, name: r.Name.slice(1), ...extra } },
+    });
+  }
+
+  create(_opts: unknown): Promise<never> { return notWired('container create'); }
+  start(_ref: string): Promise<never> { return notWired('container start'); }
+  stop(_ref: string, _opts?: { timeout?: number; signal?: string }): Promise<never> { return notWired('container stop'); }
+  kill(_ref: string, _signal?: string): Promise<never> { return notWired('container kill'); }
+  restart(_ref: string): Promise<never> { return notWired('container restart'); }
+  pause(_ref: string): Promise<never> { return notWired('container pause'); }
+  unpause(_ref: string): Promise<never> { return notWired('container unpause'); }
+  wait(_ref: string): Promise<never> { return notWired('container wait'); }
+  exec(_ref: string, _cmd: string[]): Promise<never> { return notWired('container exec'); }
+  attach(_ref: string): Promise<never> { return notWired('container attach'); }
+  top(_ref: string): Promise<never> { return notWired('container top'); }
+  stats(_ref: string): Promise<never> { return notWired('container stats'); }
+  commit(_ref: string): Promise<never> { return notWired('container commit', `${runtimeNeeds} and @berth/image-store`); }
+  copy(_ref: string): Promise<never> { return notWired('container cp'); }
+}
+
+/** The {@link NetworkService} of the local engine: a NetworkManager plus container-level connect. */
+export class LocalNetworkService implements NetworkService {
+  readonly #m: NetworkManager;
+  readonly #store: ContainerStore;
+
+  constructor(manager: NetworkManager, store: ContainerStore) {
+    this.#m = manager;
+    this.#store = store;
+  }
+
+  create(opts: CreateNetworkOptions): Promise<NetworkInspect> { return this.#m.create(opts); }
+  inspect(ref: string): Promise<NetworkInspect> { return this.#m.inspect(ref); }
+  list(opts?: { filters?: Record<string, string[]> }): Promise<NetworkInspect[]> { return this.#m.list(opts); }
+  prune(opts?: { filters?: Record<string, string[]> }): Promise<{ NetworksDeleted: string[] }> { return this.#m.prune(opts); }
+  createSandbox(containerId: string): Promise<string> { return this.#m.createSandbox(containerId); }
+  sandboxPath(containerId: string): string { return this.#m.sandboxPath(containerId); }
+  removeSandbox(containerId: string): Promise<void> { return this.#m.removeSandbox(containerId); }
+  attach(network: string, opts: AttachOptions): Promise<Endpoint> { return this.#m.attach(network, opts); }
+  detach(network: string, containerId: string): Promise<void> { return this.#m.detach(network, containerId); }
+  check(network: string, containerId: string): Promise<void> { return this.#m.check(network, containerId); }
+  endpoints(containerId: string): Promise<Endpoint[]> { return this.#m.endpoints(containerId); }
+
+  async remove(ref: string): Promise<void> {
+    // Stopped containers that only name the network in their settings also keep it (Docker: "has active endpoints").
+    const n = await this.#m.inspect(ref);
+    const users = (await this.#store.list({ all: true })).filter((r) => n.Name in r.NetworkSettings.Networks).map((r) => r.Id);
+    if (users.length) throw new NetworkInUseError(n.Name, users);
+    return this.#m.remove(ref);
+  }
+
+  async connect(network: string, container: string, opts: { aliases?: string[]; ipv4Address?: string } = {}): Promise<Endpoint | undefined> {
+    const n = await this.#m.inspect(network);
+    if (n.Driver !== 'bridge') throw new InvalidArgumentError('network', n.Name, 'host and none are modes chosen at create time');
+    const r = await this.#store.get(container);
+    if (n.Name in r.NetworkSettings.Networks) throw new AlreadyConnectedError(n.Name, r.Name.slice(1));
+    const sandbox = this.#m.sandboxPath(r.Id);
+    const live = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))
+      && (await fs.access(sandbox).then(() => true, () => false));
+    let ep: Endpoint | undefined;
+    if (live) {
+      ep = await this.#m.attach(n.Id, {
+        containerId: r.Id, containerName: r.Name.slice(1), netnsPath: sandbox, aliases: opts.aliases,
+        ipv4Address: opts.ipv4Address, hostsPath: r.HostsPath, hostname: r.Config.Hostname,
+      });
+    }
+    await this.#store.update(r.Id, (rec) => {
+      rec.NetworkSettings.Networks[n.Name] = {
+        IPAMConfig: opts.ipv4Address ? { IPv4Address: opts.ipv4Address } : null, Links: null, Aliases: opts.aliases ?? null,
+        MacAddress: ep?.macAddress ?? '', NetworkID: n.Id, EndpointID: ep?.endpointId ?? '', Gateway: ep?.gateway ?? '',
+        IPAddress: ep?.ipAddress ?? '', IPPrefixLen: ep?.prefixLen ?? 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+        DNSNames: [rec.Name.slice(1), rec.Id.slice(0, 12), ...(opts.aliases ?? [])],
+      };
+    });
+    return ep;
+  }
+
+  async disconnect(network: string, container: string, opts: { force?: boolean } = {}): Promise<void> {
+    let n: NetworkInspect | undefined;
+    try {
+      n = await this.#m.inspect(network);
+    } catch (e) {
+      if (!(opts.force && e instanceof NetworkNotFoundError)) throw e;
+    }
+    const r = await this.#store.get(container);
+    const name = n?.Name ?? network;
+    if (!(name in r.NetworkSettings.Networks)) throw new NotConnectedError(name, r.Name.slice(1));
+    if (n && (await this.#m.endpoints(r.Id)).some((e) => e.networkId === n!.Id)) await this.#m.detach(n.Id, r.Id);
+    await this.#store.update(r.Id, (rec) => { delete rec.NetworkSettings.Networks[name]; });
+  }
+}
+
