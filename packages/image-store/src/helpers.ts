@@ -57,6 +57,8 @@ export async function writeBlob(
   try {
     w = await ingester.writer(ref, { expected: desc, ...(options.lease ? { lease: options.lease } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   } catch (e) {
+    // The source is not needed: release it (a file stream holds an fd).
+    (source as { destroy?: () => void }).destroy?.();
     if (isBerthError(e) && e.code === 'ERR_STORE_ALREADY_EXISTS') return { written: false, info: await ingester.info(desc.digest) };
     throw e;
   }

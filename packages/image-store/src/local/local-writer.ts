@@ -133,7 +133,7 @@ export class LocalWriter implements ContentWriter {
     throwIfAborted(options.signal, `write ${this.ref}`);
     if (chunk.length === 0) return;
     this.hash.update(chunk);
-    await this.queue([chunk], chunk.length);
+    void this.queue([chunk], chunk.length);
     await this.drain();
   }
 
