@@ -210,3 +210,10 @@ test('references are frozen values', (t) => {
   const r = parseDockerReference('busybox');
   t.true(Object.isFrozen(r));
 });
+
+test('hostile long inputs are refused before the regexps run', (t) => {
+  for (const s of ['a'.repeat(100_000), `a${'-a'.repeat(50_000)}!`, `repo:${'t'.repeat(5000)}`]) {
+    t.is((t.throws(() => parseReference(s)) as { code?: string }).code, 'ERR_OCI_INVALID_REFERENCE');
+    t.is((t.throws(() => parseNormalizedReference(s)) as { code?: string }).code, 'ERR_OCI_INVALID_REFERENCE');
+  }
+});

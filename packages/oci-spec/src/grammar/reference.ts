@@ -44,6 +44,8 @@ export const DEFAULT_DOMAIN = 'docker.io';
 export const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
 /** The namespace of official images on Docker Hub. */
 export const OFFICIAL_REPO_PREFIX = 'library/';
+/** Inputs longer than this are refused before any regexp runs. */
+const MAX_INPUT_LENGTH = 1024;
 /** The tag used when none is given. */
 export const DEFAULT_TAG = 'latest';
 
@@ -65,6 +67,10 @@ function make(domain: string, path: string, tag?: string, digest?: Digest): Imag
  *   `empty`, `format`, `uppercase`, `name-too-long` or `digest`.
  */
 export function parseReference(s: string): ImageReference {
+  if (typeof s !== 'string') throw new InvalidReferenceError(String(s), 'format');
+  // No valid reference comes near this length (name 255, tag 128, sha512 digest 135), and
+  // JavaScript's backtracking regexps, unlike Go's RE2, are not linear on hostile input.
+  if (s.length > MAX_INPUT_LENGTH) throw new InvalidReferenceError(s, 'format', { details: { maxLength: MAX_INPUT_LENGTH } });
   const m = referenceRegexp.exec(s);
   if (m === null) {
     if (s === '') throw new InvalidReferenceError(s, 'empty');
@@ -120,6 +126,7 @@ function splitDockerDomain(name: string): [domain: string, remainder: string] {
  *   bare 64-hex id, `uppercase` for uppercase repository paths.
  */
 export function parseNormalizedReference(s: string): ImageReference {
+  if (typeof s !== 'string' || s.length > MAX_INPUT_LENGTH) return parseReference(s);
   if (anchoredIdentifierRegexp.test(s)) throw new InvalidReferenceError(s, 'identifier');
   const [domain, remainder] = splitDockerDomain(s);
   const tagSep = remainder.indexOf(':');
