@@ -7,8 +7,11 @@
  * drops or stalls, the request is sent again with `Range: bytes=N-` and
  * hashing continues where it stopped (a 200 answer to a Range request is
  * skipped up to N).
+ *
+ * Push-based: body chunks are handed on as they arrive (no re-buffering or
+ * concatenation), and backpressure pauses the HTTP body.
  */
-import type { Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { publish, RegistryChannel } from '../diagnostics.js';
@@ -43,92 +46,162 @@ function parseContentRangeStart(v: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** Opens the first response eagerly (so 404s throw from `fetch`), then streams with resume. */
+class VerifiedReadable extends Readable {
+  readonly #desc: Descriptor;
+  readonly #src: VerifiedStreamSource;
+  readonly #opts: VerifiedStreamOptions;
+  readonly #hash: Hash;
+  readonly #verifyDigest: boolean;
+  readonly #what: string;
+  #offset: number;
+  #held: Buffer | undefined;
+  #body: Answer['body'] | undefined;
+  #skip = 0;
+  #resumes = 0;
+  #finished = false;
+
+  constructor(desc: Descriptor, src: VerifiedStreamSource, opts: VerifiedStreamOptions, first: Answer) {
+    super({ highWaterMark: 1 << 20 });
+    this.#desc = desc;
+    this.#src = src;
+    this.#opts = opts;
+    this.#offset = opts.offset;
+    this.#verifyDigest = opts.offset === 0 || opts.hash !== undefined;
+    this.#hash = opts.hash ?? createHash(digestAlgorithm(desc.digest));
+    this.#what = `blob "${desc.digest}"`;
+    this.#attach(first);
+  }
+
+  #attach(res: Answer): void {
+    // Where does this answer start? 206 says so; 200 starts at 0 and we skip what we have.
+    this.#skip = 0;
+    if (res.status === 206) {
+      const start = parseContentRangeStart(header(res.headers, 'content-range'));
+      if (start !== this.#offset) {
+        res.body.destroy();
+        this.#fail(new RegistryProtocolError(`${this.#what}: range answer starts at ${start}, asked ${this.#offset}`, { status: 206 }));
+        return;
+      }
+    } else {
+      this.#skip = this.#offset;
+    }
+    const body = res.body;
+    this.#body = body;
+    body.on('data', (c: Buffer) => this.#onData(c));
+    body.once('end', () => { if (this.#body === body) this.#onBodyDone(undefined); });
+    body.once('error', (e: Error) => { if (this.#body === body) this.#onBodyDone(e); });
+  }
+
+  #onData(raw: Buffer): void {
+    if (this.#finished) return;
+    let chunk = raw;
+    if (this.#skip > 0) {
+      if (chunk.length <= this.#skip) { this.#skip -= chunk.length; return; }
+      chunk = chunk.subarray(this.#skip);
+      this.#skip = 0;
+    }
+    this.#offset += chunk.length;
+    if (this.#offset > this.#desc.size) {
+      this.#fail(new RegistrySizeMismatchError(this.#desc.digest, this.#desc.size, this.#offset));
+      return;
+    }
+    this.#hash.update(chunk);
+    const prev = this.#held;
+    this.#held = chunk;
+    if (prev && !this.push(prev)) this.#body?.pause();
+  }
+
+  override _read(): void {
+    this.#body?.resume();
+  }
+
+  #onBodyDone(err: Error | undefined): void {
+    if (this.#finished) return;
+    this.#body = undefined;
+    if (err === undefined && this.#offset === this.#desc.size) {
+      this.#complete();
+      return;
+    }
+    if (err instanceof RegistryError) { this.#fail(err); return; }
+    // A dropped, stalled or short body: resume from the offset.
+    const retryable = err === undefined || isRetryableError(err) || /other side closed|premature close|aborted/i.test(err.message);
+    if (this.#opts.signal?.aborted || !retryable || this.#resumes >= this.#opts.maxResumes) {
+      this.#fail(err === undefined
+        ? new RegistrySizeMismatchError(this.#desc.digest, this.#desc.size, this.#offset)
+        : toRegistryError(err, this.#what, this.#opts.signal));
+      return;
+    }
+    this.#resumes++;
+    publish(RegistryChannel.Resume, {
+      digest: this.#desc.digest, offset: this.#offset, attempt: this.#resumes,
+      reason: err === undefined ? 'short body' : String((err as { code?: string }).code ?? err.message),
+    });
+    void this.#reopen();
+  }
+
+  async #reopen(): Promise<void> {
+    try {
+      await sleep(backoffDelay(this.#resumes - 1, this.#opts.minDelayMs, this.#opts.maxDelayMs), undefined,
+        this.#opts.signal ? { signal: this.#opts.signal } : {});
+      const res = await openAnswer(this.#src, this.#what, this.#offset, this.#opts.signal);
+      if (this.#finished) { res.body.destroy(); return; }
+      this.#attach(res);
+    } catch (e) {
+      this.#fail(toRegistryError(e, this.#what, this.#opts.signal));
+    }
+  }
+
+  #complete(): void {
+    if (this.#verifyDigest) {
+      const actual = `${digestAlgorithm(this.#desc.digest)}:${this.#hash.digest('hex')}`;
+      if (actual !== this.#desc.digest) {
+        this.#fail(new RegistryDigestMismatchError(this.#desc.digest, actual));
+        return;
+      }
+    }
+    this.#finished = true;
+    this.#src.release();
+    if (this.#held) this.push(this.#held);
+    this.#held = undefined;
+    this.push(null);
+  }
+
+  #fail(err: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#held = undefined;
+    this.#body?.destroy();
+    this.#body = undefined;
+    this.#src.release();
+    this.destroy(err);
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    if (!this.#finished) {
+      this.#finished = true;
+      this.#body?.destroy();
+      this.#body = undefined;
+      this.#src.release();
+    }
+    cb(err);
+  }
+}
+
+async function openAnswer(src: VerifiedStreamSource, what: string, at: number, signal?: AbortSignal): Promise<Answer> {
+  const res = await src.get(at > 0 ? `bytes=${at}-` : undefined, signal);
+  if (res.status === 200 || res.status === 206) return res;
+  const body = await drain(res.body);
+  throw errorFromResponse(what, res.status, body, { method: 'GET', url: res.url });
+}
+
+/** Opens the first response eagerly (so a 404 throws from `fetch`), then streams with resume. */
 export async function verifiedStream(desc: Descriptor, src: VerifiedStreamSource, opts: VerifiedStreamOptions): Promise<Readable> {
-  const what = `blob "${desc.digest}"`;
-  const verifyDigest = opts.offset === 0 || opts.hash !== undefined;
-  const hash = opts.hash ?? (await import('node:crypto')).createHash(digestAlgorithm(desc.digest));
-  let offset = opts.offset;
   let first: Answer;
   try {
-    first = await open(offset);
+    first = await openAnswer(src, `blob "${desc.digest}"`, opts.offset, opts.signal);
   } catch (e) {
     src.release();
     throw e;
   }
-
-  async function open(at: number): Promise<Answer> {
-    const res = await src.get(at > 0 ? `bytes=${at}-` : undefined, opts.signal);
-    if (res.status === 200 || res.status === 206) return res;
-    const body = await drain(res.body);
-    throw errorFromResponse(what, res.status, body, { method: 'GET', url: res.url });
-  }
-
-  async function* flow(): AsyncGenerator<Buffer> {
-    let res: Answer | undefined = first;
-    let resumes = 0;
-    let held: Buffer | undefined;
-    try {
-      for (;;) {
-        if (!res) res = await open(offset);
-        // Where does this answer start? 206 says so; 200 starts at 0 and we skip what we have.
-        let skip = 0;
-        if (res.status === 206) {
-          const start = parseContentRangeStart(header(res.headers, 'content-range'));
-          if (start !== offset) {
-            res.body.destroy();
-            throw new RegistryProtocolError(`${what}: range answer starts at ${start}, asked ${offset}`, { status: 206 });
-          }
-        } else {
-          skip = offset;
-        }
-        let failure: unknown;
-        try {
-          for await (const raw of res.body as AsyncIterable<Buffer>) {
-            let chunk = raw;
-            if (skip > 0) {
-              if (chunk.length <= skip) { skip -= chunk.length; continue; }
-              chunk = chunk.subarray(skip);
-              skip = 0;
-            }
-            offset += chunk.length;
-            if (offset > desc.size) throw new RegistrySizeMismatchError(desc.digest, desc.size, offset);
-            hash.update(chunk);
-            if (held) yield held;
-            held = chunk;
-          }
-        } catch (e) {
-          if (e instanceof RegistryError) throw e;
-          failure = e;
-        }
-        res = undefined;
-        if (failure === undefined && offset === desc.size) break;
-        // A dropped, stalled or short body: resume from `offset`.
-        const retryable = failure === undefined || isRetryableError(failure)
-          || /other side closed|premature close|aborted/i.test(String((failure as Error).message));
-        if (opts.signal?.aborted || !retryable || resumes >= opts.maxResumes) {
-          if (failure === undefined) throw new RegistrySizeMismatchError(desc.digest, desc.size, offset);
-          throw toRegistryError(failure, what, opts.signal);
-        }
-        resumes++;
-        publish(RegistryChannel.Resume, {
-          digest: desc.digest, offset, attempt: resumes,
-          reason: failure === undefined ? 'short body' : String((failure as { code?: string }).code ?? (failure as Error).message),
-        });
-        await sleep(backoffDelay(resumes - 1, opts.minDelayMs, opts.maxDelayMs), undefined, opts.signal ? { signal: opts.signal } : {});
-      }
-      if (verifyDigest) {
-        const actual = `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}`;
-        if (actual !== desc.digest) throw new RegistryDigestMismatchError(desc.digest, actual);
-      }
-      if (held) yield held;
-    } catch (e) {
-      throw toRegistryError(e, what, opts.signal);
-    } finally {
-      res?.body.destroy();
-      src.release();
-    }
-  }
-
-  return Readable.from(flow(), { objectMode: false, highWaterMark: 1 << 20 });
+  return new VerifiedReadable(desc, src, opts, first);
 }
