@@ -83,6 +83,17 @@ const msToTimespec = (ms: number): Timespec => {
   return { sec, nsec: Math.round((ms - sec * 1000) * 1e6) };
 };
 
+/** Runs a create call; false when it failed because the path exists (EEXIST). */
+function tryCreate(fn: () => void): boolean {
+  try {
+    fn();
+    return true;
+  } catch (e) {
+    if ((e as { code?: string; errnoCode?: string }).code === 'EEXIST' || (e as { errnoCode?: string }).errnoCode === 'EEXIST') return false;
+    throw e;
+  }
+}
+
 /** Splits and checks an entry name; [] is the root. */
 export function entryComponents(name: string): string[] {
   if (name.startsWith('/') || name.includes('\0')) throw new LayerPathEscapeError(name);
@@ -251,7 +262,8 @@ class LayerApplier implements TarSink {
     this.written.add(rel);
     switch (h.type) {
       case TarEntryType.Directory: {
-        if (!this.clear(abs, true)) fs.mkdirSync(abs, 0o700);
+        // Create first, look only on EEXIST: one syscall in the common case.
+        if (!tryCreate(() => fs.mkdirSync(abs, 0o700)) && !this.clear(abs, true)) fs.mkdirSync(abs, 0o700);
         this.dirs.add(rel);
         this.metadata(abs, h, true);
         this.deferred.push([abs, h.atime ?? h.mtime, h.mtime]);
@@ -270,16 +282,21 @@ class LayerApplier implements TarSink {
         return;
       }
       case TarEntryType.Symlink: {
-        this.clear(abs, false);
-        fs.symlinkSync(h.linkname, abs);
+        if (!tryCreate(() => fs.symlinkSync(h.linkname, abs))) {
+          this.clear(abs, false);
+          fs.symlinkSync(h.linkname, abs);
+        }
         this.metadata(abs, h, false);
         lutimens(abs, h.atime ?? h.mtime, h.mtime);
         return;
       }
       case TarEntryType.Link: return this.hardlink(h, abs);
       case TarEntryType.CharDevice: case TarEntryType.BlockDevice: case TarEntryType.Fifo: {
-        this.clear(abs, false);
-        mknod(abs, { type: h.type === TarEntryType.Fifo ? 'fifo' : h.type, mode: h.mode, major: h.devmajor, minor: h.devminor });
+        const spec = { type: h.type === TarEntryType.Fifo ? 'fifo' as const : h.type, mode: h.mode, major: h.devmajor, minor: h.devminor };
+        if (!tryCreate(() => mknod(abs, spec))) {
+          this.clear(abs, false);
+          mknod(abs, spec);
+        }
         this.metadata(abs, h, true);
         lutimens(abs, h.atime ?? h.mtime, h.mtime);
         return;
@@ -323,8 +340,10 @@ class LayerApplier implements TarSink {
     if (st === undefined || target === undefined) throw new LayerApplyError(h.name, `hardlink target ${JSON.stringify(h.linkname)} does not exist`);
     if (st.isDirectory()) throw new LayerLinkEscapeError(h.name, h.linkname);
     if (target === abs) return;
-    this.clear(abs, false);
-    fs.linkSync(target, abs);
+    if (!tryCreate(() => fs.linkSync(target!, abs))) {
+      this.clear(abs, false);
+      fs.linkSync(target, abs);
+    }
   }
 
   private whiteout(h: TarHeader, comps: string[], base: string): void {

@@ -7,8 +7,9 @@
  * gets a short symlink `l/<id>` → `../snapshots/<id>/fs` (overlayfs follows
  * symlinks when it resolves lowerdir paths), and when even
  * `<root>/l/<id>:…` is too long, the lowerdirs go through a short alias
- * `/run/berth-ovl/<hash of root>` → root. 120+ layers fit: ids are numbers,
- * so each lower costs `/run/berth-ovl/xxxxxxxx/l/123:` = ~28 bytes.
+ * `/run/bovl/<hash of root>` → `<root>/l`. Ids are numbers, so each lower
+ * costs `/run/bovl/xxxxxxxx/123:` = 23 bytes: about 160 layers fit in the
+ * page next to upperdir and workdir (overlayfs itself stops at 500).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,7 +19,7 @@ import { SnapshotKind, type Mount } from '../snapshotter.js';
 
 /** Options of {@link openOverlaySnapshotter}. */
 export interface OverlaySnapshotterOptions {
-  /** Directory for short root aliases used when lowerdir lists are long (default /run/berth-ovl). */
+  /** Directory for short aliases of `<root>/l` used when lowerdir lists are long (default /run/bovl). */
   aliasDir?: string;
   /** Largest mount option string (default 4000 bytes; the kernel takes one page). */
   maxOptionsLength?: number;
@@ -32,7 +33,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   /** Use {@link openOverlaySnapshotter}. */
   constructor(root: string, opts: OverlaySnapshotterOptions = {}) {
     super(root);
-    this.aliasDir = opts.aliasDir ?? '/run/berth-ovl';
+    this.aliasDir = opts.aliasDir ?? '/run/bovl';
     this.maxLen = opts.maxOptionsLength ?? 4000;
     fs.mkdirSync(`${root}/l`, { recursive: true, mode: 0o700 });
   }
@@ -57,15 +58,15 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     }
   }
 
-  /** The short alias of the root, created on demand. */
+  /** The short alias of `<root>/l`, created on demand. */
   private alias(): string {
     const a = `${this.aliasDir}/${createHash('sha256').update(this.root).digest('hex').slice(0, 8)}`;
     let cur: string | undefined;
     try { cur = fs.readlinkSync(a); } catch { /* missing */ }
-    if (cur !== this.root) {
-      fs.mkdirSync(this.aliasDir, { recursive: true, mode: 0o700 });
+    if (cur !== `${this.root}/l`) {
+      fs.mkdirSync(this.aliasDir, { recursive: true, mode: 0o755 });
       fs.rmSync(a, { force: true });
-      fs.symlinkSync(this.root, a);
+      fs.symlinkSync(`${this.root}/l`, a);
     }
     return a;
   }
@@ -81,7 +82,11 @@ export class OverlaySnapshotter extends BaseSnapshotter {
       if ('lowerdir='.length + dirs.join(':').length + extra <= this.maxLen) return dirs;
     }
     const a = this.alias();
-    return parentIds.map((id) => `${a}/l/${id}`);
+    const dirs = parentIds.map((id) => `${a}/${id}`);
+    if ('lowerdir='.length + dirs.join(':').length + extra > this.maxLen) {
+      throw new SnapshotterUnsupportedError(`${parentIds.length} layers do not fit in one page of overlay mount options`);
+    }
+    return dirs;
   }
 
   protected mountsOf(r: Resolved): Mount[] {

@@ -1,0 +1,70 @@
+/**
+ * Unpacking the multi-layer fixture image (oci-gzip): berth's applyLayer of
+ * each layer against `umoci unpack` of the image and GNU `tar -xzf` of the
+ * same layers, interleaved in one run. Neither peer syncs, so the first group
+ * runs berth with `sync: false`; the second compares the durable path
+ * (syncfs after each layer) with tar followed by `sync -f`.
+ */
+import fs from 'node:fs';
+import { applyLayer } from '@berth/cow-fs';
+import { commandExists, fixture, fixtureBlobPath, readFixtureManifest, runCommand, tempDir, type Benchmark, type TempDir } from '@berth/testkit';
+
+const image = () => fixture('multilayer', 'oci-gzip');
+
+function layerPaths(): string[] {
+  const f = image();
+  const m = JSON.parse(readFixtureManifest(f).bytes.toString()) as { layers: Array<{ digest: string }> };
+  return m.layers.map((l) => fixtureBlobPath(f, l.digest));
+}
+
+/** A benchmark entry that unpacks into a fresh directory each run and removes them all at teardown. */
+function entry(group: string, name: string, tool: string, unpack: (dir: string, layers: string[]) => Promise<void>, available?: () => boolean): Benchmark {
+  let tmp: TempDir | undefined;
+  let layers: string[] = [];
+  let n = 0;
+  return {
+    group, name, tool, iterations: 10, warmup: 1,
+    ...(available === undefined ? {} : { available }),
+    async setup() {
+      tmp = await tempDir('cowfs-bench-');
+      layers = layerPaths();
+    },
+    async run() {
+      const dir = `${tmp!.path}/${n++}`;
+      fs.mkdirSync(dir);
+      await unpack(dir, layers);
+    },
+    async teardown() {
+      await tmp?.cleanup();
+    },
+  };
+}
+
+const berth = (sync: boolean) => async (dir: string, layers: string[]): Promise<void> => {
+  for (const l of layers) await applyLayer(dir, fs.createReadStream(l, { highWaterMark: 1 << 20 }), { sync });
+};
+
+const gnuTar = (sync: boolean) => async (dir: string, layers: string[]): Promise<void> => {
+  // --recursive-unlink: a later layer replaces a directory with a file, as layers may.
+  const script = layers.map((l) => `tar --recursive-unlink -xzf '${l}' -C '${dir}'`).join(' && ') + (sync ? ` && sync -f '${dir}'` : '');
+  // GNU tar knows no whiteouts, so the last layer's hardlink to a file an earlier layer whited out
+  // (as a plain `.wh.` file) fails and tar exits 2 after extracting everything else: allowed.
+  await runCommand('sh', ['-c', script], { output: 'ignore', allowFailure: true });
+};
+
+const umoci = async (dir: string): Promise<void> => {
+  const f = image();
+  await runCommand('umoci', ['unpack', '--image', `${f.path}:${f.ref ?? 'latest'}`, `${dir}/bundle`], { output: 'ignore' });
+};
+
+const g1 = 'cow-fs: unpack multilayer (oci-gzip)';
+const g2 = 'cow-fs: unpack multilayer (oci-gzip), durable';
+
+/** The unpack benchmarks. */
+export const benchmarks: Benchmark[] = [
+  entry(g1, 'berth applyLayer', 'berth', berth(false)),
+  entry(g1, 'umoci unpack', 'umoci', umoci, () => commandExists('umoci')),
+  entry(g1, 'tar -xzf', 'tar', gnuTar(false), () => commandExists('tar')),
+  entry(g2, 'berth applyLayer + syncfs', 'berth', berth(true)),
+  entry(g2, 'tar -xzf + sync -f', 'tar', gnuTar(true), () => commandExists('tar')),
+];
