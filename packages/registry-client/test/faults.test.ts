@@ -157,3 +157,44 @@ test.serial('an aborted fetch is ERR_REGISTRY_CANCELLED', async (t) => {
     await client.close();
   }
 });
+
+test.serial('bounded concurrency: with concurrency 1 the second blob is asked only after the first was read', async (t) => {
+  proxy.rule = () => ({ kind: 'pass' });
+  const client = createRegistryClient({ concurrency: 1 });
+  try {
+    const ref = `${proxy.host}/${f.repo}:${f.tag}`;
+    const { descriptor } = await client.resolve(ref);
+    const fetcher = client.fetcher(ref);
+    const m = await fetcher.fetchManifest(descriptor);
+    const blobs = [m.manifest!.config, ...m.manifest!.layers];
+    proxy.log.length = 0;
+    const got = await Promise.all(blobs.map(async (d) => consume(await fetcher.fetch(d))));
+    t.deepEqual(got.map((g) => g.digest), blobs.map((d) => String(d.digest)));
+    const gets = proxy.log.filter((e) => e.method === 'GET' && e.url.includes('/blobs/'));
+    t.is(gets.length, blobs.length);
+    // Each request arrived after the last bytes of the previous answer were sent, on the proxy's clock
+    // (the proxy handles events in order, and the client cannot finish a blob before its last bytes left).
+    for (let i = 1; i < gets.length; i++) t.true(gets[i]!.at >= gets[i - 1]!.lastWriteAt!, `request ${i} overlapped`);
+  } finally {
+    await client.close();
+  }
+});
+
+test.serial('manifests over the size limit are ERR_REGISTRY_TOO_LARGE', async (t) => {
+  proxy.rule = () => ({ kind: 'pass' });
+  const client = createRegistryClient({ maxManifestSize: 64 });
+  try {
+    const ref = `${proxy.host}/${f.repo}:${f.tag}`;
+    // HEAD gives the size, so resolve works; fetching the manifest is refused before reading it.
+    const { descriptor } = await client.resolve(ref);
+    const err = await t.throwsAsync(client.fetcher(ref).fetchManifest(descriptor));
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_TOO_LARGE');
+    // Without a Docker-Content-Digest the resolver GETs the body, and stops reading past the limit.
+    proxy.rule = (req) => ({ kind: 'pass', dropHeaders: req.method === 'HEAD' ? ['docker-content-digest'] : [] });
+    const err2 = await t.throwsAsync(client.resolve(ref));
+    t.is((err2 as { code?: string }).code, 'ERR_REGISTRY_TOO_LARGE');
+  } finally {
+    proxy.rule = () => ({ kind: 'pass' });
+    await client.close();
+  }
+});

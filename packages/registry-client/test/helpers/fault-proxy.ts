@@ -21,6 +21,8 @@ export interface ProxyLogEntry {
   at: number;
   /** `Date.now()` when the proxy finished its answer (or cut it). */
   doneAt?: number;
+  /** `Date.now()` right after the last body bytes were handed to the socket. */
+  lastWriteAt?: number;
   /** The action taken. */
   action: string;
 }
@@ -110,6 +112,7 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
         }
         sent += c.length;
         res.write(c);
+        entry.lastWriteAt = Date.now();
       });
       ur.on('end', () => res.end(finish));
       ur.on('error', () => res.destroy());
