@@ -73,6 +73,7 @@ const cases: Case[] = [
   { name: 'manifest: OCI body served as Docker', run: () => parseManifest(j(manifest()), DockerMediaType.Manifest), code: 'ERR_OCI_MEDIA_TYPE_MISMATCH' },
   { name: 'manifest: schema 1', run: () => parseManifest(j({ schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [] })), code: 'ERR_OCI_UNSUPPORTED_MEDIA_TYPE' },
   { name: 'manifest: index passed as manifest', run: () => parseManifest(j(index())), code: 'ERR_OCI_UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'manifest: empty config without artifactType', run: () => parseManifest(edit(manifest, (m) => { m.config.mediaType = OciMediaType.Empty; })), code: 'ERR_OCI_INVALID_MANIFEST', path: '/artifactType' },
   // indexes
   { name: 'index: missing manifests', run: () => parseIndex(j({ schemaVersion: 2, mediaType: OciMediaType.ImageIndex })), code: 'ERR_OCI_INVALID_INDEX', path: '/manifests' },
   { name: 'index: manifests not an array', run: () => parseIndex(edit(index, (i) => { (i as { manifests: unknown }).manifests = 'x'; })), code: 'ERR_OCI_INVALID_INDEX', path: '/manifests' },
@@ -146,8 +147,10 @@ test('well-formed documents pass and parseImageJson dispatches on mediaType', (t
   t.deepEqual(parseOciLayout('{"imageLayoutVersion":"1.0.0"}'), { imageLayoutVersion: '1.0.0' });
   // Unknown fields are ignored, as the image-spec requires.
   t.notThrows(() => validateImageManifest({ ...manifest(), futureField: { x: 1 } }));
-  // An empty layers list is allowed (artifacts, image-spec v1.1).
+  // An empty layers list is allowed (artifacts, image-spec v1.1), and so is the empty config with an artifactType.
   t.notThrows(() => validateImageManifest({ ...manifest(), layers: [] }));
+  t.notThrows(() => validateImageManifest({ ...manifest(), artifactType: 'application/vnd.example.sbom+json',
+    config: { mediaType: OciMediaType.Empty, digest: digestOf('{}'), size: 2, data: 'e30=' } }));
 });
 
 test('registry error bodies are read leniently', (t) => {

@@ -76,6 +76,9 @@ export const imageManifestSchema: Schema = {
     subject: descriptor,
     annotations: stringMap,
   },
+  // manifest.md: artifactType MUST be set when config.mediaType is the empty type.
+  if: { type: 'object', required: ['config'], properties: { config: { type: 'object', required: ['mediaType'], properties: { mediaType: { const: OciMediaType.Empty } } } } },
+  then: { type: 'object', required: ['artifactType'], properties: { artifactType: mediaType } },
 };
 
 /** An OCI image index (`schema/image-index-schema.json`); also a layout's `index.json`. */

@@ -150,8 +150,9 @@ export function parsePlatform(specifier: string): Platform {
 
 /** Formats a platform as `os/arch[/variant]` (containerd `Format`); the OS version, if any, in parentheses. */
 export function formatPlatform(p: Platform): string {
+  if (!p.os) return 'unknown';
   const osPart = p['os.version'] ? `${p.os}(${p['os.version']})` : p.os;
-  return [osPart || 'unknown', p.architecture, p.variant].filter((x) => x !== undefined && x !== '').join('/');
+  return [osPart, p.architecture, p.variant].filter((x) => x !== undefined && x !== '').join('/');
 }
 
 /** Formats the normalized form, so equivalent platforms give the same string. */
