@@ -1,0 +1,84 @@
+import test from 'ava';
+import fs from 'node:fs';
+import { runContainer } from '@berth/namespaces';
+import { defaultSpec, makeBundle, readAll } from './helpers/bundle.js';
+
+const rootTest = process.getuid?.() === 0 ? test.serial : test.skip;
+let n = 0;
+const id = () => `lim-${process.pid}-${n++}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+rootTest('as root: with an 8 MiB memory limit, allocating 64 MiB is OOM-killed and reported so', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
+    spec.linux!.resources = { memory: { limit: 8 << 20, swap: 8 << 20 } };
+    const c = await runContainer(id(), spec, { bundle: b.bundle, root: b.root, stdio: 'ignore' });
+    const st = await c.wait();
+    t.is(st.signal, 'SIGKILL');
+    t.true(st.oomKilled);
+    await c.delete();
+  } finally {
+    b.cleanup();
+  }
+});
+
+rootTest('as root: a container that stays under its memory limit is not reported OOM-killed', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1M', 'count=1']);
+    spec.linux!.resources = { memory: { limit: 64 << 20 } };
+    const c = await runContainer(id(), spec, { bundle: b.bundle, root: b.root, stdio: 'ignore' });
+    t.deepEqual(await c.wait(), { exitCode: 0, signal: null, oomKilled: false });
+    await c.delete();
+  } finally {
+    b.cleanup();
+  }
+});
+
+rootTest('as root: pids.max 10 stops a fork bomb', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['sh', '-c', '(for i in $(seq 1 40); do sleep 60 & done); echo done; exec sleep 60']);
+    spec.linux!.resources = { pids: { limit: 10 } };
+    const c = await runContainer(id(), spec, { bundle: b.bundle, root: b.root, stdio: 'pipe' });
+    const err = readAll(c.stdio.stderr);
+    let out = '';
+    c.stdio.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    let exited = false;
+    void c.wait().then(() => { exited = true; });
+    while (!out.includes('done') && !exited) await sleep(20);
+    t.false(exited, 'the container survives the fork bomb');
+    const pids = await c.pids();
+    t.true(pids.length <= 10, `${pids.length} processes`);
+    t.true(pids.length >= 2);
+    await c.delete({ force: true });
+    t.regex(await err, /fork/);
+  } finally {
+    b.cleanup();
+  }
+});
+
+rootTest('as root: pause freezes the container and resume thaws it', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; done']);
+    const c = await runContainer(id(), spec, { bundle: b.bundle, root: b.root, stdio: 'ignore' });
+    const counter = `/proc/${c.pid}/root/dev/shm/count`;
+    const read = () => Number(fs.readFileSync(counter, 'utf8').trim() || '0');
+    while (!fs.existsSync(counter)) await sleep(10);
+    await c.pause();
+    t.is((await c.state()).status, 'paused');
+    const a = read();
+    await sleep(200);
+    t.is(read(), a, 'no progress while frozen');
+    await t.throwsAsync(c.pause(), { code: 'ERR_NS_CONTAINER_STATE' });
+    await c.resume();
+    t.is((await c.state()).status, 'running');
+    while (read() === a) await sleep(10);
+    t.pass();
+    await c.delete({ force: true });
+  } finally {
+    b.cleanup();
+  }
+});
