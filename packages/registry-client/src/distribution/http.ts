@@ -3,6 +3,7 @@
  * redirect interceptors composed on it, scheme probing per host, and the
  * mapping of transport failures to typed errors.
  */
+import tls from 'node:tls';
 import { Agent, Pool, interceptors, type Dispatcher } from 'undici';
 import { Authorizer, type RawRequest } from '../auth/authorizer.js';
 import type { CredentialsProvider } from '../auth/credentials.js';
@@ -139,7 +140,8 @@ export class Transport {
             ...opts,
             connect: {
               timeout: this.timeoutMs,
-              ...(ca.length ? { ca: [...(ca.length ? ca : [])] } : {}),
+              // Extra CAs add to Node's bundled roots instead of replacing them.
+              ...(ca.length ? { ca: [...tls.rootCertificates, ...ca] } : {}),
               ...(insecure ? { rejectUnauthorized: false } : {}),
             },
           });

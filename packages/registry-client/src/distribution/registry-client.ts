@@ -20,7 +20,7 @@ import type {
   CallOptions, CommitOptions, FetchedManifest, FetchManifestOptions, Fetcher, FetchOptions, ListOptions, PushOptions,
   PushOutcome, Pusher, PushWriter, ReferrersOptions, Resolved, Resolver,
 } from '../resolver.js';
-import { drain, header, readLimited, Transport, type Answer, type TransportOptions } from './http.js';
+import { drain, header, readLimited, toRegistryError, Transport, type Answer, type TransportOptions } from './http.js';
 import { verifiedStream } from './verified-stream.js';
 
 /** Options of {@link createRegistryClient}. */
@@ -279,7 +279,7 @@ export class RegistryFetcher implements Fetcher {
     const kind = isManifestOrIndex(desc.mediaType) ? 'manifests' : 'blobs';
     const path = `/v2/${this.ref.path}/${kind}/${desc.digest}`;
     const scopes = [repositoryScope(this.ref.path, 'pull')];
-    const release = await c.limiter.acquire(options.signal);
+    const release = await c.limiter.acquire(options.signal).catch((e: unknown) => { throw toRegistryError(e, `blob "${desc.digest}"`, options.signal); });
     return c.onPullHosts(this.ref.domain, (host) => verifiedStream(desc, {
       get: (range, signal) => c.transport.request(host, {
         method: 'GET', path,
@@ -412,7 +412,10 @@ export class RegistryPusher implements Pusher {
       if (e instanceof RegistryAlreadyExistsError) return e.details.outcome === 'mounted' ? 'mounted' : 'exists';
       throw e;
     }
-    const release = await this.client.limiter.acquire(options.signal);
+    const release = await this.client.limiter.acquire(options.signal).catch(async (e: unknown) => {
+      await w.abort().catch(() => undefined);
+      throw toRegistryError(e, `blob "${desc.digest}"`, options.signal);
+    });
     try {
       if (content instanceof Uint8Array) await w.write(content, options);
       else for await (const chunk of content) await w.write(chunk, options);

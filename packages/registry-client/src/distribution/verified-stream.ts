@@ -194,14 +194,12 @@ async function openAnswer(src: VerifiedStreamSource, what: string, at: number, s
   throw errorFromResponse(what, res.status, body, { method: 'GET', url: res.url });
 }
 
-/** Opens the first response eagerly (so a 404 throws from `fetch`), then streams with resume. */
+/**
+ * Opens the first response eagerly (so a 404 throws from `fetch`), then streams with resume.
+ * Once the stream exists it owns `src.release` and calls it exactly when it ends, fails or is destroyed.
+ */
 export async function verifiedStream(desc: Descriptor, src: VerifiedStreamSource, opts: VerifiedStreamOptions): Promise<Readable> {
-  let first: Answer;
-  try {
-    first = await openAnswer(src, `blob "${desc.digest}"`, opts.offset, opts.signal);
-  } catch (e) {
-    src.release();
-    throw e;
-  }
+  // On failure here the caller still holds the slot (it may try a mirror next).
+  const first = await openAnswer(src, `blob "${desc.digest}"`, opts.offset, opts.signal);
   return new VerifiedReadable(desc, src, opts, first);
 }

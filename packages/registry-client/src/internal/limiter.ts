@@ -12,6 +12,7 @@ export class Limiter {
 
   /** Waits for a slot; the returned function releases it (idempotent). */
   async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.#active >= this.limit) {
       await new Promise<void>((resolve, reject) => {
         const go = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
