@@ -140,4 +140,5 @@ test('the verifier verifies sha512 digests', async (t) => {
 
 test('the verifier refuses a malformed expected digest up front', (t) => {
   t.is((t.throws(() => createVerifier({ digest: 'sha256:xyz' as Digest })) as { code?: string }).code, 'ERR_OCI_INVALID_DIGEST');
+  t.is((t.throws(() => createVerifier({ digest: good, size: -1 })) as { code?: string }).code, 'ERR_OCI_INVALID_SIZE');
 });

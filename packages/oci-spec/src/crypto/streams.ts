@@ -6,7 +6,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback, type TransformOptions } from 'node:stream';
 import { DigestAlgorithm, type Digest, type DigestingStream, type ExpectedContent } from '../digest.js';
 import {
-  DigestMismatchError, DigestNotReadyError, SizeMismatchError, UnsupportedDigestAlgorithmError,
+  BerthError, DigestMismatchError, ErrorKind, DigestNotReadyError, SizeMismatchError, UnsupportedDigestAlgorithmError,
 } from '../errors.js';
 import { digestAlgorithm, isDigestAlgorithm, parseDigest } from './digests.js';
 
@@ -81,7 +81,8 @@ export class VerifyingTransform extends Transform implements DigestingStream {
     super(options);
     const digest = parseDigest(expected.digest);
     if (expected.size !== undefined && (!Number.isSafeInteger(expected.size) || expected.size < 0)) {
-      throw new SizeMismatchError(expected.size, 0, { details: { reason: 'expected size is not a non-negative integer' } });
+      throw new BerthError('ERR_OCI_INVALID_SIZE', ErrorKind.InvalidArgument,
+        `expected size ${String(expected.size)} is not a non-negative safe integer`, { details: { size: expected.size } });
     }
     this.expected = Object.freeze({ digest, ...(expected.size === undefined ? {} : { size: expected.size }) });
     this.algorithm = digestAlgorithm(digest);
