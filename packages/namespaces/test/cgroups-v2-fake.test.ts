@@ -115,10 +115,10 @@ test('v2 (fake tree): stats, pids, oomKilled, killAll via cgroup.kill, remove', 
     pids: { current: 3, limit: 10 },
   });
   t.true(cg.oomKilled());
-  fake.write('cgroup.procs', '456\n123\n');
+  fake.write('cgroup.procs', '4194456\n4194123\n');
   fs.mkdirSync(path.join(fake.dir, 'sub'));
-  fs.writeFileSync(path.join(fake.dir, 'sub', 'cgroup.procs'), '789\n');
-  t.deepEqual(cg.pids(), [123, 456, 789]);
+  fs.writeFileSync(path.join(fake.dir, 'sub', 'cgroup.procs'), '4194789\n');
+  t.deepEqual(cg.pids(), [4194123, 4194456, 4194789]);
   await cg.killAll('SIGKILL');
   t.is(fake.read('cgroup.kill'), '1');
   await t.throwsAsync(cg.killAll('SIGNOPE' as NodeJS.Signals), { code: 'ERR_NS_INVALID_ARGUMENT' });

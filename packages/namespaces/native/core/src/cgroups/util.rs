@@ -209,3 +209,20 @@ pub fn swap_to_v2(swap: i64, memory: i64) -> Result<i64> {
     }
     Ok(swap - memory)
 }
+
+/// Is `pid` still running (not gone, not a zombie waiting for its parent)?
+pub fn is_live(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the ")" that closes the command name.
+        Ok(s) => s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().next()).is_some_and(|st| st != "Z" && st != "X"),
+        Err(_) => false,
+    }
+}
+
+/// After SIGKILL: waits up to two seconds until no task of `pids` is live.
+/// Zombies count as dead (their parent reaps them; cgroup.procs may list
+/// them until it does).
+pub fn wait_dead(pids: impl Fn() -> Result<Vec<i32>>) -> Result<()> {
+    poll(Duration::from_secs(2), |_| Ok(pids()?.into_iter().all(|p| !is_live(p))))?;
+    Ok(())
+}

@@ -412,9 +412,9 @@ impl Manager for V1Manager {
             }
             Ok(())
         })();
-        if freezer {
-            let thawed = self.thaw();
-            return result.and(thawed);
+        let result = if freezer { result.and(self.thaw()) } else { result };
+        if result.is_ok() && sig == libc::SIGKILL {
+            util::wait_dead(|| self.pids())?;
         }
         result
     }

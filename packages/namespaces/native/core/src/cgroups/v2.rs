@@ -274,7 +274,8 @@ impl Manager for V2Manager {
         // cgroup.kill (Linux 5.14) kills the whole subtree atomically.
         let kill = self.file("cgroup.kill");
         if sig == libc::SIGKILL && kill.exists() {
-            return util::write(&kill, "1");
+            util::write(&kill, "1")?;
+            return util::wait_dead(|| self.pids());
         }
         self.freeze()?;
         let result = (|| {
@@ -288,8 +289,11 @@ impl Manager for V2Manager {
             }
             Ok(())
         })();
-        let thawed = self.thaw();
-        result.and(thawed)
+        let result = result.and(self.thaw());
+        if result.is_ok() && sig == libc::SIGKILL {
+            util::wait_dead(|| self.pids())?;
+        }
+        result
     }
     fn remove(&self) -> Result<()> {
         util::remove_tree(&self.dir)
