@@ -22,7 +22,7 @@
  * (the later commit gets ERR_STORE_ALREADY_EXISTS, which {@link writeBlob}
  * treats as success).
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Descriptor, Digest } from './internal/oci.js';
 
 /** What the store knows about one committed blob. */
@@ -115,6 +115,11 @@ export interface ContentWriter {
   write(chunk: Uint8Array, options?: CallOptions): Promise<void>;
   /** Appends everything `source` yields (large batched writes, one pass). */
   copyFrom(source: AsyncIterable<Uint8Array>, options?: CallOptions): Promise<number>;
+  /**
+   * A Writable that appends to this writer, for `await pipeline(src, w.writable())`;
+   * commit after the pipeline resolves.
+   */
+  writable(options?: CallOptions): Writable;
   /** The digest of the bytes written so far. */
   digest(): Digest;
   /** The ingest's status. */

@@ -52,6 +52,14 @@ withDocker('docker load reads an exported archive and runs it; a docker save tar
   const out = await d.docker(['run', '--rm', '--network', 'none', 'example.com/berth/busybox:1', '/bin/busybox', 'echo', 'hello-from-berth']);
   t.is(out.stdout.trim(), 'hello-from-berth');
 
+  // A multi-platform index exports the manifest of the requested platform.
+  const [multi] = await importOciLayoutDir(store, fixture('busybox', 'oci-index').path, { baseName: 'example.com/berth/multi' });
+  const multiTar = path.join(dir, 'multi.tar');
+  await pipeline(exportDockerArchive(store, [multi!.name], { platform: { os: 'linux', architecture: 'amd64' } }), createWriteStream(multiTar));
+  t.regex((await d.docker(['load', '-i', multiTar])).stdout, /Loaded image: example\.com\/berth\/multi:/);
+  const arch = (await d.docker(['image', 'inspect', '--format', '{{.Architecture}}', multi!.name])).stdout.trim();
+  t.is(arch, 'amd64');
+
   // docker save (legacy directory-per-layer form) → the store.
   const saved = path.join(dir, 'saved.tar');
   await d.docker(['save', '-o', saved, 'example.com/berth/busybox:1', 'example.com/berth/plain:2']);

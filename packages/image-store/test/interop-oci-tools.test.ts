@@ -11,7 +11,9 @@ import path from 'node:path';
 import fs from 'node:fs/promises';
 import { fixture, fixtureTransportRef, commandExists } from '@berth/testkit';
 import { createReadStream } from 'node:fs';
-import { openLocalStore, createMemoryStore, importOciLayoutDir, importOciLayoutTar, exportOciLayoutDir, walkImage } from '@berth/image-store';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { openLocalStore, createMemoryStore, importOciLayoutDir, importOciLayoutTar, exportOciLayoutDir, exportOciLayoutTar, walkImage } from '@berth/image-store';
 import { tempDir } from './helpers/temp.js';
 import { buildImage, validateImage } from './helpers/image.js';
 import { collect } from './helpers/collect.js';
@@ -101,6 +103,11 @@ t0('exportOciLayoutDir writes a layout umoci and skopeo read; a GNU tar of a lay
   const inspect = JSON.parse((await run('skopeo', ['inspect', `oci:${out}:example.com/export/x:1`])).stdout);
   t.is(inspect.Digest, img.manifest.digest);
   await run('umoci', ['stat', '--image', `${out}:example.com/export/x:1`]);
+  // The tar form is what skopeo calls oci-archive.
+  const archive = path.join(dir, 'x.oci.tar');
+  await pipeline(exportOciLayoutTar(store, ['example.com/export/x:1']), createWriteStream(archive));
+  const inspectTar = JSON.parse((await run('skopeo', ['inspect', `oci-archive:${archive}:example.com/export/x:1`])).stdout);
+  t.is(inspectTar.Digest, img.manifest.digest);
 
   // GNU tar writes ./-prefixed names, directories and its own headers.
   const f = fixture('busybox', 'oci-gzip');

@@ -1,4 +1,5 @@
 /** Helpers both stores share: label filters and updates, lease ids. */
+import { Writable } from 'node:stream';
 import { StoreInvalidRefError } from '../errors.js';
 import type { WalkFilter } from '../content.js';
 
@@ -33,4 +34,22 @@ export function updateLabels(current: Record<string, string>, next: Record<strin
 /** Checks a lease id: 1–128 of `[A-Za-z0-9._-]`. */
 export function validLeaseId(id: string): void {
   if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw new StoreInvalidRefError(String(id), 'bad lease id');
+}
+
+/** A Writable over a writer's `write` (batches of chunks become one call each). */
+export function writerWritable(
+  write: (chunks: Uint8Array[], signal?: AbortSignal) => Promise<void>, signal?: AbortSignal, flush?: () => Promise<void>,
+): Writable {
+  return new Writable({
+    highWaterMark: 4 << 20,
+    final(cb) {
+      (flush ? flush() : Promise.resolve()).then(() => cb(), cb);
+    },
+    writev(chunks, cb) {
+      write(chunks.map((c) => c.chunk as Uint8Array), signal).then(() => cb(), cb);
+    },
+    write(chunk, _enc, cb) {
+      write([chunk as Uint8Array], signal).then(() => cb(), cb);
+    },
+  });
 }

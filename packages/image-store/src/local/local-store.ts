@@ -514,6 +514,13 @@ export class LocalStore implements ImageStore, WriterHost {
         for (const alg of Object.keys(DigestAlgorithms)) await fsyncDir(path.join(this.root, 'blobs', alg)).catch(() => {});
       }
       if (options.ingestMaxAgeMs !== undefined) {
+        // Half-created ingest dirs of crashed writers.
+        const base = path.join(this.root, '.berth/ingest');
+        for (const name of await fs.readdir(base)) {
+          if (!name.endsWith('.tmp')) continue;
+          const st = await fs.stat(path.join(base, name)).catch(() => undefined);
+          if (st && now - st.mtime.getTime() >= options.ingestMaxAgeMs && !options.dryRun) await fs.rm(path.join(base, name), { recursive: true, force: true });
+        }
         for await (const st of this.listIngests()) {
           if (leasedIngests.has(st.ref) || now - st.updatedAt.getTime() < options.ingestMaxAgeMs) continue;
           if (await isLocked(this.ingestLock(st.ref))) continue;

@@ -14,6 +14,8 @@ import { StoreDigestMismatchError, StoreShortWriteError, StoreSizeMismatchError,
 import { parseDigest, splitDigest, type Digest } from '../internal/oci.js';
 import type { HeldLock } from './file-lock.js';
 import { hashFile } from './fs-util.js';
+import { writerWritable } from '../internal/common.js';
+import type { Writable } from 'node:stream';
 
 /** What a writer needs from its store. */
 export interface WriterHost {
@@ -161,6 +163,19 @@ export class LocalWriter implements ContentWriter {
     if (batchBytes > 0) void this.queue(batch, batchBytes);
     await this.drain();
     return total;
+  }
+
+  /** A Writable over this writer: hashes each chunk, writes each batch in one call. */
+  writable(options: CallOptions = {}): Writable {
+    return writerWritable(async (chunks, signal) => {
+      this.check();
+      throwIfAborted(signal, `write ${this.ref}`);
+      let n = 0;
+      for (const c of chunks) { this.hash.update(c); n += c.length; }
+      if (n === 0) return;
+      if (this.inflight) await this.drain();
+      void this.queue(chunks, n);
+    }, options.signal, () => this.drain());
   }
 
   /** The digest of what was written so far. */

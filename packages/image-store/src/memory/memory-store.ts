@@ -17,7 +17,8 @@ import { Annotation, parseDigest, splitDigest, type Descriptor, type Digest } fr
 import { checkDescriptor } from '../internal/validate.js';
 import { markReachable } from '../internal/gc.js';
 import { parseName } from '../internal/reference.js';
-import { matchesFilter, updateLabels, validLeaseId } from '../internal/common.js';
+import { matchesFilter, updateLabels, validLeaseId, writerWritable } from '../internal/common.js';
+import type { Writable } from 'node:stream';
 
 interface Blob { data: Buffer; createdAt: Date; updatedAt: Date; labels: Record<string, string> }
 interface Ingest { ref: string; chunks: Buffer[]; size: number; startedAt: Date; updatedAt: Date; expected?: { digest: Digest; size: number }; locked: boolean }
@@ -289,6 +290,12 @@ class MemoryWriter implements ContentWriter {
       n += c.length;
     }
     return n;
+  }
+
+  writable(options: CallOptions = {}): Writable {
+    return writerWritable(async (chunks, signal) => {
+      for (const c of chunks) await this.write(c, signal ? { signal } : {});
+    }, options.signal);
   }
 
   digest(): Digest {

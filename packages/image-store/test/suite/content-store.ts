@@ -5,6 +5,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { parseDigest, type Digest } from '@berth/oci-spec';
 import {
   writeBlob, readBlob, writeBytes, exportOciLayoutTar, importOciLayoutTar, type ImageStore,
@@ -180,6 +181,26 @@ export function contentStoreSuite(name: string, factory: StoreFactory): void {
     t.deepEqual((await collect(store.walk())).map((i) => i.digest), [digest]);
     t.deepEqual((await store.verify()).corrupt, []);
     t.deepEqual(await collect(store.listIngests()), []);
+  });
+
+  it('a writer as a Writable in a pipeline', async (t, store) => {
+    const size = (5 << 20) + 123;
+    const w = await store.writer('piped');
+    await pipeline(Readable.from(randomStream(size, 'piped', 100000)), w.writable());
+    t.is(w.offset, size);
+    const info = await w.commit({ size, digest: randomDigest(size, 'piped') });
+    t.is(info.size, size);
+    t.deepEqual((await store.verify()).corrupt, []);
+  });
+
+  it('gc follows containerd.io/gc.ref.content labels', async (t, store) => {
+    const child = await writeBytes(store, Buffer.from('child'));
+    const parent = await writeBytes(store, Buffer.from('parent'), { labels: { 'containerd.io/gc.ref.content.0': child.digest } });
+    const lease = await store.leases.create({ id: 'p' });
+    await store.leases.addResource(lease.id, { type: 'content', digest: parent.digest });
+    t.deepEqual((await store.gc()).digests, []);
+    await store.leases.delete('p');
+    t.deepEqual([...(await store.gc()).digests].sort(), [child.digest, parent.digest].sort());
   });
 
   it('empty blob, and commit without a digest uses what was written', async (t, store) => {
