@@ -45,10 +45,19 @@
  * // … the container runs and writes into its upper dir …
  * await sn.usage('container-42');                  // { size, inodes } of what it wrote
  *
- * // 4. `docker commit`: diff the container against its parent, then clean up.
- * const layer = diff(await sn.mounts('C2-view'…), rootfs) // see diff()
- * await sn.remove('container-42');                 // active: removed at once
- * await sn.remove('C2');                           // ok once no child uses it
+ * // 4. `docker commit`: the layer of what the container changed. For an
+ * //    overlay rootfs only its upper dir is walked; the view is the base.
+ * const base = await sn.view('container-42-base', 'C2');
+ * const layer = diffMounts(base, rootfs, { compression: 'gzip' });
+ * await pipeline(layer, blobWriter);               // then: (await layer.result).digest
+ *
+ * // 5. Clean up: views and active snapshots go at once; a committed
+ * //    snapshot only when no snapshot names it as parent.
+ * unmount('/run/berth/42/rootfs');
+ * await sn.remove('container-42');
+ * await sn.remove('container-42-base');
+ * await sn.remove('C2');                           // ok now; C1 next
+ * await sn.remove('C1');
  * ```
  *
  * Failures are typed: an unknown key is ERR_SNAPSHOT_NOT_FOUND, a taken key

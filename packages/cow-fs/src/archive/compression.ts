@@ -101,7 +101,7 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
   const size = () => read;
   if (compression === Compression.None) return { compression, compressedSize: size, chunks: counted };
   if (compression === Compression.Gzip) {
-    return { compression, compressedSize: size, chunks: throughDuplex(counted, zlib.createGunzip({ chunkSize: 256 * 1024 }), 'gzip') };
+    return { compression, compressedSize: size, chunks: throughDuplex(counted, zlib.createGunzip({ chunkSize: 256 * 1024, readableHighWaterMark: 8 * 1024 * 1024 } as zlib.ZlibOptions), 'gzip') };
   }
   const which = opts.zstdDecoder ?? 'auto';
   const cli = which === 'fzstd' ? null : zstdCliPath();

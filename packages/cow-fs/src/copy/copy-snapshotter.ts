@@ -33,8 +33,10 @@ export class CopySnapshotter extends BaseSnapshotter {
   }
 }
 
-/** Opens (creating if needed) a copy snapshotter rooted at `root`. Works on any Linux filesystem. */
+/** Opens (creating if needed) a copy snapshotter rooted at `root`; unmounts stale mounts under it. Works on any Linux filesystem. */
 export async function openCopySnapshotter(root: string): Promise<CopySnapshotter> {
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-  return new CopySnapshotter(fs.realpathSync(root));
+  const s = new CopySnapshotter(fs.realpathSync(root));
+  s['unmountStale']();
+  return s;
 }
