@@ -50,3 +50,14 @@ export const AnnotationKey = {
 } as const;
 /** One of the values of {@link AnnotationKey}. */
 export type AnnotationKey = (typeof AnnotationKey)[keyof typeof AnnotationKey];
+
+/**
+ * The image-spec v1.1 empty descriptor (`manifest.md#guidance-for-an-empty-descriptor`):
+ * the two-byte blob `{}`, used as the config of artifacts.
+ */
+export const EMPTY_JSON_DESCRIPTOR: Readonly<Descriptor> = Object.freeze({
+  mediaType: 'application/vnd.oci.empty.v1+json',
+  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' as Digest,
+  size: 2,
+  data: 'e30=',
+});

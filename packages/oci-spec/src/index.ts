@@ -14,7 +14,7 @@ export type { Mount } from './mount.js';
 export type { Digest, DigestingStream, ExpectedContent } from './digest.js';
 export { DigestAlgorithm } from './digest.js';
 export type { Descriptor } from './descriptor.js';
-export { AnnotationKey } from './descriptor.js';
+export { AnnotationKey, EMPTY_JSON_DESCRIPTOR } from './descriptor.js';
 export type { Platform, PlatformMatcher } from './platform.js';
 export type {
   ImageConfig, ImageExecConfig, ImageHistory, ImageIndex, ImageManifest, ImageRootfs, OciLayout,
@@ -45,7 +45,7 @@ export {
 
 // Digests (node:crypto).
 export {
-  EMPTY_SHA256, digestAlgorithm, digestHex, digestOf, formatDigest, isDigest, isDigestAlgorithm, parseDigest,
+  EMPTY_SHA256, descriptorOf, digestAlgorithm, digestHex, digestOf, formatDigest, isDigest, isDigestAlgorithm, parseDigest,
 } from './crypto/digests.js';
 export { HashingTransform, VerifyingTransform, createDigester, createVerifier } from './crypto/streams.js';
 

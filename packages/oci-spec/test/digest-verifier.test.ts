@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import test from 'ava';
 import {
-  createDigester, createVerifier, digestAlgorithm, digestHex, digestOf, formatDigest, isDataLoss, isDigest,
+  EMPTY_JSON_DESCRIPTOR, createDigester, createVerifier, descriptorOf, digestAlgorithm, validateDescriptor, digestHex, digestOf, formatDigest, isDataLoss, isDigest,
   parseDigest, type Digest,
 } from '@berth/oci-spec';
 
@@ -53,6 +53,13 @@ test('parseDigest accepts sha256 and sha512 and rejects the rest with codes', (t
   t.is(code(`sha384:${'a'.repeat(96)}`), 'ERR_OCI_UNSUPPORTED_DIGEST_ALGORITHM');
   t.false(isDigest(`sha256:${'a'.repeat(65)}`));
   t.true(isDigest(good));
+});
+
+test('descriptorOf and the empty descriptor', (t) => {
+  const d = descriptorOf('application/vnd.oci.empty.v1+json', '{}', { data: 'e30=' });
+  t.deepEqual(d, { ...EMPTY_JSON_DESCRIPTOR });
+  t.is(descriptorOf('text/plain', 'héllo').size, 6);
+  t.is(validateDescriptor(d).size, 2);
 });
 
 test('digestOf matches known vectors', (t) => {

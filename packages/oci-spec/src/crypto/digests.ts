@@ -2,6 +2,7 @@
  * Digest parsing, formatting and one-shot hashing with `node:crypto`.
  */
 import { createHash } from 'node:crypto';
+import type { Descriptor } from '../descriptor.js';
 import { DigestAlgorithm, type Digest } from '../digest.js';
 import { InvalidDigestError, UnsupportedDigestAlgorithmError } from '../errors.js';
 
@@ -76,3 +77,12 @@ export function digestOf(bytes: Uint8Array | string, algorithm: DigestAlgorithm 
 
 /** The digest of the empty blob for an algorithm. */
 export const EMPTY_SHA256: Digest = digestOf(new Uint8Array(0));
+
+/**
+ * A descriptor for `bytes` held in memory: their sha256 digest and size, with
+ * `mediaType` and any extra fields (annotations, platform…).
+ */
+export function descriptorOf(mediaType: string, bytes: Uint8Array | string, extra: Omit<Partial<Descriptor>, 'mediaType' | 'digest' | 'size'> = {}): Descriptor {
+  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  return { mediaType, digest: digestOf(data), size: data.byteLength, ...extra };
+}
