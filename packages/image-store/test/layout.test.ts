@@ -62,3 +62,16 @@ test('openLocalStore: create:false on an empty dir, and a foreign oci-layout, ar
   const e2 = await t.throwsAsync(openLocalStore(root));
   t.is((e2 as { code?: string }).code, 'ERR_STORE_CORRUPT_LAYOUT');
 });
+
+test('a corrupt index.json is ERR_STORE_CORRUPT_LAYOUT and gc deletes nothing', async (t) => {
+  const root = await tempDir(t);
+  const store = await openLocalStore(root);
+  const img = await buildImage(store);
+  await store.images.tag('example.com/safe:1', img.manifest);
+  await fs.writeFile(path.join(root, 'index.json'), '{"schemaVersion":2,"manifests":[{"digest":"oops"}]}');
+  const e = await t.throwsAsync(store.images.list());
+  t.is((e as { code?: string }).code, 'ERR_STORE_CORRUPT_LAYOUT');
+  const g = await t.throwsAsync(store.gc());
+  t.is((g as { code?: string }).code, 'ERR_STORE_CORRUPT_LAYOUT');
+  await validateImage(store, img.manifest);
+});
