@@ -115,3 +115,28 @@ test('token auth: a cross-repository mount widens the scope to both repositories
     await reg.close();
   }
 });
+
+test('token auth: a mount from a repository the user cannot pull falls back to an upload', async (t) => {
+  const limited = { username: 'limited', password: 'limited-pw-1', repositories: ['own/copy'] };
+  const reg = await startRegistry({ auth: 'token', seed: true, users: [{ username: 'berth', password: 'berth-pw-1' }, limited] });
+  const admin = createRegistryClient({ credentials: staticCredentials({ [reg.host]: { username: 'berth', password: 'berth-pw-1' } }) });
+  const client = createRegistryClient({ credentials: staticCredentials({ [reg.host]: limited }) });
+  try {
+    const src = `${reg.host}/${f.repo}:${f.tag}`;
+    const { descriptor } = await admin.resolve(src);
+    const fetcher = admin.fetcher(src);
+    const m = await fetcher.fetchManifest(descriptor);
+    const layer = m.manifest!.layers[0]!;
+    const chunks: Buffer[] = [];
+    for await (const c of await fetcher.fetch(layer)) chunks.push(c as Buffer);
+    t.is(await client.pusher(`${reg.host}/own/copy:1`).pushBlob(layer, Buffer.concat(chunks), { mountFrom: [f.repo] }), 'uploaded');
+    const got = await consume(await client.fetcher(`${reg.host}/own/copy`).fetch(layer));
+    t.is(got.digest, String(layer.digest));
+    // And the limited user really cannot read the source repository.
+    const err = await t.throwsAsync(client.resolve(src));
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_UNAUTHORIZED');
+  } finally {
+    await Promise.all([admin.close(), client.close()]);
+    await reg.close();
+  }
+});

@@ -50,6 +50,8 @@ export interface RegistryRequest {
   /** Override the stall (body) timeout. */
   bodyTimeoutMs?: number;
   retry?: boolean;
+  /** Send no Authorization (an upload Location on another origin, as containerd strips its authorizer). */
+  anonymous?: boolean;
 }
 
 const tlsErrorRe = /^(EPROTO|ERR_SSL_|ECONNRESET|UND_ERR_SOCKET|ERR_TLS_)/;
@@ -240,7 +242,7 @@ export class Transport {
         headersTimeout: this.timeoutMs,
         bodyTimeout: req.bodyTimeoutMs ?? this.stallTimeoutMs,
         highWaterMark: 1 << 20,
-        berthAuth: { host, scopes: req.scopes, ...(req.signal ? { signal: req.signal } : {}) },
+        ...(req.anonymous ? {} : { berthAuth: { host, scopes: req.scopes, ...(req.signal ? { signal: req.signal } : {}) } }),
         ...(req.retry === false ? { berthRetry: false } : {}),
       } as Dispatcher.RequestOptions & AuthDispatchOptions & RetryDispatchOptions);
       publish(RegistryChannel.Request, { method: req.method, url, status: res.statusCode });

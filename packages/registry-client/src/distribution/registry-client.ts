@@ -389,6 +389,8 @@ export class RegistryPusher implements Pusher {
       const body = await drain(res.body);
       if (res.status === 201) throw new RegistryAlreadyExistsError(`blob "${desc.digest}"`, { details: { outcome: 'mounted', from } });
       if (res.status === 202) { location = header(res.headers, 'location'); break; }
+      // The token may not grant pull on a private source repository: fall back to uploading (containerd does the same).
+      if (res.status === 401 || res.status === 403) continue;
       if (res.status !== 404) throw errorFromResponse(`mount "${desc.digest}" from "${from}"`, res.status, body, { method: 'POST', url: res.url });
     }
     if (!location) {
@@ -461,19 +463,21 @@ export class RegistryPusher implements Pusher {
 
   /** @internal */
   async upload(method: 'PATCH' | 'PUT', state: UploadState, query: string, body: Buffer, headers: Record<string, string>, options: CallOptions): Promise<Answer> {
-    const u = new URL(state.location, 'http://placeholder');
+    const base = await this.client.transport.origin(this.#host, options.signal);
+    const u = new URL(state.location, base);
     for (const [k, v] of new URLSearchParams(query)) u.searchParams.set(k, v);
-    const path = state.location.startsWith('http') ? u.toString() : `${u.pathname}${u.search}`;
     return this.client.transport.request(this.#host, {
-      method, path, headers: { 'content-type': 'application/octet-stream', ...headers }, body, scopes: this.#scopes(), ...sig(options),
+      method, path: u.toString(), headers: { 'content-type': 'application/octet-stream', ...headers }, body, scopes: this.#scopes(),
+      // An upload moved to another origin does not get the registry's credentials.
+      anonymous: u.origin !== base, ...sig(options),
     });
   }
 
   /** @internal */
   async cancelUpload(state: UploadState): Promise<void> {
-    const u = new URL(state.location, 'http://placeholder');
-    const path = state.location.startsWith('http') ? state.location : `${u.pathname}${u.search}`;
-    const res = await this.client.transport.request(this.#host, { method: 'DELETE', path, scopes: this.#scopes() });
+    const base = await this.client.transport.origin(this.#host);
+    const u = new URL(state.location, base);
+    const res = await this.client.transport.request(this.#host, { method: 'DELETE', path: u.toString(), scopes: this.#scopes(), anonymous: u.origin !== base });
     await drain(res.body);
   }
 }
@@ -535,7 +539,8 @@ class BlobWriter implements PushWriter {
     }
     const res = await this.pusher.upload('PUT', this.state, `digest=${expected.digest}`, body, { 'content-length': String(body.length) }, options);
     const errBody = await drain(res.body);
-    if (res.status !== 201 && res.status !== 204) throw errorFromResponse(`upload "${expected.digest}"`, res.status, errBody, { method: 'PUT', url: res.url });
+    // 201 is the specified answer; some registries send 200, 202 or 204.
+    if (![200, 201, 202, 204].includes(res.status)) throw errorFromResponse(`upload "${expected.digest}"`, res.status, errBody, { method: 'PUT', url: res.url });
     const got = header(res.headers, 'docker-content-digest');
     if (got && got !== expected.digest) throw new RegistryDigestMismatchError(expected.digest, got, { url: res.url });
   }
