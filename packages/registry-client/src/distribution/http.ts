@@ -18,15 +18,25 @@ import { apiHost, isLoopbackHost, type HostConfig } from './hosts.js';
 
 /** Transport options shared by the client's parts. */
 export interface TransportOptions {
+  /** An undici Dispatcher to build on (interceptors are composed on it; it is not closed by the client). */
   dispatcher?: Dispatcher;
+  /** Where credentials come from, per registry host. */
   credentials?: CredentialsProvider;
+  /** Per-host mirrors, scheme, CA and insecure flag. */
   hosts?: Record<string, HostConfig>;
+  /** Hosts allowed plain HTTP and unverified TLS (beyond loopback). */
   insecureHosts?: string[];
+  /** Extra CA certificates (PEM) trusted for every host, added to Node's roots. */
   ca?: string | Buffer;
+  /** Connect and headers timeout in ms (default 30 000). */
   timeoutMs?: number;
+  /** No body bytes for this long aborts and resumes the transfer (default 30 000). */
   stallTimeoutMs?: number;
+  /** Retry policy overrides. */
   retry?: Partial<RetryPolicy>;
+  /** The User-Agent header. */
   userAgent?: string;
+  /** Keep-alive connections per origin (default 16). */
   connectionsPerHost?: number;
 }
 
@@ -106,11 +116,17 @@ export function header(h: Record<string, string | string[] | undefined>, name: s
  * settled origins per host.
  */
 export class Transport {
+  /** The base dispatcher with retry → auth → redirect interceptors composed on it. */
   readonly dispatcher: Dispatcher;
+  /** The base dispatcher with retry and redirect only (token realms). */
   readonly raw: Dispatcher;
+  /** Challenges, credentials and the token cache. */
   readonly authorizer: Authorizer;
+  /** Per-host configuration. */
   readonly hosts: Record<string, HostConfig>;
+  /** Connect and headers timeout. */
   readonly timeoutMs: number;
+  /** Body (stall) timeout. */
   readonly stallTimeoutMs: number;
   readonly #insecure: Set<string>;
   readonly #origins = new Map<string, Promise<string>>();

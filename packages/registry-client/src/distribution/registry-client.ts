@@ -76,10 +76,15 @@ export function nextLink(link: string | undefined): string | undefined {
  * one token cache and one concurrency limiter. Close it when done.
  */
 export class RegistryClient implements Resolver {
+  /** The composed dispatcher, authorizer and settled host origins. */
   readonly transport: Transport;
+  /** Bounds blob transfers in flight across this client's fetchers and pushers. */
   readonly limiter: Limiter;
+  /** Largest manifest accepted, in bytes. */
   readonly maxManifestSize: number;
+  /** Upload chunk size, in bytes. */
   readonly chunkSize: number;
+  /** Resumes allowed per blob fetch. */
   readonly maxResumes: number;
   readonly #retryMin: number;
   readonly #retryMax: number;
@@ -268,6 +273,7 @@ function sig(o: CallOptions): { signal?: AbortSignal } {
 
 /** A {@link Fetcher} bound to one repository. */
 export class RegistryFetcher implements Fetcher {
+  /** Made by {@link RegistryClient.fetcher}. */
   constructor(readonly client: RegistryClient, readonly ref: ImageReference) {}
 
   /** {@inheritDoc Fetcher.fetch} */
@@ -348,6 +354,7 @@ type UploadState = { location: string };
 
 /** A {@link Pusher} bound to one repository. */
 export class RegistryPusher implements Pusher {
+  /** Made by {@link RegistryClient.pusher}. */
   constructor(readonly client: RegistryClient, readonly ref: ImageReference) {}
 
   get #host(): string { return this.ref.domain; }
