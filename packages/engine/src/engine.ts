@@ -7,6 +7,58 @@ import type { EventBus } from './event.js';
 import type { LogEntry, ReadLogsOptions } from './log.js';
 import type { Endpoint, NetworkManager } from './network.js';
 import type { VolumeStore } from './volume.js';
+import type { MountRequest } from './mount-request.js';
+import type { PublishSpec } from './ports/parse-publish.js';
+
+/**
+ * What `docker run`/`docker create` ask for, already parsed from flags (the
+ * CLI builds it; the Docker API's create body maps to it too). Image config
+ * (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, Volumes) fills what
+ * is left undefined, when the image service is wired.
+ */
+export interface CreateContainerOptions {
+  image: string;
+  name?: string;
+  /** Replaces the image's Cmd when given. */
+  cmd?: string[];
+  /** Replaces the image's Entrypoint when given (`--entrypoint ''` clears it: `[]`). */
+  entrypoint?: string[];
+  /** `KEY=value` entries, appended to (and overriding) the image's Env. */
+  env: string[];
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  tty: boolean;
+  openStdin: boolean;
+  labels: Record<string, string>;
+  mounts: MountRequest[];
+  publish: PublishSpec[];
+  /** Publish every exposed port to a random host port (`-P`). */
+  publishAll: boolean;
+  expose: string[];
+  /** `bridge` (default), `host`, `none`, `container:<id>` or a network name. */
+  networkMode: string;
+  networkAliases: string[];
+  ipv4Address?: string;
+  autoRemove: boolean;
+  /** Bytes; 0 is unlimited. */
+  memory: number;
+  /** CPU quota in units of 1e-9 CPUs (`--cpus 1.5` → 1.5e9). */
+  nanoCpus: number;
+  /** Undefined or ≤0 is unlimited. */
+  pidsLimit?: number;
+  restartPolicy: { Name: string; MaximumRetryCount: number };
+  logConfig: { Type: string; Config: Record<string, string> };
+  stopSignal?: string;
+  stopTimeout?: number;
+  readOnly: boolean;
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  extraHosts: string[];
+  dns: string[];
+  init: boolean;
+}
 
 /** One row of `GET /containers/json` (`docker ps`). */
 export interface ContainerSummary {
@@ -48,7 +100,7 @@ export interface ContainerService {
   /** Removes a stopped container with its sandbox, name and (with `volumes`) anonymous volumes. */
   remove(ref: string, opts?: RemoveContainerOptions): Promise<void>;
   /** Not wired until @berth/namespaces, @berth/image-store and @berth/cow-fs are composed here. */
-  create(opts: unknown): Promise<never>;
+  create(opts: CreateContainerOptions): Promise<never>;
   start(ref: string): Promise<never>;
   stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<never>;
   kill(ref: string, signal?: string): Promise<never>;
@@ -65,20 +117,9 @@ export interface ContainerService {
   prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
 }
 
-/** Image operations; none are wired until @berth/image-store, @berth/registry-client and @berth/cow-fs land. */
-export interface ImageService {
-  pull(ref: string): Promise<never>;
-  push(ref: string): Promise<never>;
-  list(): Promise<never>;
-  inspect(ref: string): Promise<never>;
-  history(ref: string): Promise<never>;
-  tag(source: string, target: string): Promise<never>;
-  remove(ref: string): Promise<never>;
-  prune(): Promise<never>;
-  save(refs: string[]): Promise<never>;
-  load(): Promise<never>;
-  import(): Promise<never>;
-}
+/** Image operations: the contract is in `images.ts`. */
+export type { ImageService } from './images.js';
+import type { ImageService } from './images.js';
 
 /** Networks plus container-level connect/disconnect (`docker network connect`). */
 export interface NetworkService extends NetworkManager {

@@ -35,3 +35,11 @@ export { openEngine, LocalEngine, LocalContainerService, LocalNetworkService, un
 export { httpStatusForError } from './api/status.js';
 export { serveDockerApi, parseFiltersParam, apiVersion, minApiVersion, type DockerApiServer, type ServeDockerApiOptions } from './api/docker-api-server.js';
 export { humanDuration, containerStatusText } from './internal/human.js';
+export type * from './images.js';
+export * from './images/errors.js';
+export {
+  openLocalImageService, LocalImageService, RepoDigestAnnotation, SnapshotLabel,
+  type LocalImageServiceOptions, type ImageRegistry, type ImageEventSink,
+} from './images/local-image-service.js';
+export { chainIds, normalizeImageName } from './images/names.js';
+export { humanSize, progressBar, shortDigest } from './images/progress.js';

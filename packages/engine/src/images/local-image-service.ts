@@ -1,0 +1,1005 @@
+/**
+ * LocalImageService: Docker's image operations composed from an
+ * {@link ImageStore} (content, names, leases, GC), a registry client and a
+ * {@link Snapshotter}. This is where pull → store → unpack crosses packages.
+ *
+ * Pull, in order (containerd `client/pull.go` + `core/unpack`):
+ * 1. a lease is taken so nothing fetched can be collected mid-pull;
+ * 2. the name is resolved; the index (if any) is read and the platform's
+ *    manifest picked; manifest and config are stored;
+ * 3. every missing layer blob is fetched concurrently into the store
+ *    (resuming a partial ingest left by an interrupted pull); blobs already
+ *    present are skipped;
+ * 4. layers are unpacked in order as soon as each one's blob is stored, so
+ *    unpacking overlaps the downloads still running; each layer goes into a
+ *    fresh active snapshot over its parent chainId, its diffId is checked
+ *    against the config's `rootfs.diff_ids`, and it is committed as its chainId;
+ * 5. the name is tagged in the image index (the image becomes visible) and
+ *    the lease is released.
+ * A failure at any step leaves no visible image; committed blobs and
+ * snapshots are reused by the next attempt.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  OciMediaType, digestOf, formatPlatform, formatReference, hostPlatform, isBerthError, onlyPlatform,
+  parseImageConfig, parseManifest, selectPlatformEntry, throwIfAborted,
+  type Descriptor, type Digest, type ImageConfig, type ImageManifest, type Platform,
+} from '@berth/oci-spec';
+import {
+  exportDockerArchive, importDockerArchive, openLocalStore, readBlob, writeBlob,
+  type ContentWriter, type ImageStore,
+} from '@berth/image-store';
+import { createRegistryClient, type Fetcher, type Pusher, type Resolver } from '@berth/registry-client';
+import {
+  applyLayerToMounts, openCopySnapshotter, openOverlaySnapshotter, type Snapshotter,
+} from '@berth/cow-fs';
+import type { EventInput } from '../event.js';
+import type {
+  ImageDeleteItem, ImageHistoryItem, ImageInspect, ImageInUse, ImageProgress, ImageService, ImageSummary, ImportImageOptions,
+  ListImagesOptions, PruneImagesOptions, PruneImagesResult, PullOptions, PullResult, PushImageOptions, RemoveImageOptions,
+  ResolvedImage,
+} from '../images.js';
+import { atomicWriteJson, readJsonIfExists } from '../internal/atomic.js';
+import {
+  ImageAmbiguousIdError, ImageConflictError, ImageDiffIdMismatchError, ImageInUseError, ImageInvalidError, ImageNotFoundError,
+  ImagePlatformNotFoundError, ImageServiceClosedError,
+} from './errors.js';
+import { chainIds, familiarRepo, familiarTag, idHexOf, normalizeImageName, parseImageName, referencePattern } from './names.js';
+import { counted, progressBar, shortDigest } from './progress.js';
+
+/** Annotation on a name's index entry: the digest the registry served for it (index or manifest), Docker's RepoDigest. */
+export const RepoDigestAnnotation = 'io.berth.image.repo-digest';
+/** Snapshot labels the image service sets on the layer snapshots it commits. */
+export const SnapshotLabel = {
+  /** Marks a committed layer snapshot owned by the image service. */
+  ImageLayer: 'berth/image-layer',
+  /** The digest of the blob the layer was unpacked from. */
+  LayerDigest: 'berth/layer.digest',
+  /** The uncompressed size of the layer. */
+  LayerSize: 'berth/layer.size',
+} as const;
+
+/** The registry roles the service needs: resolve, fetch, push. */
+export interface ImageRegistry extends Resolver {
+  fetcher(ref: string): Fetcher;
+  pusher(ref: string): Pusher;
+  close?(): Promise<void>;
+}
+
+/** Publishes engine events (the engine's EventBus satisfies it). */
+export interface ImageEventSink {
+  publish(e: EventInput): Promise<unknown>;
+}
+
+/** Options of {@link openLocalImageService}. */
+export interface LocalImageServiceOptions {
+  /** The engine root: content in `<root>/content`, snapshots in `<root>/snapshots/<backend>`, metadata in `<root>/images`. */
+  root: string;
+  /** An injected content store (default: the OCI layout at `<root>/content`). */
+  store?: ImageStore;
+  /** An injected snapshotter (default: overlay, else copy). */
+  snapshotter?: Snapshotter;
+  /** An injected registry client (default: `createRegistryClient()`; loopback registries work over plain HTTP). */
+  registry?: ImageRegistry;
+  /** Whether a container uses an image (by id); `remove` and `prune` respect it. */
+  isInUse?: ImageInUse;
+  /** Where image events (pull, push, tag, untag, delete, load, import, save, prune) go. */
+  events?: ImageEventSink;
+  /** The default platform of pulls (default: this host's). */
+  platform?: Platform;
+  /** Layer blobs downloaded at once per pull (default 6). */
+  concurrency?: number;
+}
+
+interface Meta {
+  /** Dangling images: manifest digest → descriptor. */
+  dangling: Record<string, Descriptor>;
+  /** Last tag time per image id. */
+  tagged: Record<string, string>;
+}
+
+interface Entry {
+  name?: string;
+  target: Descriptor;
+}
+
+interface Loaded {
+  manifestDesc: Descriptor;
+  manifest: ImageManifest;
+  configBytes: Buffer;
+  config: ImageConfig;
+  id: Digest;
+}
+
+const noop = (): void => undefined;
+const code = (e: unknown): string | undefined => (isBerthError(e) ? e.code : undefined);
+
+/**
+ * Opens the image service over `root`, creating the content store and the
+ * snapshotter unless injected. The snapshots in use by containers (active
+ * snapshots) are reported to the store's GC as roots.
+ */
+export async function openLocalImageService(opts: LocalImageServiceOptions): Promise<LocalImageService> {
+  const root = path.resolve(opts.root);
+  await fs.mkdir(path.join(root, 'images'), { recursive: true, mode: 0o700 });
+  const store = opts.store ?? await openLocalStore(path.join(root, 'content'));
+  let snapshotter = opts.snapshotter;
+  if (!snapshotter) {
+    try {
+      snapshotter = await openOverlaySnapshotter(path.join(root, 'snapshots', 'overlay'));
+    } catch (e) {
+      if (code(e) !== 'ERR_SNAPSHOTTER_UNSUPPORTED') throw e;
+      snapshotter = await openCopySnapshotter(path.join(root, 'snapshots', 'copy'));
+    }
+  }
+  const ownRegistry = opts.registry === undefined;
+  const registry = opts.registry ?? createRegistryClient({});
+  return new LocalImageService(root, store, snapshotter, registry, ownRegistry, opts);
+}
+
+/** The {@link ImageService} of {@link openLocalImageService}. */
+export class LocalImageService implements ImageService {
+  /** The content store (blobs, names, leases). */
+  readonly store: ImageStore;
+  /** The snapshotter holding the unpacked layers (named by chainId). */
+  readonly snapshotter: Snapshotter;
+  /** The registry client. */
+  readonly registry: ImageRegistry;
+  readonly #metaFile: string;
+  readonly #ownRegistry: boolean;
+  readonly #isInUse: ImageInUse;
+  readonly #events?: ImageEventSink;
+  readonly #platform: Platform;
+  readonly #concurrency: number;
+  readonly #removeRoot: () => void;
+  readonly #manifests = new Map<string, Loaded>();
+  #lock: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  /** Use {@link openLocalImageService}. */
+  constructor(root: string, store: ImageStore, snapshotter: Snapshotter, registry: ImageRegistry, ownRegistry: boolean, opts: LocalImageServiceOptions) {
+    this.store = store;
+    this.snapshotter = snapshotter;
+    this.registry = registry;
+    this.#ownRegistry = ownRegistry;
+    this.#metaFile = path.join(root, 'images', 'meta.json');
+    this.#isInUse = opts.isInUse ?? (() => false);
+    this.#events = opts.events;
+    this.#platform = opts.platform ?? hostPlatform();
+    this.#concurrency = opts.concurrency ?? 6;
+    this.#removeRoot = store.addRootProvider(() => this.#gcRoots());
+  }
+
+  // ---------------------------------------------------------------------------
+  // pull
+
+  /** Pulls, stores, unpacks and tags `ref`; see the module comment for the steps. */
+  async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
+    this.#open();
+    const { signal } = opts;
+    const emit = opts.onProgress ?? noop;
+    const r = parseImageName(ref);
+    const name = formatReference(r);
+    const platform = opts.platform ?? this.#platform;
+    throwIfAborted(signal, 'pull');
+    const lease = await this.store.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'berth/pull': name } });
+    try {
+      emit({ status: `Pulling from ${familiarRepo(name) ?? r.name}`, id: r.tag ?? r.digest });
+      const resolved = await this.registry.resolve(name, { signal });
+      const fetcher = this.registry.fetcher(resolved.name);
+      let manifestDesc = resolved.descriptor;
+      let fetched = await fetcher.fetchManifest(resolved.descriptor, { signal });
+      if (fetched.index) {
+        const entry = selectPlatformEntry(fetched.index.manifests as Descriptor[], onlyPlatform(platform));
+        if (!entry) throw new ImagePlatformNotFoundError(name, formatPlatform(platform));
+        manifestDesc = entry;
+        fetched = await fetcher.fetchManifest(entry, { signal });
+      }
+      if (!fetched.manifest) throw new ImageInvalidError('manifest', `${manifestDesc.mediaType} is not an image manifest`);
+      const manifest = fetched.manifest;
+      manifestDesc = { mediaType: fetched.descriptor.mediaType ?? manifestDesc.mediaType, digest: fetched.descriptor.digest, size: fetched.bytes.length };
+      let downloaded = false;
+
+      // Config first (small): it names the diffIds the layers must unpack to.
+      const configWritten = await this.#fetchBlob(fetcher, manifest.config, lease.id, signal);
+      downloaded ||= configWritten;
+      const configBytes = await readBlob(this.store, manifest.config, { signal });
+      const config = parseImageConfig(configBytes, manifest.config.mediaType).value;
+      const layers = manifest.layers;
+      const diffIds = config.rootfs.diff_ids;
+      if (diffIds.length !== layers.length) {
+        throw new ImageInvalidError('config', `${layers.length} layers but ${diffIds.length} diff_ids`, { details: { manifest: manifestDesc.digest } });
+      }
+      const chain = chainIds(diffIds);
+
+      // Which layers are already unpacked: a snapshot with the chainId exists (and so do its parents).
+      const unpacked = await Promise.all(chain.map((c) => this.#snapshotExists(c)));
+      const present = await Promise.all(layers.map((l) => this.store.info(l.digest).then(() => true, () => false)));
+      for (let i = 0; i < layers.length; i++) {
+        const id = shortDigest(layers[i]!.digest);
+        emit(unpacked[i] && present[i] ? { status: 'Already exists', id, progressDetail: {} } : { status: 'Pulling fs layer', id, progressDetail: {} });
+      }
+
+      // Downloads run concurrently (bounded); each settles when its blob is committed.
+      const downloads = this.#downloadAll(fetcher, layers, present, lease.id, emit, signal);
+      // Unpacking follows in layer order, as soon as each blob is there.
+      try {
+        for (let i = 0; i < layers.length; i++) {
+          const layer = layers[i]!;
+          const id = shortDigest(layer.digest);
+          if (await downloads[i]!) downloaded = true;
+          if (unpacked[i]) continue;
+          await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal);
+          downloaded = true;
+          emit({ status: 'Pull complete', id, progressDetail: {} });
+        }
+      } finally {
+        // Never leave downloads running past a failed unpack.
+        await Promise.allSettled(downloads);
+      }
+      await Promise.all(downloads);
+
+      // Manifest last, then the name: the image becomes visible only now.
+      await writeBlob(this.store, `pull-${manifestDesc.digest}`, fetched.bytes, manifestDesc, { lease: lease.id, signal });
+      const repoDigest = resolved.descriptor.digest;
+      const before = await this.#entries();
+      const previous = before.find((e) => e.name === name);
+      const changed = previous?.target.digest !== manifestDesc.digest || previous?.target.annotations?.[RepoDigestAnnotation] !== repoDigest;
+      await this.#exclusive(async () => {
+        await this.store.images.tag(name, { ...manifestDesc, annotations: { [RepoDigestAnnotation]: repoDigest } }, { signal });
+        const id = parseImageConfigDigest(manifest);
+        await this.#updateMeta((m) => {
+          delete m.dangling[manifestDesc.digest];
+          if (changed) m.tagged[id] = new Date().toISOString();
+        });
+        if (previous && previous.target.digest !== manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
+      });
+      emit({ status: `Digest: ${repoDigest}` });
+      const shown = familiarTag(name) ?? name;
+      emit({ status: downloaded || changed ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
+      this.#publish('pull', shown, { name: familiarRepo(name) ?? name });
+      return {
+        name, id: manifest.config.digest, digest: repoDigest, manifest: manifestDesc,
+        ...(chain.length ? { chainId: chain[chain.length - 1] } : {}), downloaded: downloaded || changed,
+      };
+    } finally {
+      await this.store.leases.delete(lease.id).catch(() => undefined);
+    }
+  }
+
+  /** Starts every layer download; element i settles (true: downloaded, false: was present) when blob i is committed. */
+  #downloadAll(fetcher: Fetcher, layers: Descriptor[], present: boolean[], lease: string, emit: (p: ImageProgress) => void, signal?: AbortSignal): Promise<boolean>[] {
+    let running = 0;
+    const queue: Array<() => void> = [];
+    const slot = async (): Promise<() => void> => {
+      if (running >= this.#concurrency) await new Promise<void>((resolve) => queue.push(resolve));
+      running++;
+      return () => { running--; queue.shift()?.(); };
+    };
+    return layers.map(async (layer, i) => {
+      const id = shortDigest(layer.digest);
+      if (present[i]) {
+        // Present already: hold it in the pull's lease so a concurrent GC keeps it.
+        await this.store.leases.addResource(lease, { type: 'content', digest: layer.digest });
+        return false;
+      }
+      const release = await slot();
+      try {
+        const written = await this.#fetchBlob(fetcher, layer, lease, signal, emit, id);
+        emit({ status: 'Download complete', id, progressDetail: {} });
+        return written;
+      } finally {
+        release();
+      }
+    });
+  }
+
+  /**
+   * Fetches one blob into the store under `lease`, resuming a partial ingest
+   * of an earlier attempt; false when the blob was already there. A blob
+   * that fails verification is discarded so a retry starts clean.
+   */
+  async #fetchBlob(fetcher: Fetcher, desc: Descriptor, lease: string, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string): Promise<boolean> {
+    const ref = `pull-${desc.digest}`;
+    for (let attempt = 0; ; attempt++) {
+      let w: ContentWriter;
+      try {
+        w = await this.store.writer(ref, { expected: desc, lease, signal });
+      } catch (e) {
+        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') return false;
+        // Another pull (maybe another process) is writing this blob: wait for it.
+        if (code(e) === 'ERR_STORE_LOCKED' && attempt < 6000) {
+          throwIfAborted(signal, 'pull');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
+        }
+        throw e;
+      }
+      try {
+        if (w.offset < desc.size) {
+          const body = await fetcher.fetch(desc, { signal, ...(w.offset > 0 ? { offset: w.offset } : {}) });
+          const source = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
+          await w.copyFrom(source, { signal });
+        }
+        await w.commit({ size: desc.size, digest: desc.digest, signal });
+        return true;
+      } catch (e) {
+        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') return false;
+        if (isBerthError(e) && e.kind === 'data-loss') {
+          await w.close();
+          await this.store.abort(ref).catch(() => undefined);
+        }
+        throw e;
+      } finally {
+        await w.close();
+      }
+    }
+  }
+
+  /** Unpacks one stored layer into a new snapshot over `parent` and commits it as `chainId`. */
+  async #unpackLayer(layer: Descriptor, diffId: string, chainId: string, parent: string | undefined, emit: (p: ImageProgress) => void, signal?: AbortSignal): Promise<void> {
+    const id = shortDigest(layer.digest);
+    const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
+    const mounts = await this.snapshotter.prepare(key, parent, { signal });
+    try {
+      const body = await this.store.open(layer.digest, { signal });
+      // The snapshotter's commit syncs the filesystem once; no sync per layer here.
+      const result = await applyLayerToMounts(mounts, counted(body, 'Extracting', id, layer.size, emit), { signal, sync: false });
+      if (result.diffId !== diffId) throw new ImageDiffIdMismatchError(layer.digest, diffId, result.diffId);
+      await this.snapshotter.commit(chainId, key, {
+        signal,
+        labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(result.size) },
+      });
+    } catch (e) {
+      await this.snapshotter.remove(key).catch(() => undefined);
+      // Another pull committed the same chainId meanwhile: same content.
+      if (code(e) === 'ERR_SNAPSHOT_ALREADY_EXISTS' && await this.#snapshotExists(chainId)) return;
+      throw e;
+    }
+  }
+
+  async #snapshotExists(chainId: string): Promise<boolean> {
+    try {
+      const info = await this.snapshotter.stat(chainId);
+      return info.kind === 'committed';
+    } catch {
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // push
+
+  /** Pushes the image named `ref` to its registry: config and layers, then the manifest by tag. */
+  async push(ref: string, opts: PushImageOptions = {}): Promise<{ digest: string; size: number }> {
+    this.#open();
+    const { signal } = opts;
+    const emit = opts.onProgress ?? noop;
+    const name = normalizeImageName(ref);
+    const img = await this.#loadNamed(name, signal);
+    const r = parseImageName(name);
+    emit({ status: `The push refers to repository [${r.name}]` });
+    const pusher = this.registry.pusher(name);
+    const blobs = [...img.manifest.layers].reverse().concat([img.manifest.config]);
+    await Promise.all(blobs.map(async (desc) => {
+      const id = shortDigest(desc.digest);
+      emit({ status: 'Preparing', id, progressDetail: {} });
+      let w;
+      try {
+        w = await pusher.push(desc, { signal });
+      } catch (e) {
+        if (code(e) === 'ERR_REGISTRY_ALREADY_EXISTS') {
+          emit({ status: e instanceof Error && (e as { details?: { outcome?: string } }).details?.outcome === 'mounted' ? 'Mounted from' : 'Layer already exists', id, progressDetail: {} });
+          return;
+        }
+        throw e;
+      }
+      try {
+        const body = await this.store.open(desc.digest, { signal });
+        for await (const chunk of counted(body, 'Pushing', id, desc.size, emit)) await w.write(chunk, { signal });
+        await w.commit({ size: desc.size, digest: desc.digest }, { signal });
+      } catch (e) {
+        await w.abort().catch(() => undefined);
+        throw e;
+      }
+      emit({ status: 'Pushed', id, progressDetail: {} });
+    }));
+    const bytes = await readBlob(this.store, img.manifestDesc, { signal });
+    await pusher.pushManifest(img.manifestDesc, bytes, { signal, ...(r.tag ? { tag: r.tag } : {}) });
+    emit({ status: `${r.tag ?? 'latest'}: digest: ${img.manifestDesc.digest} size: ${img.manifestDesc.size}` });
+    this.#publish('push', familiarTag(name) ?? name, { name: familiarRepo(name) ?? name });
+    return { digest: img.manifestDesc.digest, size: img.manifestDesc.size };
+  }
+
+  // ---------------------------------------------------------------------------
+  // queries
+
+  /** Every image, grouped by id (config digest), as `docker images` lists them. */
+  async list(opts: ListImagesOptions = {}): Promise<ImageSummary[]> {
+    this.#open();
+    const groups = await this.#groups(opts.signal);
+    const f = opts.filters ?? {};
+    const out: ImageSummary[] = [];
+    for (const g of groups.values()) {
+      const names = g.entries.flatMap((e) => (e.name ? [e.name] : []));
+      const dangling = names.length === 0;
+      if (f.dangling?.length && !f.dangling.some((v) => (v === 'true' || v === '1') === dangling)) continue;
+      if (f.reference?.length) {
+        const pats = f.reference.map(referencePattern);
+        const ok = names.some((n) => {
+          const t = familiarTag(n);
+          const repo = familiarRepo(n);
+          return pats.some((p) => (t !== undefined && p.test(t)) || (repo !== undefined && p.test(repo)));
+        });
+        if (!ok) continue;
+      }
+      const labels = (g.img.config.config?.Labels ?? {}) as Record<string, string>;
+      if (f.label?.length && !f.label.every((l) => matchLabel(labels, l))) continue;
+      const size = await this.#size(g.img);
+      out.push({
+        Id: g.img.id,
+        ParentId: '',
+        RepoTags: names.flatMap((n) => { const t = familiarTag(n); return t ? [t] : []; }),
+        RepoDigests: this.#repoDigests(g.entries),
+        Created: createdSeconds(g.img.config),
+        Size: size,
+        SharedSize: -1,
+        VirtualSize: size,
+        Labels: labels,
+        Containers: -1,
+      });
+    }
+    out.sort((a, b) => b.Created - a.Created || a.Id.localeCompare(b.Id));
+    return out;
+  }
+
+  /** `docker image inspect`. */
+  async inspect(ref: string, opts: { signal?: AbortSignal } = {}): Promise<ImageInspect> {
+    this.#open();
+    const { img, entries } = await this.#find(ref, opts.signal);
+    const names = entries.flatMap((e) => (e.name ? [e.name] : []));
+    const c = img.config;
+    const size = await this.#size(img);
+    const meta = await this.#readMeta();
+    return {
+      Id: img.id,
+      RepoTags: names.flatMap((n) => { const t = familiarTag(n); return t ? [t] : []; }),
+      RepoDigests: this.#repoDigests(entries),
+      Parent: '',
+      Comment: c.history?.[c.history.length - 1]?.comment ?? '',
+      Created: c.created ?? new Date(0).toISOString(),
+      Container: '',
+      DockerVersion: typeof c.docker_version === 'string' ? c.docker_version : '',
+      Author: c.author ?? '',
+      Config: dockerConfig(c),
+      Architecture: c.architecture,
+      ...(c.variant ? { Variant: c.variant } : {}),
+      Os: c.os,
+      Size: size,
+      VirtualSize: size,
+      GraphDriver: { Name: 'overlay', Data: null },
+      RootFS: { Type: 'layers', Layers: [...c.rootfs.diff_ids] },
+      Metadata: { LastTagTime: meta.tagged[img.id] ?? '0001-01-01T00:00:00Z' },
+    };
+  }
+
+  /** `docker history`: the config's history, newest first, with each layer's size. */
+  async history(ref: string, opts: { signal?: AbortSignal } = {}): Promise<ImageHistoryItem[]> {
+    this.#open();
+    const { img, entries } = await this.#find(ref, opts.signal);
+    const sizes = await this.#layerSizes(img);
+    const hist = img.config.history?.length ? img.config.history : img.config.rootfs.diff_ids.map(() => ({} as NonNullable<ImageConfig['history']>[number]));
+    let layer = 0;
+    const rows: ImageHistoryItem[] = hist.map((h) => ({
+      Id: '<missing>',
+      Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0,
+      CreatedBy: h.created_by ?? '',
+      Tags: null,
+      Size: h.empty_layer ? 0 : (sizes[layer++] ?? 0),
+      Comment: h.comment ?? '',
+    }));
+    rows.reverse();
+    if (rows[0]) {
+      rows[0].Id = img.id;
+      const tags = entries.flatMap((e) => { const t = e.name ? familiarTag(e.name) : undefined; return t ? [t] : []; });
+      rows[0].Tags = tags.length ? tags : null;
+    }
+    return rows;
+  }
+
+  /**
+   * The image `ref` names (a name, `name@digest`, an id or an id prefix),
+   * with its config and chainIds: what a container needs to be created.
+   */
+  async resolveImage(ref: string, opts: { signal?: AbortSignal } = {}): Promise<ResolvedImage> {
+    this.#open();
+    const { img, entries } = await this.#find(ref, opts.signal);
+    return {
+      id: img.id,
+      names: entries.flatMap((e) => (e.name ? [e.name] : [])),
+      manifest: img.manifestDesc,
+      config: img.config,
+      chainIds: chainIds(img.config.rootfs.diff_ids),
+    };
+  }
+
+  // ---------------------------------------------------------------------------
+  // names
+
+  /** Adds the name `target` to the image `source` (a name, id or id prefix). */
+  async tag(source: string, target: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#open();
+    const name = normalizeImageName(target);
+    const { img } = await this.#find(source, opts.signal);
+    await this.#exclusive(async () => {
+      const previous = (await this.#entries()).find((e) => e.name === name);
+      await this.store.images.tag(name, { mediaType: img.manifestDesc.mediaType, digest: img.manifestDesc.digest, size: img.manifestDesc.size }, opts);
+      await this.#updateMeta((m) => {
+        delete m.dangling[img.manifestDesc.digest];
+        m.tagged[img.id] = new Date().toISOString();
+      });
+      if (previous && previous.target.digest !== img.manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
+    });
+    this.#publish('tag', img.id, { name: familiarTag(name) ?? name });
+  }
+
+  /**
+   * `docker rmi`. A name is untagged; the image is deleted (its snapshots
+   * and, through GC, its blobs) once no name is left and no container uses
+   * it. An id removes every name, which needs `force` when there are several.
+   */
+  async remove(ref: string, opts: RemoveImageOptions = {}): Promise<ImageDeleteItem[]> {
+    this.#open();
+    return this.#exclusive(async () => {
+      const { img, entries, byName } = await this.#find(ref, opts.signal);
+      const names = entries.flatMap((e) => (e.name ? [e.name] : []));
+      const inUse = await this.#inUse(img.id);
+      const items: ImageDeleteItem[] = [];
+      const untag = async (n: string): Promise<void> => {
+        await this.store.images.untag(n, opts);
+        const shown = familiarTag(n) ?? n;
+        items.push({ Untagged: shown });
+        this.#publish('untag', img.id, { name: shown });
+      };
+      if (byName !== undefined && names.length > 1) {
+        // One of several names: untagging is all `rmi name` does.
+        await untag(byName);
+        return items;
+      }
+      if (byName === undefined && names.length > 1 && !opts.force) throw new ImageConflictError(ref, img.id, names);
+      if (inUse && !opts.force) throw new ImageInUseError(ref, img.id);
+      for (const n of names) await untag(n);
+      if (inUse) {
+        // Forced while in use: the image stays, dangling, until its containers are gone.
+        await this.#updateMeta((m) => { m.dangling[img.manifestDesc.digest] = plainDesc(img.manifestDesc); });
+        return items;
+      }
+      await this.#updateMeta((m) => { delete m.dangling[img.manifestDesc.digest]; delete m.tagged[img.id]; });
+      await this.#collect(opts.signal);
+      items.push({ Deleted: img.id });
+      this.#publish('delete', img.id, {});
+      return items;
+    });
+  }
+
+  /** Removes dangling images (or, with `all`, every image no container uses), then unused snapshots and blobs. */
+  async prune(opts: PruneImagesOptions = {}): Promise<PruneImagesResult> {
+    this.#open();
+    return this.#exclusive(async () => {
+      const all = opts.all || (opts.filters?.dangling ?? []).some((v) => v === 'false' || v === '0');
+      const groups = await this.#groups(opts.signal);
+      const items: ImageDeleteItem[] = [];
+      const deleted: string[] = [];
+      for (const g of groups.values()) {
+        const names = g.entries.flatMap((e) => (e.name ? [e.name] : []));
+        if (names.length > 0 && !all) continue;
+        const labels = (g.img.config.config?.Labels ?? {}) as Record<string, string>;
+        if (opts.filters?.label?.length && !opts.filters.label.every((l) => matchLabel(labels, l))) continue;
+        if (await this.#inUse(g.img.id)) continue;
+        for (const n of names) {
+          await this.store.images.untag(n, opts);
+          items.push({ Untagged: familiarTag(n) ?? n });
+        }
+        deleted.push(g.img.id);
+      }
+      await this.#updateMeta((m) => {
+        for (const [digest, d] of Object.entries(m.dangling)) {
+          const l = this.#manifests.get(d.digest);
+          if (l && deleted.includes(l.id)) delete m.dangling[digest];
+        }
+        for (const id of deleted) delete m.tagged[id];
+      });
+      const reclaimed = await this.#collect(opts.signal);
+      for (const id of deleted) {
+        items.push({ Deleted: id });
+        this.#publish('delete', id, {});
+      }
+      this.#publish('prune', '', { reclaimed: String(reclaimed) });
+      return { ImagesDeleted: items, SpaceReclaimed: reclaimed };
+    });
+  }
+
+  // ---------------------------------------------------------------------------
+  // archives
+
+  /** `docker save`: a Docker archive (legacy layout every `docker load` reads) of the images `refs` name. */
+  async save(refs: string[], opts: { signal?: AbortSignal; platform?: Platform } = {}): Promise<Readable> {
+    this.#open();
+    const names: string[] = [];
+    for (const ref of refs) {
+      const { entries, byName } = await this.#find(ref, opts.signal);
+      if (byName) names.push(byName);
+      else names.push(...entries.flatMap((e) => (e.name ? [e.name] : [])));
+    }
+    if (names.length === 0) throw new ImageNotFoundError(refs.join(' '), { details: { reason: 'no named image to save' } });
+    const stream = exportDockerArchive(this.store, names, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.platform ? { platform: opts.platform } : {}),
+    });
+    stream.once('end', () => this.#publish('save', names.map((n) => familiarTag(n) ?? n).join(','), {}));
+    return stream;
+  }
+
+  /** `docker load`: imports a Docker archive and unpacks every image in it. */
+  async load(source: Readable | AsyncIterable<Uint8Array>, opts: { signal?: AbortSignal; onProgress?: (p: ImageProgress) => void } = {}): Promise<{ names: string[]; ids: string[] }> {
+    this.#open();
+    const emit = opts.onProgress ?? noop;
+    const lease = await this.store.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'berth/load': 'true' } });
+    try {
+      const before = await this.#entries();
+      const images = await importDockerArchive(this.store, source, opts.signal ? { signal: opts.signal } : {});
+      const ids = new Set<string>();
+      for (const image of images) {
+        const img = await this.#load(image.target, opts.signal);
+        ids.add(img.id);
+        await this.#unpackAll(img, emit, opts.signal);
+        emit({ status: `Loaded image: ${familiarTag(image.name) ?? image.name}` });
+        const previous = before.find((e) => e.name === image.name);
+        await this.#exclusive(async () => {
+          await this.#updateMeta((m) => { delete m.dangling[img.manifestDesc.digest]; m.tagged[img.id] = new Date().toISOString(); });
+          if (previous && previous.target.digest !== img.manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
+        });
+        this.#publish('load', familiarTag(image.name) ?? image.name, {});
+      }
+      return { names: images.map((i) => i.name), ids: [...ids] };
+    } finally {
+      await this.store.leases.delete(lease.id).catch(() => undefined);
+    }
+  }
+
+  /** `docker import`: stores the tar as one layer, unpacks it, and writes a minimal config and an OCI manifest. */
+  async import(source: Readable | AsyncIterable<Uint8Array>, opts: ImportImageOptions = {}): Promise<{ id: string; name?: string }> {
+    this.#open();
+    const { signal } = opts;
+    const name = opts.ref ? normalizeImageName(opts.ref) : undefined;
+    const lease = await this.store.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'berth/import': 'true' } });
+    try {
+      // 1. The tar as it came (plain, gzip or zstd) becomes the layer blob.
+      const w = await this.store.writer(`import-${randomBytes(8).toString('hex')}`, { lease: lease.id, signal });
+      let layerDigest: Digest;
+      let layerSize: number;
+      try {
+        layerSize = await w.copyFrom(source as AsyncIterable<Uint8Array>, { signal });
+        const info = await w.commit({ signal });
+        layerDigest = info.digest;
+        layerSize = info.size;
+      } catch (e) {
+        if (code(e) !== 'ERR_STORE_ALREADY_EXISTS') throw e;
+        layerDigest = w.digest();
+        layerSize = (await this.store.info(layerDigest)).size;
+        await this.store.leases.addResource(lease.id, { type: 'content', digest: layerDigest });
+      } finally {
+        await w.close();
+      }
+      // 2. Unpack it: the diffId comes out of the unpack.
+      const key = `import-${randomBytes(6).toString('hex')}`;
+      const mounts = await this.snapshotter.prepare(key, undefined, { signal });
+      let applied;
+      try {
+        applied = await applyLayerToMounts(mounts, await this.store.open(layerDigest, { signal }), { signal, sync: false });
+        if (await this.#snapshotExists(applied.diffId)) await this.snapshotter.remove(key);
+        else {
+          await this.snapshotter.commit(applied.diffId, key, {
+            signal,
+            labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layerDigest, [SnapshotLabel.LayerSize]: String(applied.size) },
+          });
+        }
+      } catch (e) {
+        await this.snapshotter.remove(key).catch(() => undefined);
+        throw e;
+      }
+      const layerType = applied.compression === 'gzip' ? OciMediaType.LayerGzip
+        : applied.compression === 'zstd' ? OciMediaType.LayerZstd : OciMediaType.Layer;
+      // 3. A minimal config (docker import's) and an OCI manifest.
+      const platform = opts.platform ?? this.#platform;
+      const created = new Date().toISOString();
+      const config: ImageConfig = {
+        created,
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        config: (opts.config ?? {}) as ImageConfig['config'],
+        rootfs: { type: 'layers', diff_ids: [applied.diffId as Digest] },
+        history: [{ created, created_by: '', comment: opts.message ?? 'Imported from -' }],
+      };
+      const configBytes = Buffer.from(JSON.stringify(config));
+      const configDesc: Descriptor = { mediaType: OciMediaType.ImageConfig, digest: digestOf(configBytes), size: configBytes.length };
+      const manifest: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: OciMediaType.ImageManifest,
+        config: configDesc,
+        layers: [{ mediaType: layerType, digest: layerDigest, size: layerSize }],
+      } as ImageManifest;
+      const manifestBytes = Buffer.from(JSON.stringify(manifest));
+      const manifestDesc: Descriptor = { mediaType: OciMediaType.ImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
+      await writeBlob(this.store, `import-${configDesc.digest}`, configBytes, configDesc, { lease: lease.id, signal });
+      await writeBlob(this.store, `import-${manifestDesc.digest}`, manifestBytes, manifestDesc, { lease: lease.id, signal });
+      await this.#exclusive(async () => {
+        const previous = name ? (await this.#entries()).find((e) => e.name === name) : undefined;
+        if (name) await this.store.images.tag(name, manifestDesc, { signal });
+        await this.#updateMeta((m) => {
+          if (!name) m.dangling[manifestDesc.digest] = manifestDesc;
+          m.tagged[configDesc.digest] = created;
+        });
+        if (previous && previous.target.digest !== manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
+      });
+      this.#publish('import', configDesc.digest, name ? { name: familiarTag(name) ?? name } : {});
+      return { id: configDesc.digest, ...(name ? { name } : {}) };
+    } finally {
+      await this.store.leases.delete(lease.id).catch(() => undefined);
+    }
+  }
+
+  /** Releases the registry client (when the service made it) and stops reporting GC roots. Idempotent; the store and snapshotter stay open (their owner closes them). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#removeRoot();
+    if (this.#ownRegistry) await this.registry.close?.();
+  }
+
+  // ---------------------------------------------------------------------------
+  // internals
+
+  #open(): void {
+    if (this.#closed) throw new ImageServiceClosedError();
+  }
+
+  #publish(action: string, id: string, attributes: Record<string, string>): void {
+    this.#events?.publish({ Type: 'image', Action: action, Actor: { ID: id, Attributes: attributes } }).catch(() => undefined);
+  }
+
+  /** Serializes the changes to names and metadata within this process. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  async #readMeta(): Promise<Meta> {
+    const m = await readJsonIfExists<Partial<Meta>>(this.#metaFile);
+    return { dangling: m?.dangling ?? {}, tagged: m?.tagged ?? {} };
+  }
+
+  async #updateMeta(fn: (m: Meta) => void): Promise<void> {
+    const m = await this.#readMeta();
+    fn(m);
+    await atomicWriteJson(this.#metaFile, m);
+  }
+
+  async #inUse(id: string): Promise<boolean> {
+    return Boolean(await this.#isInUse(id));
+  }
+
+  /** Named entries of the store plus the dangling images of the metadata. */
+  async #entries(signal?: AbortSignal): Promise<Entry[]> {
+    const named: Entry[] = (await this.store.images.list({ signal })).map((i) => ({ name: i.name, target: i.target }));
+    const meta = await this.#readMeta();
+    const dangling = Object.values(meta.dangling).filter((d) => !named.some((e) => e.target.digest === d.digest)).map((d) => ({ target: d }));
+    return [...named, ...dangling];
+  }
+
+  /** A stored manifest with its config, cached (content is immutable). */
+  async #load(desc: Descriptor, signal?: AbortSignal): Promise<Loaded> {
+    const cached = this.#manifests.get(desc.digest);
+    if (cached) return cached;
+    const bytes = await readBlob(this.store, desc, { signal });
+    const parsed = parseManifest(bytes, desc.mediaType);
+    const manifest = parsed.value as ImageManifest;
+    const configBytes = await readBlob(this.store, manifest.config, { signal });
+    const config = parseImageConfig(configBytes, manifest.config.mediaType).value;
+    if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+      throw new ImageInvalidError('config', `${manifest.layers.length} layers but ${config.rootfs.diff_ids.length} diff_ids`, { details: { manifest: desc.digest } });
+    }
+    const loaded: Loaded = { manifestDesc: plainDesc(desc), manifest, configBytes, config, id: manifest.config.digest };
+    this.#manifests.set(desc.digest, loaded);
+    return loaded;
+  }
+
+  async #loadNamed(name: string, signal?: AbortSignal): Promise<Loaded> {
+    let image;
+    try {
+      image = await this.store.images.resolve(name, { signal });
+    } catch (e) {
+      if (code(e) === 'ERR_STORE_NOT_FOUND') throw new ImageNotFoundError(name, { cause: e });
+      throw e;
+    }
+    return this.#load(image.target, signal);
+  }
+
+  /** Images grouped by id; entries whose manifest is missing or not an image (indexes, artifacts) are skipped. */
+  async #groups(signal?: AbortSignal): Promise<Map<string, { img: Loaded; entries: Entry[] }>> {
+    const groups = new Map<string, { img: Loaded; entries: Entry[] }>();
+    for (const e of await this.#entries(signal)) {
+      let img: Loaded;
+      try {
+        img = await this.#load(e.target, signal);
+      } catch {
+        continue;
+      }
+      const g = groups.get(img.id);
+      if (g) g.entries.push(e);
+      else groups.set(img.id, { img, entries: [e] });
+    }
+    return groups;
+  }
+
+  /** Finds the image a name, `name@digest`, id or id prefix refers to. `byName` is the normalized name when `ref` was one. */
+  async #find(ref: string, signal?: AbortSignal): Promise<{ img: Loaded; entries: Entry[]; byName?: string }> {
+    const hex = idHexOf(ref);
+    const groups = await this.#groups(signal);
+    if (hex !== undefined) {
+      const matches = [...groups.values()].filter((g) => g.img.id.slice(7).startsWith(hex));
+      if (matches.length > 1) throw new ImageAmbiguousIdError(ref, matches.map((g) => g.img.id));
+      if (matches.length === 1) return matches[0]!;
+      if (ref.startsWith('sha256:')) throw new ImageNotFoundError(ref);
+    }
+    const r = parseImageName(ref);
+    const name = formatReference(r);
+    if (r.digest !== undefined) {
+      // name@digest: the repository's entries whose manifest or repo digest is that digest.
+      for (const g of groups.values()) {
+        const hit = g.entries.find((e) => e.name && familiarRepo(e.name) === familiarRepo(name)
+          && (e.target.digest === r.digest || e.target.annotations?.[RepoDigestAnnotation] === r.digest));
+        if (hit) return g;
+      }
+      for (const g of groups.values()) if (g.img.manifestDesc.digest === r.digest) return g;
+      throw new ImageNotFoundError(ref);
+    }
+    for (const g of groups.values()) {
+      if (g.entries.some((e) => e.name === name)) return { ...g, byName: name };
+    }
+    throw new ImageNotFoundError(ref);
+  }
+
+  #repoDigests(entries: Entry[]): string[] {
+    const out = new Set<string>();
+    for (const e of entries) {
+      const digest = e.target.annotations?.[RepoDigestAnnotation];
+      const repo = e.name ? familiarRepo(e.name) : undefined;
+      if (repo && digest) out.add(`${repo}@${digest}`);
+    }
+    return [...out].sort();
+  }
+
+  /** Each layer's uncompressed size (from its snapshot's label), else its blob size. */
+  async #layerSizes(img: Loaded): Promise<number[]> {
+    const chain = chainIds(img.config.rootfs.diff_ids);
+    return Promise.all(chain.map(async (c, i) => {
+      try {
+        const info = await this.snapshotter.stat(c);
+        const n = Number(info.labels[SnapshotLabel.LayerSize]);
+        if (Number.isFinite(n)) return n;
+      } catch { /* not unpacked */ }
+      return img.manifest.layers[i]?.size ?? 0;
+    }));
+  }
+
+  async #size(img: Loaded): Promise<number> {
+    return (await this.#layerSizes(img)).reduce((a, b) => a + b, 0);
+  }
+
+  /** Records `target` as dangling when no name points at it any more. */
+  async #danglingIfUnnamed(target: Descriptor): Promise<void> {
+    const named = await this.store.images.list();
+    if (named.some((e) => e.target.digest === target.digest)) return;
+    await this.#updateMeta((m) => { m.dangling[target.digest] = plainDesc(target); });
+  }
+
+  /** Unpacks every layer of a stored image that is not unpacked yet. */
+  async #unpackAll(img: Loaded, emit: (p: ImageProgress) => void, signal?: AbortSignal): Promise<void> {
+    const chain = chainIds(img.config.rootfs.diff_ids);
+    for (let i = 0; i < chain.length; i++) {
+      if (await this.#snapshotExists(chain[i]!)) continue;
+      await this.#unpackLayer(img.manifest.layers[i]!, img.config.rootfs.diff_ids[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal);
+    }
+  }
+
+  /**
+   * Removes the layer snapshots no remaining image needs (those with
+   * children, such as a container's parent, stay), then runs the store's GC.
+   * Returns the bytes freed.
+   */
+  async #collect(signal?: AbortSignal): Promise<number> {
+    const needed = new Set<string>();
+    for (const g of (await this.#groups(signal)).values()) for (const c of chainIds(g.img.config.rootfs.diff_ids)) needed.add(c);
+    let freed = 0;
+    for (let progress = true; progress;) {
+      progress = false;
+      const candidates: string[] = [];
+      for await (const s of this.snapshotter.walk({ filters: [{ kind: 'committed', labels: { [SnapshotLabel.ImageLayer]: undefined } }], signal })) {
+        if (!needed.has(s.name)) candidates.push(s.name);
+      }
+      for (const name of candidates) {
+        let usage = 0;
+        try { usage = (await this.snapshotter.usage(name)).size; } catch { /* gone */ }
+        try {
+          await this.snapshotter.remove(name);
+          freed += usage;
+          progress = true;
+        } catch (e) {
+          if (code(e) !== 'ERR_SNAPSHOT_HAS_CHILDREN' && code(e) !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
+        }
+      }
+    }
+    const gc = await this.store.gc({ signal });
+    return freed + gc.bytes;
+  }
+
+  /**
+   * GC roots the store cannot see: dangling images' manifests, and the layer
+   * blobs under every active snapshot (containers' rootfs), so `commit` and
+   * `save` keep working for images removed by force while in use.
+   */
+  async *#gcRoots(): AsyncGenerator<Digest> {
+    const meta = await this.#readMeta();
+    for (const d of Object.values(meta.dangling)) yield d.digest;
+    const infos = new Map<string, { parent?: string; labels: Record<string, string>; kind: string }>();
+    for await (const s of this.snapshotter.walk()) infos.set(s.name, s);
+    const seen = new Set<string>();
+    for (const s of infos.values()) {
+      if (s.kind === 'committed') continue;
+      for (let p = s.parent; p && !seen.has(p); p = infos.get(p)?.parent) {
+        seen.add(p);
+        const digest = infos.get(p)?.labels[SnapshotLabel.LayerDigest];
+        if (digest) yield digest as Digest;
+      }
+    }
+  }
+}
+
+function parseImageConfigDigest(m: ImageManifest): string {
+  return m.config.digest;
+}
+
+function plainDesc(d: Descriptor): Descriptor {
+  return { mediaType: d.mediaType, digest: d.digest, size: d.size };
+}
+
+function createdSeconds(c: ImageConfig): number {
+  const t = c.created ? Date.parse(c.created) : NaN;
+  return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
+}
+
+function matchLabel(labels: Record<string, string>, filter: string): boolean {
+  const i = filter.indexOf('=');
+  if (i < 0) return filter in labels;
+  return labels[filter.slice(0, i)] === filter.slice(i + 1);
+}
+
+/** The image config's `config` in the shape `docker image inspect` shows (absent fields as Docker's zero values). */
+function dockerConfig(c: ImageConfig): Record<string, unknown> {
+  const x = (c.config ?? {}) as Record<string, unknown>;
+  return {
+    Hostname: '', Domainname: '', User: x.User ?? '', AttachStdin: false, AttachStdout: false, AttachStderr: false,
+    ...(x.ExposedPorts ? { ExposedPorts: x.ExposedPorts } : {}),
+    Tty: false, OpenStdin: false, StdinOnce: false,
+    Env: x.Env ?? null, Cmd: x.Cmd ?? null, Image: '', Volumes: x.Volumes ?? null, WorkingDir: x.WorkingDir ?? '',
+    Entrypoint: x.Entrypoint ?? null, OnBuild: null, Labels: x.Labels ?? null,
+    ...(x.StopSignal ? { StopSignal: x.StopSignal } : {}),
+  };
+}
+

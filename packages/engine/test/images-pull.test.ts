@@ -1,0 +1,87 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import type { ImageProgress } from '@berth/engine';
+import { exists, multilayerProblems, openImages, withRootfs } from './helpers/images-env.js';
+import { isRoot } from './helpers/tmp.js';
+
+const serial = isRoot ? test.serial : test.skip;
+let reg: TestRegistry;
+
+test.before(async () => { if (isRoot) reg = await startRegistry(); });
+test.after.always(async () => { await reg?.close(); });
+
+for (const variant of ['oci-gzip', 'oci-zstd', 'docker-gzip', 'oci-index', 'docker-manifest-list'] as const) {
+  serial(`pull busybox:${variant} unpacks /bin/busybox into the chainId snapshot (root, overlayfs)`, async (t) => {
+    const { images, close } = await openImages();
+    t.teardown(close);
+    const f = fixture('busybox', variant);
+    const ref = `${reg.host}/${f.repo}:${f.tag}`;
+    const progress: ImageProgress[] = [];
+    const r = await images.pull(ref, { onProgress: (p) => progress.push(p) });
+    t.is(r.name, ref);
+    t.is(r.digest, f.digest);
+    t.truthy(r.chainId);
+    const img = await images.resolveImage(ref);
+    t.is(img.config.architecture, 'amd64');
+    t.is(img.chainIds.at(-1), r.chainId);
+    await withRootfs(images, r.chainId!, (dir) => {
+      t.true(exists(path.join(dir, 'bin/busybox')));
+      t.is(fs.readlinkSync(path.join(dir, 'bin/sh')), '/bin/busybox');
+      t.false(exists(path.join(dir, 'etc/berth-platform')), 'the amd64 image, not the arm64 one');
+    });
+    const layerIds = new Set(progress.filter((p) => p.status === 'Pull complete').map((p) => p.id));
+    t.is(layerIds.size, 1);
+    t.true(progress.some((p) => p.status === 'Downloading' && p.progressDetail?.total !== undefined));
+    t.true(progress.some((p) => p.status === 'Extracting'));
+    t.true(progress.some((p) => p.status === 'Download complete'));
+  });
+}
+
+for (const variant of ['oci-gzip', 'oci-zstd', 'docker-gzip'] as const) {
+  serial(`pull multilayer:${variant}: whiteouts, opaque dirs, hardlinks as the fixture documents (root, overlayfs)`, async (t) => {
+    const { images, close } = await openImages();
+    t.teardown(close);
+    const f = fixture('multilayer', variant);
+    const ref = `${reg.host}/${f.repo}:${f.tag}`;
+    const progress: ImageProgress[] = [];
+    const r = await images.pull(ref, { onProgress: (p) => progress.push(p) });
+    const problems = await withRootfs(images, r.chainId!, (dir) => multilayerProblems(dir));
+    t.deepEqual(problems, []);
+    // One "Pull complete" per layer, each after that layer's "Download complete".
+    const complete = progress.filter((p) => p.status === 'Pull complete').map((p) => p.id);
+    t.is(complete.length, 4);
+    for (const id of complete) {
+      const dl = progress.findIndex((p) => p.id === id && p.status === 'Download complete');
+      const pc = progress.findIndex((p) => p.id === id && p.status === 'Pull complete');
+      t.true(dl >= 0 && dl < pc);
+    }
+    const inspect = await images.inspect(ref);
+    t.is(inspect.RootFS.Layers.length, 4);
+    t.is((inspect.Config as { WorkingDir?: string }).WorkingDir, '/data');
+  });
+}
+
+serial('a second pull of the same image reports it up to date and downloads nothing (root)', async (t) => {
+  const { images, close } = await openImages();
+  t.teardown(close);
+  const ref = `${reg.host}/busybox:oci-gzip`;
+  await images.pull(ref);
+  const progress: ImageProgress[] = [];
+  const r = await images.pull(ref, { onProgress: (p) => progress.push(p) });
+  t.false(r.downloaded);
+  t.false(progress.some((p) => p.status === 'Downloading'));
+  t.true(progress.some((p) => p.status === 'Already exists'));
+  t.true(progress.some((p) => p.status.startsWith('Status: Image is up to date')));
+});
+
+serial('zstd and gzip variants of one image share the unpacked snapshots (same chainIds) (root)', async (t) => {
+  const { images, close } = await openImages();
+  t.teardown(close);
+  const a = await images.pull(`${reg.host}/busybox:oci-gzip`);
+  const progress: ImageProgress[] = [];
+  const b = await images.pull(`${reg.host}/busybox:oci-zstd`, { onProgress: (p) => progress.push(p) });
+  t.is(a.chainId, b.chainId);
+  t.false(progress.some((p) => p.status === 'Extracting'));
+});
