@@ -78,9 +78,11 @@ export {
 export {
   DEFAULT_CPU_PERIOD, mergeEnv, withAddedCapabilities, withAnnotations, withApparmorProfile, withArgs,
   withCapabilities, withCgroupsPath, withCpuQuota, withCpuShares, withCpus, withCpuset, withCwd, withDomainname,
-  withDroppedCapabilities, withEnv, withHook, withHostname, withMemoryLimit, withMount, withMounts, withNamespace,
+  withDroppedCapabilities, withEnv, withHook, withHostname, withImageConfig, withMemoryLimit, withMount, withMounts, withNamespace,
   withNamespaces, withNoNewPrivileges, withOomScoreAdj, withPidsLimit, withPrivileged, withReadonlyRootfs,
   withRlimits, withRootfs, withSeccomp, withSeccompUnconfined, withShmSize, withSysctl, withTty, withUser,
   withUserNamespace, withoutNamespace,
 } from './spec/opts.js';
 export type { UserSpec } from './spec/opts.js';
+export { resolveUser } from './spec/user.js';
+export type { ExecUser, UserDatabase } from './spec/user.js';

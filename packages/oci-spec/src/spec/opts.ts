@@ -10,8 +10,10 @@ import {
   type LinuxSeccomp, type PosixRlimit, type RuntimeHook, type RuntimeHooks, type RuntimeMount,
   type RuntimeProcess, type RuntimeSpec,
 } from '../runtime-spec.js';
+import type { ImageExecConfig } from '../image.js';
 import type { SpecOpt } from '../spec-opts.js';
 import { ALL_CAPABILITIES, DEFAULT_PATH_ENV } from './defaults.js';
+import { resolveUser, type UserDatabase } from './user.js';
 
 function processOf(spec: RuntimeSpec): RuntimeProcess {
   spec.process ??= { user: { uid: 0, gid: 0 }, cwd: '/', env: [DEFAULT_PATH_ENV] };
@@ -111,18 +113,23 @@ export interface UserSpec {
 }
 
 /**
- * Sets the process user: a uid, a `"uid"` or `"uid:gid"` string, or a
- * {@link UserSpec}. Names (`nobody`) are refused: resolving them needs the
- * container's `/etc/passwd`, which the caller reads.
+ * Sets the process user: a uid, a {@link UserSpec}, or a string as `docker run
+ * --user` takes it (`uid`, `uid:gid`, `name`, `name:group`…). Names are
+ * resolved against `db`, the contents of the container's `/etc/passwd` and
+ * `/etc/group` that the caller read (see `resolveUser`); without `db` only
+ * numeric strings work. A string user without a group gets the primary group
+ * from passwd (0 when unknown) and the supplementary groups that list it.
  */
-export function withUser(user: number | string | UserSpec): SpecOpt {
+export function withUser(user: number | string | UserSpec, db?: UserDatabase): SpecOpt {
   let u: UserSpec;
   if (typeof user === 'number') {
     u = { uid: user };
   } else if (typeof user === 'string') {
-    const m = /^([0-9]+)(?::([0-9]+))?$/.exec(user);
-    if (m === null) fail('withUser', `user ${JSON.stringify(user)} is not numeric "uid" or "uid:gid"; resolve names first`);
-    u = { uid: Number(m[1]), ...(m[2] === undefined ? {} : { gid: Number(m[2]) }) };
+    if (db === undefined && !/^[0-9]+(?::[0-9]+)?$/.test(user)) {
+      fail('withUser', `user ${JSON.stringify(user)} is not numeric "uid" or "uid:gid"; pass /etc/passwd and /etc/group to resolve names`);
+    }
+    const r = resolveUser(user, db, 'withUser');
+    u = { uid: r.uid, gid: r.gid, additionalGids: r.additionalGids };
   } else {
     u = user;
   }
@@ -532,5 +539,31 @@ export function withHook(stage: keyof RuntimeHooks, hook: RuntimeHook): SpecOpt 
   return (spec) => {
     spec.hooks ??= {};
     spec.hooks[stage] = [...(spec.hooks[stage] ?? []), { ...hook }];
+  };
+}
+
+/**
+ * Applies an image config's execution defaults, as containerd's
+ * `WithImageConfig` and Docker do: environment merged over the current one
+ * (see {@link withEnv}), `HOME` from /etc/passwd when the image sets none,
+ * args = `Entrypoint` + `Cmd`, cwd = `WorkingDir` (or `/`), and the user
+ * resolved against the container's `/etc/passwd` and `/etc/group`, whose
+ * contents the caller reads (safely, inside the rootfs) and passes in `db`.
+ */
+export function withImageConfig(config: ImageExecConfig | null | undefined, db: UserDatabase = {}): SpecOpt {
+  const c = config ?? {};
+  const user = resolveUser(c.User ?? '', db, 'withImageConfig');
+  const env = c.Env ?? [];
+  for (const e of env) if (!e.includes('=')) fail('withImageConfig', `Env entry ${JSON.stringify(e)} has no "="`);
+  const args = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
+  const cwd = c.WorkingDir || '/';
+  if (!cwd.startsWith('/')) fail('withImageConfig', `WorkingDir ${JSON.stringify(cwd)} is not absolute`);
+  return (spec) => {
+    const p = processOf(spec);
+    p.env = mergeEnv(p.env ?? [], env);
+    if (!p.env.some((e) => e.startsWith('HOME='))) p.env.push(`HOME=${user.home}`);
+    if (args.length > 0) p.args = args;
+    p.cwd = cwd;
+    p.user = { uid: user.uid, gid: user.gid, ...(user.additionalGids.length > 0 ? { additionalGids: user.additionalGids } : {}) };
   };
 }
