@@ -65,7 +65,7 @@ export {
 
 // Validation of untrusted JSON (ajv).
 export {
-  parseDistributionErrorBody, parseImageConfig, parseImageJson, parseIndex, parseJson, parseManifest,
+  checkManifestConfig, parseDistributionErrorBody, parseImageConfig, parseImageJson, parseIndex, parseJson, parseManifest,
   parseOciLayout, parseRuntimeSpec, validateDescriptor, validateDockerManifest, validateDockerManifestList,
   validateImageConfig, validateImageIndex, validateImageManifest, validateOciLayout, validateRuntimeSpec,
 } from './ajv/validate.js';

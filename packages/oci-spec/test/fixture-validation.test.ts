@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import test from 'ava';
 import { fixtureBlobPath, listFixtures, readFixtureManifest, type FixtureImage } from '@berth/testkit';
 import {
-  AnnotationKey, OciMediaType, createVerifier, digestOf, formatPlatform, layerCompression, onlyPlatform,
+  AnnotationKey, OciMediaType, checkManifestConfig, createVerifier, digestOf, formatPlatform, layerCompression, onlyPlatform,
   onlyStrictPlatform, parseDigest, parseImageConfig, parseImageJson, parseIndex, parseManifest, parseOciLayout,
   selectPlatformEntry, type Descriptor, type ParsedManifest, type Platform,
 } from '@berth/oci-spec';
@@ -35,6 +35,7 @@ async function checkImageManifest(t: { is: Function; true: Function; pass: Funct
   t.is(configBytes.length, m.config.size, 'config size');
   const config = parseImageConfig(configBytes, m.config.mediaType).value;
   t.is(config.rootfs.diff_ids.length, m.layers.length, 'one diff id per layer');
+  checkManifestConfig(m, config);
   if (platform !== undefined) {
     t.true(onlyStrictPlatform(platform).match({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }),
       `config platform of ${formatPlatform(platform)}`);

@@ -2,7 +2,7 @@
 // the right code and a JSON pointer to the offending value.
 import test from 'ava';
 import {
-  DockerMediaType, OciMediaType, digestOf, generateSpec, parseDistributionErrorBody, parseImageConfig,
+  DockerMediaType, OciMediaType, checkManifestConfig, digestOf, generateSpec, parseDistributionErrorBody, parseImageConfig,
   parseImageJson, parseIndex, parseManifest, parseOciLayout, parseRuntimeSpec, validateDescriptor,
   validateImageManifest, withArgs,
 } from '@berth/oci-spec';
@@ -96,6 +96,8 @@ const cases: Case[] = [
   { name: 'config: history empty_layer a string', run: () => parseImageConfig(edit(config, (c) => { (c.history[0] as Record<string, unknown>).empty_layer = 'no'; })), code: 'ERR_OCI_INVALID_CONFIG', path: '/history/0/empty_layer' },
   { name: 'config: Labels value a number', run: () => parseImageConfig(edit(config, (c) => { (c.config as Record<string, unknown>).Labels = { a: 1 }; })), code: 'ERR_OCI_INVALID_CONFIG', path: '/config/Labels/a' },
   { name: 'config: artifact config type', run: () => parseImageConfig(j(config()), 'application/vnd.example.thing+json'), code: 'ERR_OCI_UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'config: fewer diff ids than layers', run: () => checkManifestConfig(manifest(), { ...config(), rootfs: { type: 'layers', diff_ids: [d('a')] } } as never), code: 'ERR_OCI_INVALID_CONFIG', path: '/rootfs/diff_ids' },
+  { name: 'config: history disagrees with layers', run: () => checkManifestConfig({ layers: [1, 2] }, config() as never), code: 'ERR_OCI_INVALID_CONFIG', path: '/history' },
   // runtime configs
   { name: 'runtime: not JSON', run: () => parseRuntimeSpec('{ociVersion: 1}'), code: 'ERR_OCI_INVALID_JSON' },
   { name: 'runtime: missing ociVersion', run: () => parseRuntimeSpec(edit(() => generateSpec(), (s) => { delete (s as Partial<typeof s>).ociVersion; })), code: 'ERR_OCI_INVALID_RUNTIME_CONFIG', path: '/ociVersion' },

@@ -255,3 +255,28 @@ export function parseDistributionErrorBody(input: JsonInput): DistributionErrorB
   }
   return compile(distributionErrorBodySchema)(value) ? value as DistributionErrorBody : undefined;
 }
+
+/**
+ * Checks that a manifest and its config agree, beyond each one's schema
+ * (go-containerregistry `validate`): one diff id per layer, and, when the
+ * config has a history, one non-empty history entry per layer.
+ *
+ * @throws OciValidationError `ERR_OCI_INVALID_CONFIG`, with `path` in the config.
+ */
+export function checkManifestConfig(manifest: { layers: readonly unknown[] }, config: ImageConfig): void {
+  const layers = manifest.layers.length;
+  const diffIds = config.rootfs.diff_ids.length;
+  if (diffIds !== layers) {
+    throw new OciValidationError(ValidatedDocument.Config, [{
+      path: '/rootfs/diff_ids', keyword: 'consistency', message: `has ${diffIds} entries for ${layers} layers`,
+    }]);
+  }
+  if (config.history !== undefined && config.history.length > 0) {
+    const nonEmpty = config.history.filter((h) => h.empty_layer !== true).length;
+    if (nonEmpty !== layers) {
+      throw new OciValidationError(ValidatedDocument.Config, [{
+        path: '/history', keyword: 'consistency', message: `has ${nonEmpty} non-empty entries for ${layers} layers`,
+      }]);
+    }
+  }
+}
