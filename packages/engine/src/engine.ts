@@ -181,6 +181,8 @@ export interface EngineOptions {
   /** Runtime directory; default `<root>/run`. */
   runRoot?: string;
   containerStore?: ContainerStore;
+  /** The image service (e.g. `openLocalImageService`); without one, image operations reject with `ERR_ENGINE_NOT_IMPLEMENTED`. */
+  imageService?: ImageService;
   volumeStore?: VolumeStore;
   networkManager?: NetworkManager;
   eventBus?: EventBus;

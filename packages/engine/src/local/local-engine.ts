@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
 import type {
-  ContainerService, ContainerSummary, Engine, EngineInfo, EngineOptions, ImageService, NetworkService, RemoveContainerOptions,
+  ContainerService, ContainerSummary, CreateContainerOptions, Engine, EngineInfo, EngineOptions, ImageService, NetworkService, RemoveContainerOptions,
 } from '../engine.js';
 import {
   AlreadyConnectedError, ClosedError, ContainerNotFoundError, InvalidArgumentError, NetworkInUseError, NetworkNotFoundError,
@@ -62,7 +62,7 @@ export async function openEngine(opts: EngineOptions): Promise<LocalEngine> {
       Actor: { ID: n.Id, Attributes: { name: n.Name, type: n.Driver, ...(container ? { container } : {}) } },
     }),
   });
-  const engine = new LocalEngine(root, runRoot, store, volumes, networks, events);
+  const engine = new LocalEngine(root, runRoot, store, volumes, networks, events, opts.imageService ?? unwiredImages);
   if (opts.reconcile !== false) {
     for (const id of await store.reconcile()) {
       const r = await store.get(id);
@@ -83,14 +83,14 @@ export class LocalEngine implements Engine {
   readonly events: EventBus;
   #closed = false;
 
-  constructor(root: string, runRoot: string, store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus) {
+  constructor(root: string, runRoot: string, store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus, images: ImageService) {
     this.root = root;
     this.runRoot = runRoot;
     this.volumes = volumes;
     this.events = events;
     this.containers = new LocalContainerService(store, volumes, networks, events);
     this.networks = new LocalNetworkService(networks, store);
-    this.images = unwiredImages;
+    this.images = images;
   }
 
   async info(): Promise<EngineInfo> {
@@ -262,7 +262,7 @@ export class LocalContainerService implements ContainerService {
     });
   }
 
-  create(_opts: unknown): Promise<never> { return notWired('container create'); }
+  create(_opts: CreateContainerOptions): Promise<never> { return notWired('container create'); }
   start(_ref: string): Promise<never> { return notWired('container start'); }
   stop(_ref: string, _opts?: { timeout?: number; signal?: string }): Promise<never> { return notWired('container stop'); }
   kill(_ref: string, _signal?: string): Promise<never> { return notWired('container kill'); }
