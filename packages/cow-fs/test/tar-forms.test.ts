@@ -148,3 +148,15 @@ test('an aborted signal stops the apply with ERR_CANCELLED', async (t) => {
   ac.abort();
   await t.throwsAsync(applyLayer(out, streamOf(makeTar([{ name: 'a', data: 'x' }])), { signal: ac.signal }), { code: 'ERR_CANCELLED' });
 });
+
+t0('a rejected layer closes its input stream (plain, gzip, zstd)', async (t) => {
+  const dir = await tmp(t);
+  const bad = makeTar([{ name: 'ok', data: 'x'.repeat(100_000) }, { name: '../escape', data: 'x' }, { name: 'more', data: 'y'.repeat(300_000) }]);
+  for (const [name, buf] of [['plain', bad], ['gz', gzip(bad)], ['zst', zstd(bad)]] as const) {
+    fs.writeFileSync(`${dir}/${name}`, buf);
+    const input = fs.createReadStream(`${dir}/${name}`, { highWaterMark: 4096 });
+    fs.mkdirSync(`${dir}/out-${name}`);
+    await t.throwsAsync(applyLayer(`${dir}/out-${name}`, input, { sync: false }), { code: 'ERR_LAYER_PATH_ESCAPE' });
+    t.true(input.destroyed, name);
+  }
+});

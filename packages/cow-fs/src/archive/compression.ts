@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Readable, pipeline, type Duplex } from 'node:stream';
+import { pipeline as pipelinePromise } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
 import { LayerCorruptError, LayerUnsupportedCompressionError } from '../errors.js';
@@ -50,15 +51,6 @@ export function zstdCliPath(): string | null {
 /** Which zstd decoder to use: the CLI when installed ('auto'), or always one of them. */
 export type ZstdDecoder = 'auto' | 'cli' | 'fzstd';
 
-async function* prepend(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  for (const h of head) yield h;
-  for (;;) {
-    const r = await it.next();
-    if (r.done === true) return;
-    yield r.value;
-  }
-}
-
 function toBuffer(c: unknown): Buffer {
   if (Buffer.isBuffer(c)) return c;
   if (c instanceof Uint8Array) return Buffer.from(c.buffer, c.byteOffset, c.byteLength);
@@ -84,20 +76,35 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
   const head: Buffer[] = [];
   let headLen = 0;
   let read = 0;
-  while (headLen < 6) {
-    const r = await it.next();
-    if (r.done === true) break;
-    const b = toBuffer(r.value);
-    head.push(b);
-    headLen += b.length;
+  let compression: Compression;
+  try {
+    while (headLen < 6) {
+      const r = await it.next();
+      if (r.done === true) break;
+      const b = toBuffer(r.value);
+      head.push(b);
+      headLen += b.length;
+    }
+    compression = detectCompression(Buffer.concat(head));
+  } catch (e) {
+    await it.return?.();
+    throw e;
   }
-  const counted = (async function* () {
-    for await (const c of prepend(head, { next: async () => { const r = await it.next(); return r.done === true ? r : { done: false, value: toBuffer(r.value) }; } })) {
-      read += c.length;
-      yield c;
+  // Yields the head, then the rest; returning early (an apply error) closes the input.
+  const counted = (async function* (): AsyncGenerator<Buffer> {
+    try {
+      for (const h of head) { read += h.length; yield h; }
+      for (;;) {
+        const r = await it.next();
+        if (r.done === true) return;
+        const b = toBuffer(r.value);
+        read += b.length;
+        yield b;
+      }
+    } finally {
+      await it.return?.();
     }
   })();
-  const compression = detectCompression(Buffer.concat(head));
   const size = () => read;
   if (compression === Compression.None) return { compression, compressedSize: size, chunks: counted };
   if (compression === Compression.Gzip) {
@@ -113,28 +120,22 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
 }
 
 async function* throughDuplex(src: AsyncIterable<Buffer>, d: Duplex, what: string): AsyncGenerator<Buffer> {
-  const feeding = (async () => {
-    try {
-      for await (const c of src) {
-        if (!d.write(c)) await new Promise<void>((resolve, reject) => {
-          const onDrain = () => { d.off('error', onErr); resolve(); };
-          const onErr = (e: Error) => { d.off('drain', onDrain); reject(e); };
-          d.once('drain', onDrain);
-          d.once('error', onErr);
-        });
-      }
-      d.end();
-    } catch (e) {
-      d.destroy(e as Error);
-    }
-  })();
+  const source = Readable.from(src, { objectMode: false });
+  const done = pipelinePromise(source, d).then(() => undefined, (e: unknown) => e);
   try {
     for await (const c of d) yield c as Buffer;
+    const e = await done;
+    if (e !== undefined) throw e;
   } catch (e) {
-    throw new LayerCorruptError(`${what} stream: ${(e as Error).message}`, { cause: e });
+    // zlib's own failures (Z_DATA_ERROR, Z_BUF_ERROR: truncated) mean a corrupt layer; others pass through.
+    if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('Z_')) {
+      throw new LayerCorruptError(`${what} stream: ${(e as Error).message}`, { cause: e });
+    }
+    throw e;
   } finally {
     d.destroy();
-    await feeding;
+    source.destroy();
+    await done;
   }
 }
 
