@@ -72,8 +72,9 @@ test('token auth: pull with a bearer token; anonymous is ERR_REGISTRY_UNAUTHORIZ
   const ref = `${reg.host}/${f.repo}:${f.tag}`;
   const client = createRegistryClient({ credentials: staticCredentials({ [reg.host]: reg.auth! }) });
   const anon = createRegistryClient();
+  // The channel is process-wide and tests run concurrently: keep only this registry's events.
   const auths: Array<{ scheme: string; scopes: string[] }> = [];
-  const onAuth = (m: unknown) => auths.push(m as { scheme: string; scopes: string[] });
+  const onAuth = (m: unknown) => { if ((m as { host?: string }).host === reg.host) auths.push(m as { scheme: string; scopes: string[] }); };
   diagnostics_channel.subscribe(RegistryChannel.Auth, onAuth);
   try {
     t.is(await pullWhole(client, ref), 2);
@@ -95,8 +96,9 @@ test('token auth: a cross-repository mount widens the scope to both repositories
   const reg = await startRegistry({ auth: 'token', seed: true });
   const src = `${reg.host}/${f.repo}:${f.tag}`;
   const client = createRegistryClient({ credentials: staticCredentials({ [reg.host]: reg.auth! }) });
+  // The channel is process-wide and tests run concurrently: keep only this registry's events.
   const auths: Array<{ scheme: string; scopes: string[] }> = [];
-  const onAuth = (m: unknown) => auths.push(m as { scheme: string; scopes: string[] });
+  const onAuth = (m: unknown) => { if ((m as { host?: string }).host === reg.host) auths.push(m as { scheme: string; scopes: string[] }); };
   diagnostics_channel.subscribe(RegistryChannel.Auth, onAuth);
   try {
     const { descriptor } = await client.resolve(src);
