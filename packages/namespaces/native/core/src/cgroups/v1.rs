@@ -278,10 +278,15 @@ impl Manager for V1Manager {
         }
         for h in &self.hierarchies {
             let is_cpuset = h.subsystems.iter().any(|s| s == "cpuset");
-            util::mkdir_all(&h.mount, &self.path, |d| if is_cpuset { init_cpuset(d) } else { Ok(()) })?;
+            util::mkdir_all(&h.mount, &self.path, |_| Ok(()))?;
             if is_cpuset {
-                // Also when the directory existed but was never filled.
-                init_cpuset(&h.dir)?;
+                // Every level from the top down, also directories that existed
+                // already but were never filled (as runc's ensureParent).
+                let mut cur = h.mount.clone();
+                for part in self.path.split('/').filter(|p| !p.is_empty()) {
+                    cur.push(part);
+                    init_cpuset(&cur)?;
+                }
             }
         }
         if let Some((mount, _)) = &self.unified {
