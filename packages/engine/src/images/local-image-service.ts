@@ -864,13 +864,15 @@ export class LocalImageService implements ImageService {
       for (const g of groups.values()) {
         const hit = g.entries.find((e) => e.name && familiarRepo(e.name) === familiarRepo(name)
           && (e.target.digest === r.digest || e.target.annotations?.[RepoDigestAnnotation] === r.digest));
-        if (hit) return g;
+        if (hit) return { img: await this.#load(hit.target, signal), entries: g.entries };
       }
       for (const g of groups.values()) if (g.img.manifestDesc.digest === r.digest) return g;
       throw new ImageNotFoundError(ref);
     }
     for (const g of groups.values()) {
-      if (g.entries.some((e) => e.name === name)) return { ...g, byName: name };
+      // Several manifests (gzip and zstd copies) may share one id: use the one this name points at.
+      const hit = g.entries.find((e) => e.name === name);
+      if (hit) return { img: await this.#load(hit.target, signal), entries: g.entries, byName: name };
     }
     throw new ImageNotFoundError(ref);
   }
