@@ -234,12 +234,22 @@ class LayerApplier implements TarSink {
     throwIfAborted(this.opts.signal, 'apply layer');
     this.curName = h.name;
     this.entries++;
+    this.guard(h.name, () => this.restore(h));
+  }
+
+  /** Runs one step of an entry; a failure closes the open file and names the entry. */
+  private guard(name: string, fn: () => void): void {
     try {
-      this.restore(h);
+      fn();
     } catch (e) {
-      if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1; }
-      if (e instanceof Error && 'code' in e && typeof (e as { code: unknown }).code === 'string' && (e as { code: string }).code.startsWith('ERR_')) throw e;
-      throw new LayerApplyError(h.name, `restore failed: ${(e as Error).message}`, { cause: e, details: { ...systemErrorFields(e) } });
+      this.abort();
+      // Our own rejections already name the entry; anything else (fs, syscall) is wrapped so it does.
+      const code = (e as { code?: unknown }).code;
+      if (typeof code === 'string' && (code.startsWith('ERR_LAYER_') || code === 'ERR_CANCELLED')) throw e;
+      const errnoCode = (e as { errnoCode?: unknown }).errnoCode;
+      throw new LayerApplyError(name, `restore failed: ${(e as Error).message}`, {
+        cause: e, details: { ...systemErrorFields(e), ...(typeof errnoCode === 'string' ? { errnoCode } : {}) },
+      });
     }
   }
 
@@ -402,12 +412,20 @@ class LayerApplier implements TarSink {
   }
 
   data(chunk: Buffer, position: number): void {
-    let off = 0;
-    while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off, chunk.length - off, position + off);
+    try {
+      let off = 0;
+      while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off, chunk.length - off, position + off);
+    } catch (e) {
+      this.guard(this.curName, () => { throw e; });
+    }
   }
 
   end(h: TarHeader): void {
     if (h.type !== TarEntryType.File || this.fd < 0) return;
+    this.guard(h.name, () => this.endFile(h));
+  }
+
+  private endFile(h: TarHeader): void {
     const fd = this.fd;
     this.fd = -1;
     try {
