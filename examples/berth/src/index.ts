@@ -1,2 +1,13 @@
-/** The berth command-line engine. */
-export {};
+/**
+ * The berth command-line engine (example): a daemonless, docker-compatible
+ * CLI over @berth/engine. `runCli` is the binary's entry point, exported for
+ * tests and for embedding.
+ */
+export { runCli, rootCommand, defaultRoot, defaultRunRoot, type CliIo } from './cli.js';
+export { parseCommandLine, parseFlags, helpText, type CommandSpec, type FlagSpec, type FlagType, type FlagValues, type ParsedCommand } from './args.js';
+export { compileFormat, alignColumns, goString, type Formatter } from './format.js';
+export { exitCodeForError } from './exit-codes.js';
+export { CliUsageError, TemplateError, CliErrorCode } from './errors.js';
+export { createOptionsFrom, createFlags, runFlags } from './commands/run-options.js';
+export { eventLine } from './commands/system.js';
+export type { CliContext } from './context.js';

@@ -1,0 +1,95 @@
+/** The berth command tree and `runCli`, the testable entry point behind the `berth` binary. */
+import path from 'node:path';
+import { openEngine, type LocalEngine } from '@berth/engine';
+import { isBerthError } from '@berth/oci-spec';
+import { helpText, parseCommandLine, type CommandSpec } from './args.js';
+import { write, type CliContext } from './context.js';
+import { CliUsageError } from './errors.js';
+import { exitCodeForError } from './exit-codes.js';
+import { containerTopLevel, containerWired } from './commands/container.js';
+import { networkCommand } from './commands/network.js';
+import { eventsCommand, infoCommand, systemCommand, versionCommand } from './commands/system.js';
+import { createCommand, runCommand, runtimeCommands } from './commands/unwired.js';
+import { imageCommand, imageTopLevel } from './commands/image.js';
+import { volumeCommand } from './commands/volume.js';
+import type { Readable, Writable } from 'node:stream';
+
+/** The default state directory (`--root`, or `BERTH_ROOT`). */
+export const defaultRoot = '/var/lib/berth';
+/** The default runtime directory (`--run-root`, or `BERTH_RUN_ROOT`). */
+export const defaultRunRoot = '/run/berth';
+
+/** The root command with global flags and every subcommand. */
+export const rootCommand: CommandSpec<CliContext> = {
+  name: 'berth', usage: '[OPTIONS] COMMAND', summary: 'A daemonless, docker-compatible container engine',
+  flags: [
+    { long: 'root', type: 'string', value: 'string', help: `Root directory of persistent state (default "${defaultRoot}", env BERTH_ROOT)` },
+    { long: 'run-root', type: 'string', value: 'string', help: `Root directory of runtime state (default "${defaultRunRoot}", env BERTH_RUN_ROOT)` },
+    { long: 'debug', short: 'D', type: 'bool', help: 'Enable debug mode' },
+    { long: 'log-level', short: 'l', type: 'string', value: 'string', help: 'Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")', default: 'info' },
+    { long: 'version', short: 'v', type: 'bool', help: 'Print version information and quit' },
+  ],
+  sub: [
+    runCommand, createCommand, ...containerTopLevel, eventsCommand, infoCommand, versionCommand, ...runtimeCommands, ...imageTopLevel,
+    {
+      name: 'container', usage: 'COMMAND', summary: 'Manage containers',
+      sub: [
+        ...containerWired.map((c) => (c.name === 'inspect'
+          ? { ...c, run: (cmd: Parameters<NonNullable<typeof c.run>>[0], ctx: CliContext) => c.run!({ ...cmd, flags: { ...cmd.flags, type: 'container' } }, ctx) }
+          : c)),
+        runCommand, createCommand, ...runtimeCommands,
+      ],
+    },
+    imageCommand,
+    networkCommand, volumeCommand, systemCommand,
+  ],
+};
+
+/** Streams and environment for {@link runCli}. */
+export interface CliIo {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: Readable;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Runs one berth command line (without `node` and the script); resolves to the exit status. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let engine: LocalEngine | undefined;
+  let commandPath: string[] = [];
+  try {
+    const { spec, cmd } = parseCommandLine(rootCommand, argv);
+    commandPath = cmd.path;
+    const ctx: CliContext = {
+      ...io,
+      engine: async () => {
+        engine ??= await openEngine({
+          root: path.resolve((cmd.globals.root as string | undefined) ?? io.env.BERTH_ROOT ?? defaultRoot),
+          runRoot: path.resolve((cmd.globals['run-root'] as string | undefined) ?? io.env.BERTH_RUN_ROOT ?? defaultRunRoot),
+        });
+        return engine;
+      },
+    };
+    if (cmd.globals.version && cmd.path.length === 0) {
+      await write(io.stdout, `berth version ${(await import('@berth/engine')).engineVersion}\n`);
+      return 0;
+    }
+    if (cmd.flags.help || !spec.run) {
+      await write(io.stdout, helpText(rootCommand, spec, cmd.path));
+      return 0;
+    }
+    return await spec.run(cmd, ctx);
+  } catch (e) {
+    const where = e instanceof CliUsageError ? e.command : ['berth', ...commandPath].join(' ');
+    if (e instanceof CliUsageError) {
+      await write(io.stderr, `${where}: ${e.message}\nSee '${where} --help'.\n`);
+    } else if (isBerthError(e)) {
+      await write(io.stderr, `Error: ${e.message} [${e.code}]\n`);
+    } else {
+      await write(io.stderr, `Error: ${(e as Error)?.stack ?? String(e)}\n`);
+    }
+    return exitCodeForError(e, commandPath);
+  } finally {
+    await engine?.close();
+  }
+}

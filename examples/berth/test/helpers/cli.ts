@@ -1,0 +1,52 @@
+/** Runs berth command lines against a temp root: in-process through `runCli`, or as the real binary. */
+import { execFile } from 'node:child_process';
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '@berth/example-berth';
+
+/** The compiled binary. */
+export const berthBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
+
+const made: string[] = [];
+process.once('exit', () => {
+  for (const d of made) {
+    try { fsSync.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+});
+
+/** A fresh temp dir, removed when the test process exits. */
+export async function tempDir(): Promise<string> {
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-cli-'));
+  made.push(d);
+  return d;
+}
+
+/** The outcome of one command. */
+export interface CliRun { code: number; stdout: string; stderr: string }
+
+const globals = (root: string) => ['--root', path.join(root, 'root'), '--run-root', path.join(root, 'run')];
+
+/** Runs `berth --root <root>/root --run-root <root>/run ...args` in this process (the binary's own code path). */
+export async function berth(root: string, args: string[], input = ''): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => { out += d; });
+  stderr.on('data', (d) => { err += d; });
+  const code = await runCli([...globals(root), ...args], { stdout, stderr, stdin: Readable.from([input]), env: { PATH: process.env.PATH } });
+  return { code, stdout: out, stderr: err };
+}
+
+/** Runs the real `berth` binary as a child process (through node: tsc does not set the executable bit). */
+export function berthBinary(root: string, args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [berthBin, ...globals(root), ...args], { env: { PATH: process.env.PATH } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
