@@ -59,14 +59,17 @@ test.serial('a connection cut mid-blob resumes with Range and the digest verifie
 test.serial('a stalled body (no bytes for stallTimeoutMs) is abandoned and resumed', async (t) => {
   let stalls = 0;
   proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) && stalls++ === 0 ? { kind: 'stall', afterBytes: 100_000 } : { kind: 'pass' });
-  const client = createRegistryClient({ stallTimeoutMs: 300, retry: { minDelayMs: 20, maxDelayMs: 100 } });
+  const client = createRegistryClient({ stallTimeoutMs: 1000, retry: { minDelayMs: 20, maxDelayMs: 100 } });
   try {
     proxy.log.length = 0;
     const got = await consume(await client.fetcher(`${proxy.host}/${f.repo}`).fetch(layer));
-    t.is(got.digest, layer.digest);
+    t.is(got.digest, String(layer.digest));
     const gets = proxy.log.filter((e) => e.method === 'GET' && isBlobGet(e.url, layer));
-    t.is(gets.length, 2);
-    t.regex(String(gets[1]!.headers.range), /^bytes=\d+-$/);
+    // The stalled answer was abandoned and the rest asked with Range (a loaded machine may add more resumes).
+    t.true(gets.length >= 2);
+    t.is(gets[0]!.headers.range, undefined);
+    t.is(gets[0]!.action, 'stall');
+    t.regex(String(gets[1]!.headers.range), /^bytes=[1-9]\d*-$/);
   } finally {
     await client.close();
   }
