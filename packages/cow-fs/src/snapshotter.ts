@@ -72,20 +72,10 @@
  * directories that no snapshot owns.
  */
 
-/**
- * One mount: what `mount(2)` needs, as OCI runtime-spec mounts describe it.
- * (A local copy of oci-spec's `Mount` until that package exports it.)
- */
-export interface Mount {
-  /** Filesystem type: 'overlay', or 'bind' for bind mounts. */
-  type: string;
-  /** The source: a directory for binds, 'overlay' for overlayfs. */
-  source: string;
-  /** Where to mount, when the mount carries it. */
-  target?: string;
-  /** mount(8)-style options: 'ro', 'rbind', 'lowerdir=…', 'upperdir=…'. */
-  options: string[];
-}
+import type { Mount } from '@berth/oci-spec';
+
+/** A mount as snapshotters hand it out (oci-spec's `Mount`, containerd's shape). */
+export type { Mount };
 
 /** The kinds of snapshot. */
 export const SnapshotKind = {

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { throwIfAborted, systemErrorFields } from '@berth/oci-spec';
+import { formatDigest, throwIfAborted, systemErrorFields, type Digest } from '@berth/oci-spec';
 import {
   LayerApplyError, LayerDeviceNotPermittedError, LayerInvalidWhiteoutError, LayerLinkEscapeError, LayerPathEscapeError,
 } from '../errors.js';
@@ -62,7 +62,7 @@ export interface ApplyLayerOptions {
 /** What {@link applyLayer} reports. */
 export interface ApplyLayerResult {
   /** sha256 of the uncompressed tar stream, `sha256:<hex>`. */
-  diffId: `sha256:${string}`;
+  diffId: Digest;
   /** Uncompressed size in bytes. */
   size: number;
   /** Size of the input as read (compressed) in bytes. */
@@ -499,7 +499,7 @@ export async function applyLayer(target: string, input: Readable | AsyncIterable
     throw e;
   }
   if (opts.sync !== false) syncfs(root);
-  return { diffId: `sha256:${hash.digest('hex')}`, size, compressedSize: layer.compressedSize(), compression: layer.compression, entries: applier.entries };
+  return { diffId: formatDigest('sha256', hash.digest('hex')), size, compressedSize: layer.compressedSize(), compression: layer.compression, entries: applier.entries };
 }
 
 /** Reads `trusted.overlay.opaque` of a directory: is it opaque in an overlay upper? */

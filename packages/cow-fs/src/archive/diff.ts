@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable, Transform, pipeline } from 'node:stream';
-import { throwIfAborted } from '@berth/oci-spec';
+import { formatDigest, OciMediaType, throwIfAborted, type Digest } from '@berth/oci-spec';
 import { DiffError, SnapshotterUnsupportedError } from '../errors.js';
 import { major, minor } from '../internal/copy-tree.js';
 import { lgetxattrs } from '../internal/sys.js';
@@ -39,9 +39,9 @@ export interface DiffOptions {
 /** What a finished diff stream reports. */
 export interface DiffResult {
   /** sha256 of the uncompressed tar. */
-  diffId: `sha256:${string}`;
+  diffId: Digest;
   /** sha256 of the bytes produced (the blob digest). */
-  digest: `sha256:${string}`;
+  digest: Digest;
   /** Uncompressed size. */
   size: number;
   /** Size of the bytes produced. */
@@ -58,9 +58,9 @@ export interface DiffStream extends Readable {
 }
 
 const mediaTypes: Record<Compression, string> = {
-  none: 'application/vnd.oci.image.layer.v1.tar',
-  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  none: OciMediaType.Layer,
+  gzip: OciMediaType.LayerGzip,
+  zstd: OciMediaType.LayerZstd,
 };
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -233,7 +233,7 @@ export function diff(lower: string | undefined, upper: string, opts: DiffOptions
   const raw = tap((h, s) => { diffId = h; size = s; });
   const compressed = compressStream(raw, compression);
   const out = tap((h, s) => resolve({
-    diffId: `sha256:${diffId}`, digest: `sha256:${h}`, size, compressedSize: s, compression, mediaType: mediaTypes[compression],
+    diffId: formatDigest('sha256', diffId), digest: formatDigest('sha256', h), size, compressedSize: s, compression, mediaType: mediaTypes[compression],
   }));
   pipeline(tarStream, raw, (e) => { if (e) compressed.destroy(e); });
   const last = pipeline(compressed, out, (e) => {
