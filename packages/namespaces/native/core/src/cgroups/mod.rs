@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+pub mod devices_bpf;
 mod resources;
 mod util;
 mod v1;

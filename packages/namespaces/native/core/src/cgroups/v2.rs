@@ -215,9 +215,14 @@ impl Manager for V2Manager {
         for h in &r.hugepage_limits {
             util::write(&self.file(&format!("hugetlb.{}.max", h.page_size)), &h.limit.to_string())?;
         }
-        // Device rules need an eBPF program (BPF_CGROUP_DEVICE) on v2; berth
-        // does not attach one yet. The container's /dev still holds only the
-        // spec's devices, but a process with CAP_MKNOD could make others.
+        if !r.devices.is_empty() {
+            if util::is_cgroupfs(&self.dir) {
+                super::devices_bpf::apply(&self.dir, &r.devices)?;
+            } else {
+                // A fake tree cannot take a BPF program: check the rules only.
+                super::devices_bpf::compile(&r.devices)?;
+            }
+        }
         for (k, v) in &r.unified {
             if k.is_empty() || k.contains('/') || k.starts_with('.') {
                 return Err(Error::invalid(format!("unified key {k:?} is not a cgroup file name")));
