@@ -131,6 +131,28 @@ export interface NetworkService extends NetworkManager {
   connect(network: string, container: string, opts?: { aliases?: string[]; ipv4Address?: string }): Promise<Endpoint | undefined>;
   /** Disconnects a container (DEL for a live endpoint, and the record). */
   disconnect(network: string, container: string, opts?: { force?: boolean }): Promise<void>;
+  /**
+   * Sets up a container's networking before its process starts, from its
+   * record's `HostConfig.NetworkMode`, `HostConfig.PortBindings` and
+   * `NetworkSettings.Networks`: `host` (no namespace; the host's
+   * resolv.conf and hosts), `none` (a namespace with `lo` only),
+   * `container:<ref>` (the other running container's namespace and files),
+   * or bridge/user networks (a namespace, one CNI endpoint per network, the
+   * published ports on the first). Writes the container's `hostname`,
+   * `hosts` and `resolv.conf` and records the result in its
+   * `NetworkSettings`. The runtime then joins `netnsPath`.
+   */
+  setUp(container: string): Promise<NetworkSetup>;
+  /** Undoes {@link NetworkService.setUp}: CNI DEL for every endpoint, namespace removed, addresses cleared. Idempotent. */
+  tearDown(container: string): Promise<void>;
+}
+
+/** What {@link NetworkService.setUp} made. */
+export interface NetworkSetup {
+  mode: 'host' | 'none' | 'container' | 'bridge';
+  /** The namespace file the container must join; undefined for `host`. */
+  netnsPath?: string;
+  endpoints: Endpoint[];
 }
 
 /** The engine: the only place where berth's flows cross packages. */

@@ -9,6 +9,7 @@ import { BerthError, ErrorKind, type BerthErrorOptions } from '@berth/oci-spec';
 /** The codes the engine throws, as a constant object. */
 export const EngineErrorCode = {
   ContainerNotFound: 'ERR_ENGINE_CONTAINER_NOT_FOUND',
+  ContainerNotRunning: 'ERR_ENGINE_CONTAINER_NOT_RUNNING',
   AmbiguousId: 'ERR_ENGINE_AMBIGUOUS_ID',
   NameInUse: 'ERR_ENGINE_NAME_IN_USE',
   InvalidName: 'ERR_ENGINE_INVALID_NAME',
@@ -52,6 +53,14 @@ export class ContainerNotFoundError extends EngineError {
   constructor(ref: string, options: BerthErrorOptions = {}) {
     super(EngineErrorCode.ContainerNotFound, ErrorKind.NotFound, `container ${JSON.stringify(ref)} not found`,
       { ...options, details: { ref, ...options.details } });
+  }
+}
+
+/** The operation needs a running container (e.g. `--network container:<id>` on a stopped one). */
+export class ContainerNotRunningError extends EngineError {
+  constructor(ref: string, why: string) {
+    super(EngineErrorCode.ContainerNotRunning, ErrorKind.FailedPrecondition, `container ${JSON.stringify(ref)} is not running: ${why}`,
+      { details: { ref, why } });
   }
 }
 

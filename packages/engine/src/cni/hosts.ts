@@ -46,9 +46,10 @@ export async function resolvConfFor(mode: 'host' | 'bridge' | 'none', hostFile =
   const host = await fs.readFile(hostFile, 'utf8').catch(() => '');
   if (mode === 'host') return host;
   const lines = host.split('\n').filter((l) => {
+    if (l.trim() === '') return false;
     const m = /^\s*nameserver\s+(\S+)/.exec(l);
     return !m || !(m[1]!.startsWith('127.') || m[1] === '::1');
   });
   if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
-  return `${lines.filter((l, i) => l !== '' || i < lines.length - 1).join('\n').trimEnd()}\n`;
+  return `${lines.join('\n')}\n`;
 }

@@ -7,15 +7,18 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
 import type {
-  ContainerService, ContainerSummary, CreateContainerOptions, Engine, EngineInfo, EngineOptions, ImageService, NetworkService, RemoveContainerOptions,
+  ContainerService, ContainerSummary, CreateContainerOptions, Engine, EngineInfo, EngineOptions, ImageService, NetworkService, NetworkSetup,
+  RemoveContainerOptions,
 } from '../engine.js';
 import {
-  AlreadyConnectedError, ClosedError, ContainerNotFoundError, InvalidArgumentError, NetworkInUseError, NetworkNotFoundError,
+  AlreadyConnectedError, ClosedError, ContainerNotFoundError, ContainerNotRunningError, InvalidArgumentError, NetworkInUseError, NetworkNotFoundError,
   NotConnectedError, NotImplementedError,
 } from '../errors.js';
 import type { EngineEvent, EventBus, EventInput } from '../event.js';
 import type { LogEntry, ReadLogsOptions } from '../log.js';
-import type { AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, NetworkManager } from '../network.js';
+import type { AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, NetworkManager, PortMapping } from '../network.js';
+import { buildHosts, resolvConfFor, writeInPlace } from '../cni/hosts.js';
+import { allocateHostPort } from '../ports/parse-publish.js';
 import type { VolumeStore } from '../volume.js';
 import { openFileContainerStore } from '../file/container-store.js';
 import { openLocalVolumeStore } from './volume-store.js';
@@ -347,5 +350,101 @@ export class LocalNetworkService implements NetworkService {
     if (n && (await this.#m.endpoints(r.Id)).some((e) => e.networkId === n!.Id)) await this.#m.detach(n.Id, r.Id);
     await this.#store.update(r.Id, (rec) => { delete rec.NetworkSettings.Networks[name]; });
   }
+
+  async setUp(container: string): Promise<NetworkSetup> {
+    const r = await this.#store.get(container);
+    const mode = r.HostConfig.NetworkMode || 'bridge';
+    const hostname = r.Config.Hostname || r.Id.slice(0, 12);
+    await writeInPlace(r.HostnamePath, `${hostname}\n`);
+    if (mode === 'host') {
+      await writeInPlace(r.ResolvConfPath, await resolvConfFor('host'));
+      await writeInPlace(r.HostsPath, await fs.readFile('/etc/hosts', 'utf8').catch(() => buildHosts(undefined, [])));
+      await this.#store.update(r.Id, (rec) => { rec.NetworkSettings.SandboxKey = ''; });
+      return { mode: 'host', endpoints: [] };
+    }
+    if (mode.startsWith('container:')) {
+      const other = await this.#store.get(mode.slice('container:'.length));
+      const ns = this.#m.sandboxPath(other.Id);
+      const live = other.State.Running && (await isSameProcessAlive(other.State.Pid, other.Berth?.PidStartTicks))
+        && (await fs.access(ns).then(() => true, () => false));
+      if (!live) throw new ContainerNotRunningError(other.Name.slice(1), `its network namespace is needed by ${r.Name.slice(1)}`);
+      // Share the other container's files too, as Docker does (one namespace, one view of names).
+      await this.#store.update(r.Id, (rec) => {
+        rec.NetworkSettings.SandboxKey = ns;
+        rec.ResolvConfPath = other.ResolvConfPath;
+        rec.HostsPath = other.HostsPath;
+      });
+      return { mode: 'container', netnsPath: ns, endpoints: await this.#m.endpoints(other.Id) };
+    }
+    const ns = await this.#m.createSandbox(r.Id);
+    try {
+      await writeInPlace(r.ResolvConfPath, await resolvConfFor(mode === 'none' ? 'none' : 'bridge'));
+      if (mode === 'none') {
+        await writeInPlace(r.HostsPath, buildHosts(undefined, []));
+        await this.#store.update(r.Id, (rec) => { rec.NetworkSettings.SandboxKey = ns; rec.NetworkSettings.SandboxID = r.Id; });
+        return { mode: 'none', netnsPath: ns, endpoints: [] };
+      }
+      await writeInPlace(r.HostsPath, buildHosts(undefined, []));
+      const names = Object.keys(r.NetworkSettings.Networks);
+      if (!names.includes(mode)) names.unshift(mode);
+      const mappings = await portMappingsOf(r);
+      const endpoints: Endpoint[] = [];
+      for (const [i, name] of names.entries()) {
+        const want = r.NetworkSettings.Networks[name];
+        endpoints.push(await this.#m.attach(name, {
+          containerId: r.Id, containerName: r.Name.slice(1), netnsPath: ns, aliases: want?.Aliases ?? [],
+          ipv4Address: want?.IPAMConfig?.IPv4Address, portMappings: i === 0 ? mappings : [],
+          hostsPath: r.HostsPath, hostname,
+        }));
+      }
+      await this.#store.update(r.Id, (rec) => {
+        rec.NetworkSettings.SandboxKey = ns;
+        rec.NetworkSettings.SandboxID = r.Id;
+        rec.NetworkSettings.Ports = {};
+        for (const m of mappings) {
+          (rec.NetworkSettings.Ports[`${m.containerPort}/${m.protocol}`] ??= [])!.push({ HostIp: m.hostIP ?? '0.0.0.0', HostPort: String(m.hostPort) });
+        }
+        for (const ep of endpoints) {
+          const prev = rec.NetworkSettings.Networks[ep.networkName];
+          rec.NetworkSettings.Networks[ep.networkName] = {
+            IPAMConfig: prev?.IPAMConfig ?? null, Links: null, Aliases: prev?.Aliases ?? null, MacAddress: ep.macAddress,
+            NetworkID: ep.networkId, EndpointID: ep.endpointId, Gateway: ep.gateway, IPAddress: ep.ipAddress, IPPrefixLen: ep.prefixLen,
+            IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+            DNSNames: ep.networkName === 'bridge' ? null : [rec.Name.slice(1), rec.Id.slice(0, 12), ...(prev?.Aliases ?? [])],
+          };
+        }
+      });
+      return { mode: 'bridge', netnsPath: ns, endpoints };
+    } catch (e) {
+      await this.#m.removeSandbox(r.Id).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async tearDown(container: string): Promise<void> {
+    const r = await this.#store.get(container);
+    if ((r.HostConfig.NetworkMode || '').startsWith('container:') || r.HostConfig.NetworkMode === 'host') return;
+    await this.#m.removeSandbox(r.Id);
+    await this.#store.update(r.Id, (rec) => {
+      rec.NetworkSettings.SandboxKey = '';
+      rec.NetworkSettings.Ports = {};
+      for (const n of Object.values(rec.NetworkSettings.Networks)) {
+        Object.assign(n, { EndpointID: '', IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' });
+      }
+    });
+  }
 }
 
+/** `HostConfig.PortBindings` as CNI port mappings; an empty host port gets a free one. */
+async function portMappingsOf(r: ContainerRecord): Promise<PortMapping[]> {
+  const out: PortMapping[] = [];
+  for (const [key, binds] of Object.entries(r.HostConfig.PortBindings ?? {})) {
+    const [port, proto = 'tcp'] = key.split('/');
+    for (const b of binds ?? []) {
+      const protocol = proto as PortMapping['protocol'];
+      const hostPort = b.HostPort ? Number(b.HostPort) : await allocateHostPort(b.HostIp, protocol);
+      out.push({ containerPort: Number(port), hostPort, protocol, ...(b.HostIp && b.HostIp !== '0.0.0.0' ? { hostIP: b.HostIp } : {}) });
+    }
+  }
+  return out;
+}

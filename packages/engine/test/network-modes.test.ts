@@ -1,0 +1,88 @@
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { openEngine, resolvConfFor } from '@berth/engine';
+import { tempDir, isRoot } from './helpers/tmp.js';
+import { inNetns } from './helpers/netns.js';
+
+test('resolv.conf per mode: host copies, others drop loopback nameservers and fall back to Docker defaults', async (t) => {
+  const dir = await tempDir();
+  const f = `${dir}/resolv.conf`;
+  await fs.writeFile(f, 'search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n');
+  t.is(await resolvConfFor('host', f), 'search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n');
+  t.is(await resolvConfFor('bridge', f), 'search example.org\nnameserver 10.0.0.2\noptions ndots:2\n');
+  await fs.writeFile(f, 'nameserver 127.0.0.1\nnameserver ::1\n');
+  t.is(await resolvConfFor('none', f), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
+});
+
+const rootTest = isRoot ? test.serial : test.skip;
+
+rootTest('setUp/tearDown for user network, container:<id>, none and host modes (needs root, CNI)', async (t) => {
+  const tag = randomBytes(3).toString('hex');
+  const e = await openEngine({ root: await tempDir(), defaultBridge: `bm${tag}`, defaultSubnet: '10.207.0.0/16', subnetPool: '10.208.0.0/16' });
+  const sleepers: ChildProcess[] = [];
+  t.teardown(() => { for (const s of sleepers) s.kill('SIGKILL'); });
+  const running = async (name: string, networkMode: string, extra: Record<string, unknown> = {}) => {
+    const r = await e.containers.store.create({ name, image: 'busybox', path: 'sleep', hostConfig: { NetworkMode: networkMode, ...extra } });
+    const s = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    await once(s, 'spawn');
+    sleepers.push(s);
+    await e.containers.store.markRunning(r.Id, s.pid!);
+    return r;
+  };
+  await e.networks.create({ name: 'app' });
+  const web = await running('web', 'app', { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } });
+  await e.containers.store.update(web.Id, (r) => {
+    r.NetworkSettings.Networks.app = { IPAMConfig: null, Links: null, Aliases: ['www'], MacAddress: '', NetworkID: '', EndpointID: '', Gateway: '',
+      IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null };
+  });
+  const db = await running('db', 'app');
+  const s1 = await e.networks.setUp('web');
+  const s2 = await e.networks.setUp('db');
+  t.is(s1.mode, 'bridge');
+  t.is(s1.netnsPath, e.networks.sandboxPath(web.Id));
+  const webRec = await e.containers.inspect('web');
+  t.is(webRec.NetworkSettings.Networks.app!.IPAddress, s1.endpoints[0]!.ipAddress);
+  t.deepEqual(webRec.NetworkSettings.Networks.app!.DNSNames, ['web', web.Id.slice(0, 12), 'www']);
+  const port = webRec.NetworkSettings.Ports['80/tcp']![0]!;
+  t.is(port.HostIp, '127.0.0.1');
+  t.true(Number(port.HostPort) > 0, 'a free host port was allocated');
+  t.regex(await fs.readFile(webRec.HostsPath, 'utf8'), new RegExp(`^${s2.endpoints[0]!.ipAddress.replace(/\./g, '\\.')}\\tdb `, 'm'));
+  t.regex(await fs.readFile((await e.containers.inspect('db')).HostsPath, 'utf8'), /\tweb [0-9a-f]{12} www$/m);
+  t.is(await fs.readFile(webRec.HostnamePath, 'utf8'), `${web.Id.slice(0, 12)}\n`);
+  t.notRegex(await fs.readFile(webRec.ResolvConfPath, 'utf8'), /nameserver 127\./);
+  // container:<id> joins web's namespace and shares its files.
+  const side = await running('side', 'container:web');
+  const s3 = await e.networks.setUp('side');
+  t.is(s3.mode, 'container');
+  t.is(s3.netnsPath, s1.netnsPath);
+  t.is((await e.containers.inspect('side')).HostsPath, webRec.HostsPath);
+  // none: a namespace with lo only.
+  const lonely = await running('lonely', 'none');
+  const s4 = await e.networks.setUp('lonely');
+  t.is(s4.mode, 'none');
+  const links = (await inNetns(s4.netnsPath!, ['ip', '-o', 'link'])).stdout.trim().split('\n');
+  t.is(links.length, 1);
+  t.regex(links[0]!, /: lo:/);
+  // host: no namespace, the host's resolv.conf.
+  const hosty = await running('hosty', 'host');
+  const s5 = await e.networks.setUp('hosty');
+  t.is(s5.netnsPath, undefined);
+  t.is(await fs.readFile((await e.containers.inspect('hosty')).ResolvConfPath, 'utf8'), await fs.readFile('/etc/resolv.conf', 'utf8'));
+  // container:<stopped> is refused.
+  const stopped = await e.containers.store.create({ name: 'stopped', image: 'busybox', path: 'true' });
+  const leech = await running('leech', `container:${stopped.Id}`);
+  await t.throwsAsync(e.networks.setUp(leech.Id), { code: 'ERR_ENGINE_CONTAINER_NOT_RUNNING' });
+  // Tear everything down: namespaces gone, addresses cleared, network removable once records let go of it.
+  for (const c of ['side', 'hosty', 'lonely', 'db', 'web']) await e.networks.tearDown(c);
+  await e.networks.tearDown('web'); // idempotent
+  for (const r of [web, db, lonely]) await t.throwsAsync(fs.access(e.networks.sandboxPath(r.Id)));
+  t.is((await e.containers.inspect('web')).NetworkSettings.Networks.app!.IPAddress, '');
+  t.deepEqual((await e.networks.inspect('app')).Containers, {});
+  for (const c of ['web', 'db']) await e.networks.disconnect('app', c);
+  await e.networks.remove('app');
+  await e.close();
+  await (await import('@berth/engine')).run('ip', ['link', 'del', `bm${tag}`], { allowFailure: true });
+});
