@@ -48,6 +48,8 @@ export function zstdCliPath(): string | null {
   return zstdCli;
 }
 
+const SMALL_ZSTD = 2 << 20;
+
 /** Which zstd decoder to use: the CLI when installed ('auto'), or always one of them. */
 export type ZstdDecoder = 'auto' | 'cli' | 'fzstd';
 
@@ -76,6 +78,7 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
   const head: Buffer[] = [];
   let headLen = 0;
   let read = 0;
+  let ended = false;
   let compression: Compression;
   try {
     while (headLen < 6) {
@@ -86,6 +89,17 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
       headLen += b.length;
     }
     compression = detectCompression(Buffer.concat(head));
+    if (compression === Compression.Zstd && (opts.zstdDecoder ?? 'auto') === 'auto') {
+      // Spawning the zstd CLI costs more than decoding a small layer in JS: look ahead up to
+      // SMALL_ZSTD bytes, and if the layer ends within them, decode it with fzstd.
+      while (headLen < SMALL_ZSTD) {
+        const r = await it.next();
+        if (r.done === true) { ended = true; break; }
+        const b = toBuffer(r.value);
+        head.push(b);
+        headLen += b.length;
+      }
+    }
   } catch (e) {
     await it.return?.();
     throw e;
@@ -94,7 +108,7 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
   const counted = (async function* (): AsyncGenerator<Buffer> {
     try {
       for (const h of head) { read += h.length; yield h; }
-      for (;;) {
+      while (!ended) {
         const r = await it.next();
         if (r.done === true) return;
         const b = toBuffer(r.value);
@@ -111,7 +125,7 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
     return { compression, compressedSize: size, chunks: throughDuplex(counted, zlib.createGunzip({ chunkSize: 256 * 1024, readableHighWaterMark: 8 * 1024 * 1024 } as zlib.ZlibOptions), 'gzip') };
   }
   const which = opts.zstdDecoder ?? 'auto';
-  const cli = which === 'fzstd' ? null : zstdCliPath();
+  const cli = which === 'fzstd' || (which === 'auto' && ended) ? null : zstdCliPath();
   if (cli !== null) {
     const child = spawn(cli, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
     return { compression, compressedSize: size, chunks: throughChild(counted, child) };
@@ -147,7 +161,12 @@ async function* throughChild(src: AsyncIterable<Buffer>, child: import('node:chi
   const feeding = (async () => {
     try {
       for await (const c of src) {
-        if (!child.stdin.write(c)) await new Promise<void>((resolve) => { child.stdin.once('drain', resolve); child.once('close', resolve); });
+        if (!child.stdin.write(c)) {
+          // Wait for room in the pipe, or for the child to be gone; drop the drain listener either way.
+          let onDrain!: () => void;
+          await Promise.race([new Promise<void>((resolve) => { onDrain = resolve; child.stdin.once('drain', onDrain); }), exited]);
+          child.stdin.off('drain', onDrain);
+        }
         if (child.exitCode !== null) break;
       }
     } finally {
