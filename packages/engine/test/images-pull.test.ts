@@ -85,3 +85,12 @@ serial('zstd and gzip variants of one image share the unpacked snapshots (same c
   t.is(a.chainId, b.chainId);
   t.false(progress.some((p) => p.status === 'Extracting'));
 });
+
+for (const feedLimitBytes of [0, 64 * 1024]) {
+  serial(`unpacking ${feedLimitBytes ? 'with a small in-memory feed (backpressure)' : 'from the stored blobs only'} gives the same multilayer tree (root)`, async (t) => {
+    const { images, close } = await openImages({ feedLimitBytes });
+    t.teardown(close);
+    const r = await images.pull(`${reg.host}/multilayer:oci-zstd`);
+    t.deepEqual(await withRootfs(images, r.chainId!, (dir) => multilayerProblems(dir)), []);
+  });
+}

@@ -48,7 +48,8 @@ import {
   ImagePlatformNotFoundError, ImageServiceClosedError,
 } from './errors.js';
 import { chainIds, familiarRepo, familiarTag, idHexOf, normalizeImageName, parseImageName, referencePattern } from './names.js';
-import { counted, progressBar, shortDigest } from './progress.js';
+import { LayerFeed } from './layer-feed.js';
+import { counted, shortDigest } from './progress.js';
 
 /** Annotation on a name's index entry: the digest the registry served for it (index or manifest), Docker's RepoDigest. */
 export const RepoDigestAnnotation = 'io.berth.image.repo-digest';
@@ -92,6 +93,12 @@ export interface LocalImageServiceOptions {
   platform?: Platform;
   /** Layer blobs downloaded at once per pull (default 6). */
   concurrency?: number;
+  /**
+   * Bytes of a layer buffered in memory while it waits for its turn to be
+   * unpacked straight from the download (default 64 MiB; 0: always unpack
+   * from the stored blob).
+   */
+  feedLimitBytes?: number;
 }
 
 interface Meta {
@@ -115,6 +122,14 @@ interface Loaded {
 }
 
 const noop = (): void => undefined;
+
+/** Yields `source` and hands each chunk to `feed` too. */
+async function* tap(source: AsyncIterable<Uint8Array>, feed: LayerFeed): AsyncGenerator<Uint8Array> {
+  for await (const c of source) {
+    await feed.push(c);
+    yield c;
+  }
+}
 const code = (e: unknown): string | undefined => (isBerthError(e) ? e.code : undefined);
 
 /**
@@ -154,6 +169,7 @@ export class LocalImageService implements ImageService {
   readonly #events?: ImageEventSink;
   readonly #platform: Platform;
   readonly #concurrency: number;
+  readonly #feedLimit: number;
   readonly #removeRoot: () => void;
   readonly #manifests = new Map<string, Loaded>();
   #lock: Promise<unknown> = Promise.resolve();
@@ -170,6 +186,7 @@ export class LocalImageService implements ImageService {
     this.#events = opts.events;
     this.#platform = opts.platform ?? hostPlatform();
     this.#concurrency = opts.concurrency ?? 6;
+    this.#feedLimit = opts.feedLimitBytes ?? 64 * 1024 * 1024;
     this.#removeRoot = store.addRootProvider(() => this.#gcRoots());
   }
 
@@ -224,15 +241,23 @@ export class LocalImageService implements ImageService {
       }
 
       // Downloads run concurrently (bounded); each settles when its blob is committed.
-      const downloads = this.#downloadAll(fetcher, layers, present, lease.id, emit, signal);
-      // Unpacking follows in layer order, as soon as each blob is there.
+      const feeds = layers.map((l, i) => (unpacked[i] || present[i] || this.#feedLimit <= 0 ? undefined : new LayerFeed(this.#feedLimit)));
+      const downloads = this.#downloadAll(fetcher, layers, present, feeds, lease.id, emit, signal);
+      // Unpacking follows in layer order: from the download itself while it
+      // is still running (the layer's feed), else from the stored blob.
       try {
         for (let i = 0; i < layers.length; i++) {
           const layer = layers[i]!;
           const id = shortDigest(layer.digest);
-          if (await downloads[i]!) downloaded = true;
-          if (unpacked[i]) continue;
-          await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal);
+          if (unpacked[i]) {
+            if (await downloads[i]!) downloaded = true;
+            continue;
+          }
+          const feed = feeds[i];
+          const source = feed?.claim()
+            ? async () => feed.stream()
+            : async () => { await downloads[i]; return this.store.open(layer.digest, { signal }); };
+          await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal, source, downloads[i]);
           downloaded = true;
           emit({ status: 'Pull complete', id, progressDetail: {} });
         }
@@ -271,7 +296,10 @@ export class LocalImageService implements ImageService {
   }
 
   /** Starts every layer download; element i settles (true: downloaded, false: was present) when blob i is committed. */
-  #downloadAll(fetcher: Fetcher, layers: Descriptor[], present: boolean[], lease: string, emit: (p: ImageProgress) => void, signal?: AbortSignal): Promise<boolean>[] {
+  #downloadAll(
+    fetcher: Fetcher, layers: Descriptor[], present: boolean[], feeds: Array<LayerFeed | undefined>, lease: string,
+    emit: (p: ImageProgress) => void, signal?: AbortSignal,
+  ): Promise<boolean>[] {
     let running = 0;
     const queue: Array<() => void> = [];
     const slot = async (): Promise<() => void> => {
@@ -288,9 +316,12 @@ export class LocalImageService implements ImageService {
       }
       const release = await slot();
       try {
-        const written = await this.#fetchBlob(fetcher, layer, lease, signal, emit, id);
+        const written = await this.#fetchBlob(fetcher, layer, lease, signal, emit, id, feeds[i]);
         emit({ status: 'Download complete', id, progressDetail: {} });
         return written;
+      } catch (e) {
+        feeds[i]?.fail(e);
+        throw e;
       } finally {
         release();
       }
@@ -302,14 +333,14 @@ export class LocalImageService implements ImageService {
    * of an earlier attempt; false when the blob was already there. A blob
    * that fails verification is discarded so a retry starts clean.
    */
-  async #fetchBlob(fetcher: Fetcher, desc: Descriptor, lease: string, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string): Promise<boolean> {
+  async #fetchBlob(fetcher: Fetcher, desc: Descriptor, lease: string, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string, feed?: LayerFeed): Promise<boolean> {
     const ref = `pull-${desc.digest}`;
     for (let attempt = 0; ; attempt++) {
       let w: ContentWriter;
       try {
         w = await this.store.writer(ref, { expected: desc, lease, signal });
       } catch (e) {
-        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') return false;
+        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') { feed?.abandon(); return false; }
         // Another pull (maybe another process) is writing this blob: wait for it.
         if (code(e) === 'ERR_STORE_LOCKED' && attempt < 6000) {
           throwIfAborted(signal, 'pull');
@@ -319,15 +350,18 @@ export class LocalImageService implements ImageService {
         throw e;
       }
       try {
+        // A resumed ingest has bytes the feed never saw: the unpacker reads the stored blob instead.
+        if (w.offset > 0) feed?.abandon();
         if (w.offset < desc.size) {
           const body = await fetcher.fetch(desc, { signal, ...(w.offset > 0 ? { offset: w.offset } : {}) });
-          const source = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
-          await w.copyFrom(source, { signal });
+          const counting = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
+          await w.copyFrom(feed ? tap(counting, feed) : counting, { signal });
         }
         await w.commit({ size: desc.size, digest: desc.digest, signal });
+        feed?.end();
         return true;
       } catch (e) {
-        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') return false;
+        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') { feed?.abandon(); feed?.end(); return false; }
         if (isBerthError(e) && e.kind === 'data-loss') {
           await w.close();
           await this.store.abort(ref).catch(() => undefined);
@@ -340,15 +374,27 @@ export class LocalImageService implements ImageService {
   }
 
   /** Unpacks one stored layer into a new snapshot over `parent` and commits it as `chainId`. */
-  async #unpackLayer(layer: Descriptor, diffId: string, chainId: string, parent: string | undefined, emit: (p: ImageProgress) => void, signal?: AbortSignal): Promise<void> {
+  async #unpackLayer(
+    layer: Descriptor, diffId: string, chainId: string, parent: string | undefined, emit: (p: ImageProgress) => void, signal?: AbortSignal,
+    source?: () => Promise<AsyncIterable<Uint8Array>>, stored?: Promise<unknown>,
+  ): Promise<void> {
     const id = shortDigest(layer.digest);
     const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
     const mounts = await this.snapshotter.prepare(key, parent, { signal });
     try {
-      const body = await this.store.open(layer.digest, { signal });
-      // The snapshotter's commit syncs the filesystem once; no sync per layer here.
-      const result = await applyLayerToMounts(mounts, counted(body, 'Extracting', id, layer.size, emit), { signal, sync: false });
+      const body = source ? await source() : await this.store.open(layer.digest, { signal });
+      let result;
+      try {
+        // The snapshotter's commit syncs the filesystem once; no sync per layer here.
+        result = await applyLayerToMounts(mounts, counted(body, 'Extracting', id, layer.size, emit), { signal, sync: false });
+      } catch (e) {
+        // Fed from a download that failed: its error says what went wrong.
+        const failed = stored ? await stored.then(() => undefined, (d: unknown) => d) : undefined;
+        throw failed ?? e;
+      }
       if (result.diffId !== diffId) throw new ImageDiffIdMismatchError(layer.digest, diffId, result.diffId);
+      // Never commit a snapshot before its blob is stored and verified.
+      await stored;
       await this.snapshotter.commit(chainId, key, {
         signal,
         labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(result.size) },

@@ -14,6 +14,8 @@ export interface ImagesEnvOptions {
   isInUse?: ImageInUse;
   events?: ImageEventSink;
   root?: string;
+  /** See LocalImageServiceOptions.feedLimitBytes. */
+  feedLimitBytes?: number;
 }
 
 /** Opens an image service on a fresh root (or `opts.root`). */
@@ -22,6 +24,7 @@ export async function openImages(opts: ImagesEnvOptions = {}): Promise<{ images:
   const images = await openLocalImageService({
     root, ...(opts.isInUse ? { isInUse: opts.isInUse } : {}), ...(opts.events ? { events: opts.events } : {}),
     platform: { os: 'linux', architecture: 'amd64' },
+    ...(opts.feedLimitBytes !== undefined ? { feedLimitBytes: opts.feedLimitBytes } : {}),
   });
   return {
     images, root,

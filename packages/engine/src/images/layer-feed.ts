@@ -1,0 +1,105 @@
+/**
+ * LayerFeed: hands a layer's bytes to its unpacker while they are still
+ * being downloaded, so unpacking overlaps the download instead of reading
+ * the blob back from the store afterwards.
+ *
+ * The downloader `push`es each verified chunk after handing it to the store
+ * writer. Until the unpacker `claim`s the feed, chunks are buffered up to a
+ * limit; past it the feed is abandoned (the unpacker then reads the
+ * committed blob from the store). Once claimed, the downloader waits while
+ * more than the limit is buffered, so memory stays bounded. The feed ends
+ * only when the downloader calls `end()` after the store commit verified
+ * the digest; `fail(e)` errors the unpacker's stream with the download's error.
+ */
+
+/** One layer's in-flight bytes; see the module comment. */
+export class LayerFeed {
+  readonly #limit: number;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #claimed = false;
+  #abandoned = false;
+  #ended = false;
+  #error: unknown;
+  #wakeConsumer?: () => void;
+  #wakeProducer?: () => void;
+
+  /** A feed buffering at most `limit` bytes. */
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Whether the unpacker can still take the bytes from here. */
+  get usable(): boolean {
+    return !this.#abandoned;
+  }
+
+  /** Stops teeing (a resumed download, a blob already stored, or too much buffered before the claim). */
+  abandon(): void {
+    if (this.#claimed) return;
+    this.#abandoned = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+  }
+
+  /** Adds a chunk; waits while a claimed feed holds more than the limit. */
+  async push(chunk: Uint8Array): Promise<void> {
+    if (this.#abandoned) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    this.#wake();
+    if (this.#buffered <= this.#limit) return;
+    if (!this.#claimed) { this.abandon(); return; }
+    while (this.#buffered > this.#limit && !this.#abandoned) await new Promise<void>((resolve) => { this.#wakeProducer = resolve; });
+  }
+
+  /** The download is committed and verified: the stream may end. */
+  end(): void {
+    this.#ended = true;
+    this.#wake();
+  }
+
+  /** The download failed: the unpacker's stream errors with `e`. */
+  fail(e: unknown): void {
+    this.#error = e ?? new Error('download failed');
+    this.#wake();
+  }
+
+  /** Takes the feed for the unpacker; false when it was abandoned. */
+  claim(): boolean {
+    if (this.#abandoned) return false;
+    this.#claimed = true;
+    return true;
+  }
+
+  /** The bytes, in order, from the start of the blob (after {@link claim}). */
+  async *stream(): AsyncGenerator<Uint8Array> {
+    try {
+      for (;;) {
+        if (this.#error !== undefined) throw this.#error;
+        const c = this.#chunks.shift();
+        if (c) {
+          this.#buffered -= c.length;
+          this.#wakeProducer?.();
+          this.#wakeProducer = undefined;
+          yield c;
+          continue;
+        }
+        if (this.#ended) return;
+        await new Promise<void>((resolve) => { this.#wakeConsumer = resolve; });
+      }
+    } finally {
+      // The unpacker stopped (done or failed): never leave the downloader waiting.
+      this.#abandoned = true;
+      this.#chunks = [];
+      this.#buffered = 0;
+      this.#wakeProducer?.();
+    }
+  }
+
+  #wake(): void {
+    const w = this.#wakeConsumer;
+    this.#wakeConsumer = undefined;
+    w?.();
+  }
+}
