@@ -7,7 +7,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { repositoryScope } from '../auth/authorizer.js';
 import {
-  errorFromResponse, RegistryAlreadyExistsError, RegistryDigestMismatchError, RegistryError, RegistryInvalidArgumentError,
+  errorFromResponse, RegistryAlreadyExistsError, RegistryCancelledError, RegistryDigestMismatchError, RegistryError, RegistryInvalidArgumentError,
   RegistryNotFoundError, RegistryProtocolError, RegistrySizeMismatchError, RegistryTooLargeError,
 } from '../errors.js';
 import { Limiter } from '../internal/limiter.js';
@@ -88,6 +88,8 @@ export class RegistryClient implements Resolver {
   readonly maxResumes: number;
   readonly #retryMin: number;
   readonly #retryMax: number;
+  readonly #streams = new Set<Readable>();
+  #closed = false;
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -256,9 +258,28 @@ export class RegistryClient implements Resolver {
     return options.artifactType && !filtered ? list.filter((d) => d.artifactType === options.artifactType) : list;
   }
 
-  /** Closes the client's own dispatcher (an injected one stays open). Idempotent. */
+  /**
+   * Closes the client: blob streams still open are destroyed with
+   * ERR_REGISTRY_CANCELLED, then the client's own dispatcher is closed (an
+   * injected one stays open). Idempotent.
+   */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of this.#streams) s.destroy(new RegistryCancelledError('registry client closed'));
+    this.#streams.clear();
     await this.transport.close();
+  }
+
+  /** @internal Tracks a blob stream so {@link close} can end it. */
+  track(s: Readable): Readable {
+    if (this.#closed) {
+      s.destroy(new RegistryCancelledError('registry client closed'));
+      return s;
+    }
+    this.#streams.add(s);
+    s.once('close', () => this.#streams.delete(s));
+    return s;
   }
 
   /** @internal resume backoff bounds. */
@@ -296,7 +317,7 @@ export class RegistryFetcher implements Fetcher {
     }, {
       offset, hash: options.hash, maxResumes: c.maxResumes, minDelayMs: c.resumeDelays.min, maxDelayMs: c.resumeDelays.max,
       ...sig(options),
-    })).catch((e: unknown) => { release(); throw e; });
+    })).then((s) => c.track(s), (e: unknown) => { release(); throw e; });
   }
 
   /** Fetches manifest bytes by digest or tag, size-limited and verified. @internal */
