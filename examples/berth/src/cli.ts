@@ -1,6 +1,7 @@
 /** The berth command tree and `runCli`, the testable entry point behind the `berth` binary. */
 import path from 'node:path';
-import { openEngine, type LocalEngine } from '@berth/engine';
+import { openEngine, openJournalEventBus, type LocalEngine } from '@berth/engine';
+import { lazyLocalImages, type LazyImageService } from './lazy-images.js';
 import { isBerthError } from '@berth/oci-spec';
 import { helpText, parseCommandLine, type CommandSpec } from './args.js';
 import { write, type CliContext } from './context.js';
@@ -56,6 +57,7 @@ export interface CliIo {
 /** Runs one berth command line (without `node` and the script); resolves to the exit status. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let engine: LocalEngine | undefined;
+  let images: LazyImageService | undefined;
   let commandPath: string[] = [];
   try {
     const { spec, cmd } = parseCommandLine(rootCommand, argv);
@@ -63,10 +65,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const ctx: CliContext = {
       ...io,
       engine: async () => {
-        engine ??= await openEngine({
-          root: path.resolve((cmd.globals.root as string | undefined) ?? io.env.BERTH_ROOT ?? defaultRoot),
-          runRoot: path.resolve((cmd.globals['run-root'] as string | undefined) ?? io.env.BERTH_RUN_ROOT ?? defaultRunRoot),
+        if (engine) return engine;
+        const root = path.resolve((cmd.globals.root as string | undefined) || io.env.BERTH_ROOT || defaultRoot);
+        const runRoot = path.resolve((cmd.globals['run-root'] as string | undefined) || io.env.BERTH_RUN_ROOT || defaultRunRoot);
+        // Compose the engine from its subsystems: one event bus for all, the image service opened on first use.
+        const eventBus = await openJournalEventBus({ root });
+        let opened: LocalEngine | undefined;
+        images = lazyLocalImages({
+          root,
+          publish: (e) => eventBus.publish(e),
+          isInUse: async (id) => (await opened!.containers.store.list({ all: true })).some((r) => r.Image === id),
         });
+        opened = await openEngine({ root, runRoot, eventBus, imageService: images });
+        engine = opened;
         return engine;
       },
     };
@@ -90,6 +101,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     return exitCodeForError(e, commandPath);
   } finally {
+    await images?.close();
     await engine?.close();
   }
 }

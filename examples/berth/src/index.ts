@@ -11,3 +11,4 @@ export { CliUsageError, TemplateError, CliErrorCode } from './errors.js';
 export { createOptionsFrom, createFlags, runFlags } from './commands/run-options.js';
 export { eventLine } from './commands/system.js';
 export type { CliContext } from './context.js';
+export { lazyLocalImages, type LazyImageService, type LazyImagesOptions } from './lazy-images.js';

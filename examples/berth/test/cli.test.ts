@@ -76,7 +76,7 @@ test('unwired commands fail clearly with ERR_ENGINE_NOT_IMPLEMENTED and docker e
   t.is(run.code, 125);
   t.regex(run.stderr, /ERR_ENGINE_NOT_IMPLEMENTED/);
   t.is(run.stdout, '');
-  for (const args of [['pull', 'busybox'], ['images'], ['exec', 'x', 'sh'], ['stop', 'x'], ['system', 'prune', '-f']]) {
+  for (const args of [['exec', 'x', 'sh'], ['stop', 'x'], ['system', 'prune', '-f']]) {
     const r = await berth(dir, args);
     t.regex(r.stderr, /ERR_ENGINE_NOT_IMPLEMENTED/, args.join(' '));
     t.is(r.code, args[0] === 'exec' ? 125 : 1, args.join(' '));

@@ -1,6 +1,7 @@
 /**
- * Image commands over the engine's ImageService. With the default engine
- * (no image service injected) they fail with `ERR_ENGINE_NOT_IMPLEMENTED`.
+ * Image commands over the engine's ImageService (the CLI injects the
+ * engine's `LocalImageService`; an engine opened without one rejects them
+ * with `ERR_ENGINE_NOT_IMPLEMENTED`).
  */
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
