@@ -26,3 +26,4 @@ export { TarParser, parsePaxRecords, type TarSink } from './archive/tar-reader.j
 export { encodeTarHeader, tarPadding, TAR_END, type TarWriteHeader, type TarWriteOptions } from './archive/tar-writer.js';
 export { TarEntryType, type TarHeader, type Timespec, type SparseRegion } from './archive/tar-header.js';
 export { mountAll, unmountAll } from './internal/mount.js';
+export { CowFsChannel, type LayerAppliedMessage, type SnapshotEventMessage } from './diagnostics.js';

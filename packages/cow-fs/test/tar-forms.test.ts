@@ -160,3 +160,15 @@ t0('a rejected layer closes its input stream (plain, gzip, zstd)', async (t) => 
     t.true(input.destroyed, name);
   }
 });
+
+test('an applied layer is published on diagnostics_channel', async (t) => {
+  const dc = await import('node:diagnostics_channel');
+  const { CowFsChannel } = await import('@berth/cow-fs');
+  const seen: Array<{ diffId: string; entries: number }> = [];
+  const fn = (m: unknown) => { seen.push(m as { diffId: string; entries: number }); };
+  dc.subscribe(CowFsChannel.LayerApplied, fn);
+  t.teardown(() => dc.unsubscribe(CowFsChannel.LayerApplied, fn));
+  const r = await applyLayer(await tmp(t), streamOf(makeTar([{ name: 'only-for-diagnostics', data: 'd' }])), { sync: false });
+  const mine = seen.find((m) => m.diffId === r.diffId);
+  t.is(mine?.entries, 1);
+});

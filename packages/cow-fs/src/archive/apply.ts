@@ -24,6 +24,7 @@ import { formatDigest, throwIfAborted, systemErrorFields, type Digest } from '@b
 import {
   LayerApplyError, LayerDeviceNotPermittedError, LayerInvalidWhiteoutError, LayerLinkEscapeError, LayerPathEscapeError,
 } from '../errors.js';
+import { publishLayerApplied } from '../diagnostics.js';
 import { copyEntry, major, minor } from '../internal/copy-tree.js';
 import { lgetxattr, lsetxattr, lutimens, mknod, syncfs } from '../internal/sys.js';
 import { decompress, type Compression, type ZstdDecoder } from './compression.js';
@@ -480,6 +481,7 @@ class LayerApplier implements TarSink {
  */
 export async function applyLayer(target: string, input: Readable | AsyncIterable<Uint8Array>, opts: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
   throwIfAborted(opts.signal, 'apply layer');
+  const started = performance.now();
   const root = fs.realpathSync(target);
   const layer = await decompress(input, opts);
   const hash = createHash('sha256');
@@ -499,7 +501,9 @@ export async function applyLayer(target: string, input: Readable | AsyncIterable
     throw e;
   }
   if (opts.sync !== false) syncfs(root);
-  return { diffId: formatDigest('sha256', hash.digest('hex')), size, compressedSize: layer.compressedSize(), compression: layer.compression, entries: applier.entries };
+  const result: ApplyLayerResult = { diffId: formatDigest('sha256', hash.digest('hex')), size, compressedSize: layer.compressedSize(), compression: layer.compression, entries: applier.entries };
+  publishLayerApplied({ target: root, ...result, ms: performance.now() - started });
+  return result;
 }
 
 /** Reads `trusted.overlay.opaque` of a directory: is it opaque in an overlay upper? */

@@ -14,6 +14,7 @@ import {
 } from '../snapshotter.js';
 import { diskUsage, readMetadata, writeMetadata, type StoredMetadata, type StoredSnapshot } from './metadata.js';
 import { syncfs, umount } from './sys.js';
+import { publishSnapshotEvent } from '../diagnostics.js';
 
 /** A snapshot with the ids of its committed ancestors, topmost first. */
 export interface Resolved {
@@ -180,6 +181,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       if (parent !== undefined && parent !== '') s.parent = parent;
       next.snapshots[key] = s;
       this.save(next);
+      publishSnapshotEvent({ event: kind === SnapshotKind.View ? 'view' : 'prepare', root: this.root, key });
       return this.mountsOf({ key, snap: s, parentIds });
     });
   }
@@ -202,6 +204,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       const now = new Date().toISOString();
       next.snapshots[name] = { ...s, kind: SnapshotKind.Committed, labels: labels ?? s.labels, updated: now, usage };
       this.save(next);
+      publishSnapshotEvent({ event: 'commit', root: this.root, key, name });
     });
   }
 
@@ -216,6 +219,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       this.save(next);
       this.removeExtra(r.snap.id);
       this.removeDir(r.snap.id);
+      publishSnapshotEvent({ event: 'remove', root: this.root, key });
     });
   }
 
