@@ -37,9 +37,17 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** What a backend needs to run the suite, decided at load time. */
+export interface SuiteNeeds {
+  /** Shown in titles, e.g. 'root, overlayfs'. */
+  label: string;
+  /** Whether this machine has it. */
+  available: boolean;
+}
+
 /** Registers the suite for one backend. */
-export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
-  const t0 = isRoot ? test : test.skip;
+export function snapshotterSuite(name: string, open: OpenSnapshotter, needs: SuiteNeeds = { label: 'root', available: true }): void {
+  const t0 = isRoot && needs.available ? test : test.skip;
   const setup = async (t: ExecutionContext, rootName = 'root'): Promise<{ sn: Snapshotter; root: string; base: string }> => {
     const base = await tmp(t);
     const root = `${base}/${rootName}`;
@@ -48,7 +56,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     return { sn, root, base };
   };
 
-  t0(`${name} (root): prepare, commit and stat follow key/name/parent`, async (t) => {
+  t0(`${name} (${needs.label}): prepare, commit and stat follow key/name/parent`, async (t) => {
     const { sn } = await setup(t);
     const m = await sn.prepare('k1', undefined, { labels: { a: '1' } });
     t.true(m.length >= 1);
@@ -68,7 +76,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     t.is((await sn.stat('v1')).kind, SnapshotKind.View);
   });
 
-  t0(`${name} (root): layers stack through mounts; whiteouts hide lower files`, async (t) => {
+  t0(`${name} (${needs.label}): layers stack through mounts; whiteouts hide lower files`, async (t) => {
     const { sn, base } = await setup(t);
     const m1 = await sn.prepare('x1', undefined);
     await applyLayerToMounts(m1, streamOf(makeTar([
@@ -90,7 +98,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     });
   });
 
-  t0(`${name} (root): writes in an active snapshot do not reach its parent; views are read-only`, async (t) => {
+  t0(`${name} (${needs.label}): writes in an active snapshot do not reach its parent; views are read-only`, async (t) => {
     const { sn, base } = await setup(t);
     const m1 = await sn.prepare('a', undefined);
     await withMount(base, m1, (d) => fs.writeFileSync(`${d}/f`, 'one'));
@@ -110,7 +118,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     await withMount(base, await sn.mounts('b'), (d) => t.is(fs.readFileSync(`${d}/f`, 'utf8'), 'two'));
   });
 
-  t0(`${name} (root): errors are typed`, async (t) => {
+  t0(`${name} (${needs.label}): errors are typed`, async (t) => {
     const { sn } = await setup(t);
     await sn.prepare('a', undefined);
     await t.throwsAsync(sn.prepare('a', undefined), { code: 'ERR_SNAPSHOT_ALREADY_EXISTS' });
@@ -132,7 +140,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     await t.throwsAsync(sn.stat('c'), { code: 'ERR_SNAPSHOTTER_CLOSED' });
   });
 
-  t0(`${name} (root): remove refuses a parent with children, then removes in order`, async (t) => {
+  t0(`${name} (${needs.label}): remove refuses a parent with children, then removes in order`, async (t) => {
     const { sn, root } = await setup(t);
     await sn.prepare('a', undefined);
     await sn.commit('c', 'a');
@@ -148,7 +156,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     await t.throwsAsync(sn.remove('c'), { code: 'ERR_SNAPSHOT_NOT_FOUND' });
   });
 
-  t0(`${name} (root): metadata persists across a reopen`, async (t) => {
+  t0(`${name} (${needs.label}): metadata persists across a reopen`, async (t) => {
     const { sn, root, base } = await setup(t);
     const m = await sn.prepare('a', undefined, { labels: { l: 'v' } });
     await withMount(base, m, (d) => fs.writeFileSync(`${d}/f`, 'data'));
@@ -164,7 +172,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     t.is((await again.stat('b')).parent, 'c');
   });
 
-  t0(`${name} (root): walk filters by kind, parent, labels and name`, async (t) => {
+  t0(`${name} (${needs.label}): walk filters by kind, parent, labels and name`, async (t) => {
     const { sn } = await setup(t);
     await sn.prepare('a', undefined, { labels: { team: 'x' } });
     await sn.commit('base', 'a');
@@ -180,7 +188,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     t.deepEqual(await names({ filters: [{ kind: SnapshotKind.View }, { parent: 'nothing' }] }), []);
   });
 
-  t0(`${name} (root): update replaces labels or sets single field paths`, async (t) => {
+  t0(`${name} (${needs.label}): update replaces labels or sets single field paths`, async (t) => {
     const { sn } = await setup(t);
     await sn.prepare('a', undefined, { labels: { x: '1', y: '2' } });
     let i = await sn.update({ name: 'a', labels: { z: '3' } });
@@ -191,7 +199,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     t.true(i.updated.getTime() >= i.created.getTime());
   });
 
-  t0(`${name} (root): usage reports bytes and inodes of the snapshot's own data`, async (t) => {
+  t0(`${name} (${needs.label}): usage reports bytes and inodes of the snapshot's own data`, async (t) => {
     const { sn, base } = await setup(t);
     const m = await sn.prepare('a', undefined);
     await withMount(base, m, (d) => {
@@ -210,7 +218,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     t.true(child.inodes >= 1);
   });
 
-  t0(`${name} (root): 130 layers stack and mount (mount data stays within one page)`, async (t) => {
+  t0(`${name} (${needs.label}): 130 layers stack and mount (mount data stays within one page)`, async (t) => {
     // A long root path makes the plain lowerdir list far longer than a page.
     const { sn, base } = await setup(t, 'a-rather-long-snapshotter-root-directory-name-to-overflow-the-mount-page');
     let parent: string | undefined;
@@ -231,7 +239,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     });
   });
 
-  t0(`${name} (root): cleanup removes orphaned directories and stale mounts`, async (t) => {
+  t0(`${name} (${needs.label}): cleanup removes orphaned directories and stale mounts`, async (t) => {
     const { sn, root } = await setup(t);
     await sn.prepare('a', undefined);
     fs.mkdirSync(`${root}/snapshots/9999/fs`, { recursive: true });
@@ -244,7 +252,7 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter): void {
     await sn.mounts('a');
   });
 
-  t0(`${name} (root): diff of an active snapshot against its parent round-trips`, async (t) => {
+  t0(`${name} (${needs.label}): diff of an active snapshot against its parent round-trips`, async (t) => {
     const { sn, base } = await setup(t);
     const m = await sn.prepare('a', undefined);
     await applyLayerToMounts(m, streamOf(makeTar([
