@@ -66,3 +66,13 @@ t0('implicit parents in an upper dir take the lower directory\'s metadata', asyn
   t.is(st.mode & 0o7777, 0o750);
   t.is(st.uid, 33);
 });
+
+t0('user.* xattrs on symlinks and devices are skipped (the kernel forbids them); others are kept', async (t) => {
+  const dir = await tmp(t);
+  await applyLayer(dir, streamOf(makeTar([
+    { name: 'l', type: 'symlink', linkname: 'x', xattrs: { 'user.a': Buffer.from('1'), 'trusted.b': Buffer.from('2') } },
+    { name: 'f', xattrs: { 'user.a': Buffer.from('1') } },
+  ])), { sync: false });
+  t.deepEqual(readTree(dir).get('l')!.xattrs, { 'trusted.b': Buffer.from('2').toString('hex') });
+  t.deepEqual(readTree(dir).get('f')!.xattrs, { 'user.a': Buffer.from('1').toString('hex') });
+});

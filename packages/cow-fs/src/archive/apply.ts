@@ -327,7 +327,14 @@ class LayerApplier implements TarSink {
     for (const [k, v] of h.xattrs) {
       // A layer must not steer overlayfs (redirect, origin, opaque…): those are ours to set.
       if (k.startsWith('trusted.overlay.')) continue;
-      lsetxattr(abs, k, v);
+      // xattr(7): user.* is only allowed on regular files and directories.
+      if (k.startsWith('user.') && h.type !== TarEntryType.File && h.type !== TarEntryType.Directory) continue;
+      try {
+        lsetxattr(abs, k, v);
+      } catch (e) {
+        // A filesystem without this namespace (EOPNOTSUPP) loses the attribute, as GNU tar and containerd do.
+        if ((e as { errnoCode?: string }).errnoCode !== 'EOPNOTSUPP') throw e;
+      }
     }
   }
 
