@@ -89,7 +89,7 @@ export class Authorizer {
       publish(RegistryChannel.Auth, { host, scheme: 'basic', scopes });
       return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
     }
-    const merged = mergeScopes([...scopes, ...(ch.params.scope ? [ch.params.scope] : [])]);
+    const merged = mergeScopes(scopes);
     const key = `${host}|${ch.params.service ?? ''}|${merged.join(' ')}`;
     const cached = this.#tokens.get(key);
     if (cached && cached.expiresAt > Date.now()) return cached.header;
@@ -106,18 +106,21 @@ export class Authorizer {
 
   /**
    * Handles a 401: records the new challenge and drops a cached token that
-   * was refused. Returns whether a retry can do better.
+   * was refused. Says whether a retry can do better and which scope the
+   * challenge asked for; the retry of that one request adds it to its scopes
+   * (later requests are not widened by it).
    */
-  unauthorized(host: string, wwwAuthenticate: string | string[] | undefined, sent: string | undefined): boolean {
+  unauthorized(host: string, wwwAuthenticate: string | string[] | undefined, sent: string | undefined): { retry: boolean; scope?: string } {
     const before = this.#challenges.get(host);
-    if (!this.setChallenge(host, wwwAuthenticate)) return false;
+    if (!this.setChallenge(host, wwwAuthenticate)) return { retry: false };
     const ch = this.#challenges.get(host)!;
     if (sent) {
       for (const [k, t] of this.#tokens) if (t.header === sent) this.#tokens.delete(k);
       // Basic credentials refused: retrying them cannot help.
-      if (ch.scheme === 'basic' && sent.startsWith('Basic ')) return false;
+      if (ch.scheme === 'basic' && sent.startsWith('Basic ')) return { retry: false };
     }
-    return ch.scheme === 'bearer' || !before || before.scheme !== ch.scheme || !sent;
+    const retry = ch.scheme === 'bearer' || !before || before.scheme !== ch.scheme || !sent;
+    return ch.params.scope ? { retry, scope: ch.params.scope } : { retry };
   }
 
   async #fetchToken(host: string, ch: Challenge, scopes: string[], signal?: AbortSignal): Promise<CachedToken | undefined> {

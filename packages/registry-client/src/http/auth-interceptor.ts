@@ -37,6 +37,7 @@ class AuthHandler implements Dispatcher.DispatchHandler {
   #started = false;
   #swallow = false;
   #sent: string | undefined;
+  #extraScopes: string[] = [];
   #done = false;
 
   constructor(
@@ -49,7 +50,7 @@ class AuthHandler implements Dispatcher.DispatchHandler {
   run(): void {
     const { host, scopes, signal } = this.opts.berthAuth!;
     this.#proxy.onIdleAbort = (r) => this.#fail(r);
-    this.authorizer.authorize(host, scopes, signal).then((header) => {
+    this.authorizer.authorize(host, [...scopes, ...this.#extraScopes], signal).then((header) => {
       if (this.#done) return;
       this.#proxy.onIdleAbort = null;
       this.#sent = header;
@@ -72,10 +73,13 @@ class AuthHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
-    if (statusCode === 401 && this.#attempt < 2 && isReplayable(this.opts.body)
-      && this.authorizer.unauthorized(this.opts.berthAuth!.host, headers['www-authenticate'], this.#sent)) {
-      this.#swallow = true;
-      return;
+    if (statusCode === 401 && this.#attempt < 2 && isReplayable(this.opts.body)) {
+      const { retry, scope } = this.authorizer.unauthorized(this.opts.berthAuth!.host, headers['www-authenticate'], this.#sent);
+      if (retry) {
+        if (scope) this.#extraScopes.push(scope);
+        this.#swallow = true;
+        return;
+      }
     }
     this.#proxy.target = controller;
     this.handler.onResponseStart?.(this.#proxy, statusCode, headers, statusMessage);
