@@ -178,6 +178,44 @@ function routes(engine: Engine): Array<[string, RegExp, Handler]> {
     ['POST', /^\/exec\/[^/]+\/(start|resize)$/, notWired('exec', runtime)],
     ['GET', /^\/exec\/[^/]+\/json$/, notWired('exec', runtime)],
     ['POST', /^\/commit$/, notWired('commit', runtime)],
+    // Images: through engine.images (501 when the engine has no image service).
+    ['GET', /^\/images\/json$/, async (_r, res, _p, q) => send(res, 200, await engine.images.list({ filters: parseFiltersParam(q.get('filters')) }))],
+    ['POST', /^\/images\/create$/, async (req, res, _p, q) => {
+      const from = q.get('fromImage') ?? '';
+      if (!from) throw new InvalidArgumentError('fromImage', from, 'importing with fromSrc is not supported; use /images/load');
+      const tag = q.get('tag');
+      const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
+      const ac = new AbortController();
+      req.on('close', () => { if (!res.writableEnded) ac.abort(); });
+      // Headers go out with the first progress message, so a pull that fails at once (unknown image,
+      // no image service) still gets its proper status; later failures are error objects in the stream.
+      let started = false;
+      const start = () => {
+        if (!started) res.writeHead(200, { 'Content-Type': 'application/json' });
+        started = true;
+      };
+      try {
+        const r = await engine.images.pull(ref, { signal: ac.signal, onProgress: (p) => { start(); res.write(`${JSON.stringify(p)}\n`); } });
+        start();
+        res.write(`${JSON.stringify({ status: `Status: ${r.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${r.name}` })}\n`);
+      } catch (e) {
+        if (!started) throw e;
+        const message = (e as Error).message;
+        res.write(`${JSON.stringify({ errorDetail: { message }, error: message })}\n`);
+      }
+      res.end();
+    }],
+    ['POST', /^\/images\/prune$/, async (_r, res, _p, q) => send(res, 200, await engine.images.prune({
+      filters: parseFiltersParam(q.get('filters')), all: (parseFiltersParam(q.get('filters')).dangling ?? []).includes('false'),
+    }))],
+    ['GET', /^\/images\/(?<name>.+)\/json$/, async (_r, res, p) => send(res, 200, await engine.images.inspect(p.name!))],
+    ['GET', /^\/images\/(?<name>.+)\/history$/, async (_r, res, p) => send(res, 200, await engine.images.history(p.name!))],
+    ['POST', /^\/images\/(?<name>.+)\/tag$/, async (_r, res, p, q) => {
+      const repo = q.get('repo') ?? '';
+      await engine.images.tag(p.name!, q.get('tag') ? `${repo}:${q.get('tag')}` : repo);
+      send(res, 201);
+    }],
+    ['DELETE', /^\/images\/(?<name>.+)$/, async (_r, res, p, q) => send(res, 200, await engine.images.remove(p.name!, { force: bool(q, 'force'), noprune: bool(q, 'noprune') }))],
     ['GET', /^\/images\/.*$/, notWired('images', images)],
     ['POST', /^\/images\/.*$/, notWired('images', images)],
     ['DELETE', /^\/images\/.*$/, notWired('images', images)],

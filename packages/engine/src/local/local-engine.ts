@@ -112,7 +112,8 @@ export class LocalEngine implements Engine {
       ContainersRunning: all.filter((r) => r.State.Running && !r.State.Paused).length,
       ContainersPaused: all.filter((r) => r.State.Paused).length,
       ContainersStopped: all.filter((r) => !r.State.Running).length,
-      Images: 0,
+      // Without an image service (ERR_ENGINE_NOT_IMPLEMENTED) there are no images to count.
+      Images: await this.images.list().then((l) => l.length, () => 0),
       Driver: 'overlay',
       DockerRootDir: this.root,
       OperatingSystem: /^PRETTY_NAME="?([^"\n]*)/m.exec(osRelease)?.[1] ?? os.type(),
@@ -126,7 +127,7 @@ export class LocalEngine implements Engine {
       LoggingDriver: 'json-file',
       CgroupDriver: 'cgroupfs',
       Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Log: ['json-file'] },
-      Warnings: ['images and container execution are not wired yet (ERR_ENGINE_NOT_IMPLEMENTED)'],
+      Warnings: ['container execution is not wired yet (ERR_ENGINE_NOT_IMPLEMENTED)'],
     };
   }
 
