@@ -11,9 +11,11 @@ import {
   RegistryNotFoundError, RegistryProtocolError, RegistrySizeMismatchError, RegistryTooLargeError,
 } from '../errors.js';
 import { Limiter } from '../internal/limiter.js';
-import { formatReference, parseDockerReference, type ImageReference } from '@berth/oci-spec';
 import {
-  digestAlgorithm, digestLike, isDigest, isIndexMediaType, isManifestOrIndex, MediaType, onlyPlatform, selectPlatformEntry,
+  formatReference, isBerthError, parseDockerReference, parseImageJson, type ImageReference, type ParsedImageJson,
+} from '@berth/oci-spec';
+import {
+  digestAlgorithm, digestLike, isDigest, isManifestOrIndex, MediaType, onlyPlatform, selectPlatformEntry,
   type Descriptor, type Digest, type ImageIndex, type ImageManifest,
 } from '../internal/oci.js';
 import type {
@@ -342,15 +344,17 @@ export class RegistryFetcher implements Fetcher {
   /** {@inheritDoc Fetcher.fetchManifest} */
   async fetchManifest(desc: Descriptor, options: FetchManifestOptions = {}): Promise<FetchedManifest> {
     const got = await this.client.onPullHosts(this.ref.domain, (host) => this.#fetchManifestBytes(host, desc.digest, desc, options));
-    let doc: { mediaType?: string; manifests?: unknown; layers?: unknown };
+    // Untrusted JSON: validated by oci-spec (schema + media type agreement) before anything reads it.
+    let parsed: ParsedImageJson;
     try {
-      doc = JSON.parse(got.bytes.toString('utf8')) as typeof doc;
+      parsed = parseImageJson(got.bytes, desc.mediaType);
     } catch (e) {
-      throw new RegistryProtocolError(`manifest "${desc.digest}" is not JSON`, { cause: e });
+      throw new RegistryProtocolError(`manifest "${desc.digest}" is invalid`, {
+        cause: e, details: isBerthError(e) ? { ociCode: e.code } : {},
+      });
     }
-    const mediaType = doc.mediaType ?? desc.mediaType;
-    if (isIndexMediaType(mediaType) || Array.isArray(doc.manifests)) {
-      const index = doc as ImageIndex;
+    if (parsed.kind === 'index') {
+      const index = parsed.value as ImageIndex;
       if (!options.platform) return { descriptor: desc, bytes: got.bytes, index };
       const want = options.platform;
       const matcher = 'match' in want ? want : onlyPlatform(want);
@@ -361,8 +365,8 @@ export class RegistryFetcher implements Fetcher {
       }
       return this.fetchManifest(pick, { ...options });
     }
-    if (!Array.isArray(doc.layers)) throw new RegistryProtocolError(`"${desc.digest}" is neither a manifest nor an index`);
-    return { descriptor: desc, bytes: got.bytes, manifest: doc as ImageManifest };
+    if (parsed.kind !== 'manifest') throw new RegistryProtocolError(`"${desc.digest}" is neither a manifest nor an index`);
+    return { descriptor: desc, bytes: got.bytes, manifest: parsed.value as ImageManifest };
   }
 
   /** @internal used by {@link RegistryClient.referrers} for the tag schema fallback. */
