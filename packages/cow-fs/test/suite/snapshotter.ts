@@ -31,6 +31,16 @@ export async function withMount<T>(base: string, mounts: Mount[], fn: (dir: stri
   }
 }
 
+/** mtimes (ns) of every non-directory under `root`, symlinks included. */
+function mtimes(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rel of readTree(root).keys()) {
+    const st = fs.lstatSync(`${root}/${rel}`, { bigint: true });
+    if (!st.isDirectory()) out[rel] = String(st.mtimeNs);
+  }
+  return out;
+}
+
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);
@@ -258,6 +268,26 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter, needs: Sui
     t.false(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(`${root}/stale`));
     t.is((await sn.stat('a')).kind, SnapshotKind.Active);
     await sn.mounts('a');
+  });
+
+  t0(`${name} (${needs.label}): a child starts as an exact copy of its parent (devices, fifos, hardlinks, xattrs, owners, times)`, async (t) => {
+    const { sn, base } = await setup(t);
+    const m = await sn.prepare('a', undefined);
+    await applyLayerToMounts(m, streamOf(makeTar([
+      { name: 'dev/', type: 'directory', mode: 0o755 }, { name: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+      { name: 'dev/loop0', type: 'block', mode: 0o660, devmajor: 7, devminor: 0, gid: 6 }, { name: 'fifo', type: 'fifo', mode: 0o620 },
+      { name: 'bin/', type: 'directory', mode: 0o755 }, { name: 'bin/su', data: 'su', mode: 0o4755, uid: 0, gid: 0, xattrs: { 'security.capability': Buffer.from('0100000200040000000000000000000000000000', 'hex') } },
+      { name: 'bin/su-link', type: 'link', linkname: 'bin/su' }, { name: 'home/', type: 'directory', mode: 0o1777 },
+      { name: 'home/u', data: 'u', uid: 1000, gid: 1000, mode: 0o640, xattrs: { 'user.x': Buffer.from('y'), 'trusted.t': Buffer.from([0, 1]) } },
+      { name: 'home/link', type: 'symlink', linkname: '/home/u', uid: 1000, gid: 1000, mtime: 1_500_000_000 },
+    ])));
+    await sn.commit('c', 'a');
+    const parentTree = await withMount(base, await sn.view('pv', 'c'), (d) => ({ tree: readTree(d), mtimes: mtimes(d) }));
+    await withMount(base, await sn.prepare('child', 'c'), (d) => {
+      t.deepEqual(compareTrees(parentTree.tree, readTree(d)), []);
+      t.deepEqual(mtimes(d), parentTree.mtimes);
+      t.is(fs.statSync(`${d}/bin/su`).ino, fs.statSync(`${d}/bin/su-link`).ino);
+    });
   });
 
   t0(`${name} (${needs.label}): diff of an active snapshot against its parent round-trips`, async (t) => {
