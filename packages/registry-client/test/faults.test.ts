@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
 import { createRegistryClient, RegistryChannel } from '@berth/registry-client';
@@ -196,6 +197,28 @@ test.serial('manifests over the size limit are ERR_REGISTRY_TOO_LARGE', async (t
     proxy.rule = (req) => ({ kind: 'pass', dropHeaders: req.method === 'HEAD' ? ['docker-content-digest'] : [] });
     const err2 = await t.throwsAsync(client.resolve(ref));
     t.is((err2 as { code?: string }).code, 'ERR_REGISTRY_TOO_LARGE');
+  } finally {
+    proxy.rule = () => ({ kind: 'pass' });
+    await client.close();
+  }
+});
+
+test.serial('a manifest that fails validation is ERR_REGISTRY_PROTOCOL (after its digest checked)', async (t) => {
+  const body = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: 'nope' });
+  const bytes = Buffer.from(body);
+  const desc: Descriptor = {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`),
+    size: bytes.length,
+  };
+  proxy.rule = (req) => (req.url?.endsWith(`/manifests/${desc.digest}`)
+    ? { kind: 'status', status: 200, headers: { 'content-type': desc.mediaType, 'docker-content-digest': desc.digest }, body }
+    : { kind: 'pass' });
+  const client = createRegistryClient();
+  try {
+    const err = await t.throwsAsync(client.fetcher(`${proxy.host}/${f.repo}`).fetchManifest(desc));
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_PROTOCOL');
+    t.regex(String((err as { details?: { ociCode?: string } }).details?.ociCode), /^ERR_OCI_/);
   } finally {
     proxy.rule = () => ({ kind: 'pass' });
     await client.close();
