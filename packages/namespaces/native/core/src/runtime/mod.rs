@@ -267,7 +267,7 @@ fn create_in(o: &CreateOptions, dir: &Path, cg_out: &mut Option<Box<dyn Manager>
     *cg_out = cg;
     let cg = cg_out.as_deref();
     if let (Some(m), Some(res)) = (cg, &linux.resources) {
-        m.apply(res)?;
+        m.apply(&with_default_devices(res, &linux.devices))?;
     }
     let sp = spawn(&plan)?;
     let pid = sp.pid;
@@ -310,6 +310,36 @@ fn create_in(o: &CreateOptions, dir: &Path, cg_out: &mut Option<Box<dyn Manager>
         return Err(e);
     }
     Ok(Created { pid, state: st })
+}
+
+/// The device rules runc adds after the spec's own (specconv's
+/// AllowedDevices): mknod of any device, the default devices, ptys and tun,
+/// and every `linux.devices` entry, so a spec's "deny all" still leaves the
+/// container the devices it was given.
+pub fn with_default_devices(res: &cgroups::LinuxResources, devices: &[spec::Device]) -> cgroups::LinuxResources {
+    let mut r = res.clone();
+    if r.devices.is_empty() {
+        return r;
+    }
+    let rule = |typ: &str, major: i64, minor: i64, access: &str| cgroups::LinuxDeviceCgroup {
+        allow: true,
+        typ: Some(typ.to_string()),
+        major: if major < 0 { None } else { Some(major) },
+        minor: if minor < 0 { None } else { Some(minor) },
+        access: Some(access.to_string()),
+    };
+    r.devices.push(rule("c", -1, -1, "m"));
+    r.devices.push(rule("b", -1, -1, "m"));
+    for (major, minor) in [(1, 3), (1, 5), (1, 7), (5, 0), (1, 9), (1, 8), (136, -1), (5, 2), (10, 200)] {
+        r.devices.push(rule("c", major, minor, "rwm"));
+    }
+    for d in devices {
+        let typ = if d.typ == "b" { "b" } else { "c" };
+        if d.typ != "p" {
+            r.devices.push(rule(typ, d.major, d.minor, "rwm"));
+        }
+    }
+    r
 }
 
 /// Reads a container's state, with `status` computed now.
