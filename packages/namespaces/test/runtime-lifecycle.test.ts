@@ -246,3 +246,22 @@ rootTest('as root: exec joins a running container', async (t) => {
     b.cleanup();
   }
 });
+
+rootTest('as root: the init stays non-dumpable until exec (no /proc/1/exe before start)', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['sleep', '100']);
+    const c = await createContainer(id(), spec, { bundle: b.bundle, root: b.root, stdio: 'ignore' });
+    const probe = { args: ['sh', '-c', 'readlink /proc/1/exe || echo denied'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 }, capabilities: spec.process!.capabilities! };
+    const before = await c.exec(probe, { stdio: 'pipe' });
+    t.is((await readAll(before.stdio.stdout)).trim(), 'denied');
+    await before.wait();
+    await c.start();
+    const after = await c.exec(probe, { stdio: 'pipe' });
+    t.is((await readAll(after.stdio.stdout)).trim(), '/bin/busybox');
+    await after.wait();
+    await c.delete({ force: true });
+  } finally {
+    b.cleanup();
+  }
+});
