@@ -10,11 +10,12 @@
  */
 import fs from 'node:fs';
 import { binding } from './native.js';
-import { callNative, MountDataTooLongError, NamespacesInvalidArgumentError } from './errors.js';
+import { callNative, fromNative, MountDataTooLongError, NamespacesInvalidArgumentError } from './errors.js';
 
 interface FsBinding {
   fsMount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   fsUmount2(target: string, flags: number): void;
+  fsMountOverlay(target: string, lower: string[], upper: string | null, work: string | null, options: string[], flags: number): void;
   fsParseMountOptions(options: string[]): { flags: number; cleared: number; propagation: number[]; data: string };
   fsMknod(path: string, mode: number, major: number, minor: number): void;
   fsLsetxattr(path: string, name: string, value: Buffer, flags: number): void;
@@ -131,6 +132,55 @@ export function mount(source: string | null, target: string, fstype: string | nu
   callNative(() => native().fsMount(source, target, fstype, bits, data ?? null));
 }
 
+/** An overlay mount, layer by layer. */
+export interface OverlayOptions {
+  /** Lower layers, topmost first (as in `lowerdir=top:…:bottom`). */
+  lower: readonly string[];
+  /** The writable layer; absent for a read-only overlay of the lowers. */
+  upper?: string;
+  /** The work dir, on the same filesystem as `upper`. */
+  work?: string;
+  /** Other overlay options: `index=off`, `userxattr`, `metacopy=on`, `redirect_dir=on`, `volatile`… */
+  options?: readonly string[];
+}
+
+/**
+ * Mounts an overlay at `target` with the new mount API: fsopen(2), one
+ * fsconfig(2) `lowerdir+` per layer, fsmount(2), move_mount(2) (Linux ≥
+ * 6.8). No one-page limit applies, so any number of layers with long paths
+ * fits. Where the kernel lacks it, falls back to mount(2) with the joined
+ * data, which must fit in {@link MOUNT_DATA_MAX} bytes. `flags` takes
+ * `readonly`, `nosuid`, `nodev`, `noexec` and the atime flags. The kernel's
+ * own explanation of a refusal (`overlay: failed to …`) is in the message.
+ */
+export function mountOverlay(target: string, overlay: OverlayOptions, flags: MountFlags = {}): void {
+  const bits = flagsToBits(flags);
+  try {
+    native().fsMountOverlay(target, [...overlay.lower], overlay.upper ?? null, overlay.work ?? null, [...(overlay.options ?? [])], bits);
+  } catch (e) {
+    // Only on kernels without the new mount API, through the mount(2) fallback.
+    if ((e as { code?: unknown }).code === 'ERR_NS_MOUNT_DATA_TOO_LONG') {
+      throw new MountDataTooLongError({ target, length: Buffer.byteLength(overlayData(overlay)), limit: MOUNT_DATA_MAX }, { cause: e });
+    }
+    throw fromNative(e);
+  }
+}
+
+function overlayData(o: OverlayOptions): string {
+  return [`lowerdir=${o.lower.join(':')}`, ...(o.upper === undefined ? [] : [`upperdir=${o.upper}`]), ...(o.work === undefined ? [] : [`workdir=${o.work}`]), ...(o.options ?? [])].join(',');
+}
+
+function overlayFromData(data: string): OverlayOptions {
+  const out: { lower: string[]; upper?: string; work?: string; options: string[] } = { lower: [], options: [] };
+  for (const opt of data.split(',')) {
+    if (opt.startsWith('lowerdir=')) out.lower = opt.slice('lowerdir='.length).split(/(?<!\\):/).map((l) => l.replace(/\\:/g, ':'));
+    else if (opt.startsWith('upperdir=')) out.upper = opt.slice('upperdir='.length);
+    else if (opt.startsWith('workdir=')) out.work = opt.slice('workdir='.length);
+    else if (opt !== '') out.options.push(opt);
+  }
+  return out;
+}
+
 /** Options of {@link umount}: the umount2(2) flags. */
 export interface UmountOptions {
   /** `MNT_DETACH`: lazy unmount, detached now, cleaned when no longer busy. */
@@ -188,7 +238,9 @@ export interface MountSpec {
  * are split by {@link parseMountOptions}; a mount's own `target` is resolved
  * inside `target` with {@link resolveInRoot} (so a symlink cannot lead it
  * out) and must exist. Type `bind` (or a `bind`/`rbind` option) makes a bind
- * mount. Stops at the first failure; mounts already made stay.
+ * mount. An `overlay` whose data exceeds one page is mounted layer by layer
+ * with {@link mountOverlay} (new mount API) instead of failing. Stops at the
+ * first failure; mounts already made stay.
  */
 export function mountAll(mounts: readonly MountSpec[], target: string): void {
   for (const m of mounts) {
@@ -196,7 +248,11 @@ export function mountAll(mounts: readonly MountSpec[], target: string): void {
     const where = m.target === undefined || m.target === '' || m.target === '/' ? target : resolveInRoot(target, m.target);
     const isBind = m.type === 'bind' || parsed.flags.bind === true;
     const flags: MountFlags = { ...parsed.flags, ...(m.type === 'bind' ? { bind: true } : {}) };
-    mount(m.source === '' ? null : m.source, where, isBind ? null : m.type, flags, parsed.data === '' ? undefined : parsed.data);
+    if (m.type === 'overlay' && Buffer.byteLength(parsed.data) > MOUNT_DATA_MAX) {
+      mountOverlay(where, overlayFromData(parsed.data), flags);
+    } else {
+      mount(m.source === '' ? null : m.source, where, isBind ? null : m.type, flags, parsed.data === '' ? undefined : parsed.data);
+    }
     for (const p of parsed.propagation) {
       const base = p.startsWith('r') ? p.slice(1) : p;
       mount(null, where, null, { [base]: true, rec: p.startsWith('r') } as MountFlags);

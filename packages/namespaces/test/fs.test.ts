@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   fdPath, fsyncDir, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
-  mount, mountAll, openInRoot, parseMountOptions, renameat2, resolveInRoot, syncfs, umount, utimensat,
+  mount, mountAll, mountOverlay, openInRoot, parseMountOptions, renameat2, resolveInRoot, syncfs, umount, utimensat,
   MOUNT_DATA_MAX, SystemCallError,
 } from '@berth/namespaces';
 import type { Resolver } from '@berth/namespaces';
@@ -93,14 +93,43 @@ rootTest('as root: a read-only bind really is read-only and propagation is appli
   t.notRegex(line, /shared:/); // private: no peer group
 });
 
-rootTest('as root: mount data over one page is refused with ERR_NS_MOUNT_DATA_TOO_LONG before the syscall', (t) => {
+rootTest('as root: mount(2) data over one page is refused with ERR_NS_MOUNT_DATA_TOO_LONG before the syscall', (t) => {
   const d = tempDir(t);
   const lower = Array.from({ length: 400 }, (_, i) => `/var/lib/berth/snapshots/${i}/fs`).join(':');
-  const e = t.throws(() => mountAll([{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, 'upperdir=/u', 'workdir=/w'] }], d));
+  const e = t.throws(() => mount('overlay', d, 'overlay', {}, `lowerdir=${lower},upperdir=/u,workdir=/w`));
   t.is((e as { code?: string }).code, 'ERR_NS_MOUNT_DATA_TOO_LONG');
   t.is((e as unknown as { limit: number }).limit, MOUNT_DATA_MAX);
   t.true((e as unknown as { length: number }).length > MOUNT_DATA_MAX);
   t.is(mountInfoLine(d), undefined);
+});
+
+rootTest('as root: an overlay of 80 long-named layers (data over one page) mounts layer by layer through mountAll', (t) => {
+  const base = tmpfsDir(t);
+  const long = 'l'.repeat(60);
+  const layers = Array.from({ length: 80 }, (_, i) => path.join(base, `${long}-${String(i).padStart(3, '0')}`));
+  for (const [i, l] of layers.entries()) {
+    fs.mkdirSync(l);
+    fs.writeFileSync(path.join(l, `only-${i}`), String(i));
+    fs.writeFileSync(path.join(l, 'shared'), String(i));
+  }
+  const [upper, work, merged] = ['u', 'w', 'm'].map((n) => path.join(base, n));
+  for (const d of [upper, work, merged]) fs.mkdirSync(d);
+  const options = [`lowerdir=${layers.join(':')}`, `upperdir=${upper}`, `workdir=${work}`, 'index=off'];
+  t.true(Buffer.byteLength(options.join(',')) > MOUNT_DATA_MAX);
+  mountAll([{ type: 'overlay', source: 'overlay', options: [...options, 'nodev'] }], merged);
+  t.teardown(() => { try { umount(merged); } catch { umount(merged, { detach: true }); } });
+  t.is(fs.readFileSync(path.join(merged, 'shared'), 'utf8'), '0', 'the first lowerdir is the top layer');
+  t.is(fs.readFileSync(path.join(merged, 'only-79'), 'utf8'), '79');
+  t.is(fs.readdirSync(merged).length, 81);
+  fs.writeFileSync(path.join(merged, 'new'), 'x');
+  t.is(fs.readFileSync(path.join(upper, 'new'), 'utf8'), 'x');
+  t.regex(mountInfoLine(merged)!, /\bnodev\b/);
+  // Errors from the kernel's fs context come back typed.
+  const missing = path.join(base, 'missing');
+  const e = t.throws(() => mountOverlay(merged, { lower: [missing] })) as SystemCallError;
+  t.is(e.code, 'ERR_NS_SYSCALL');
+  t.is(e.syscall, 'fsconfig');
+  t.is(e.errnoCode, 'ENOENT');
 });
 
 rootTest('as root: overlay via mountAll; a char 0/0 whiteout hides a lower file, an opaque dir hides lower contents', (t) => {

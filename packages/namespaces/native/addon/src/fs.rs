@@ -94,6 +94,26 @@ fn parse_mount_options(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     Ok(o)
 }
 
+fn str_list(env: Env, v: napi_value, what: &str) -> JsResult<Vec<String>> {
+    if env.is_nullish(v)? {
+        return Ok(Vec::new());
+    }
+    env.get_array(v)?.into_iter().map(|e| str_arg(env, e, what)).collect()
+}
+
+fn mount_overlay(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
+    let target = str_arg(env, a[0], "target")?;
+    let o = fsys::Overlay {
+        lower: str_list(env, a[1], "lower layer")?,
+        upper: opt_str(env, a[2], "upper")?,
+        work: opt_str(env, a[3], "work")?,
+        options: str_list(env, a[4], "overlay option")?,
+    };
+    let flags = int_arg(env, a[5], "flags")? as u64;
+    fsys::mount_overlay(&target, &o, flags).map_err(core_err)?;
+    env.undefined()
+}
+
 fn mknod(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     let path = str_arg(env, a[0], "path")?;
     let mode = u32_arg(env, a[1], "mode")?;
@@ -216,6 +236,7 @@ fn fd_path(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
 pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsMount", mount)?;
     export(env, exports, "fsUmount2", umount2)?;
+    export(env, exports, "fsMountOverlay", mount_overlay)?;
     export(env, exports, "fsParseMountOptions", parse_mount_options)?;
     export(env, exports, "fsMknod", mknod)?;
     export(env, exports, "fsLsetxattr", lsetxattr)?;

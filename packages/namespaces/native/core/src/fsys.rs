@@ -146,6 +146,203 @@ pub fn mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u6
     Ok(())
 }
 
+/// An overlay mount built option by option with the new mount API, so no
+/// one-page limit applies.
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    /// Lower layers, topmost first.
+    pub lower: Vec<String>,
+    pub upper: Option<String>,
+    pub work: Option<String>,
+    /// Other overlay options: `index=off`, `userxattr`, `metacopy=on`, `volatile`…
+    pub options: Vec<String>,
+}
+
+impl Overlay {
+    /// The legacy mount(2) data string (`lowerdir=a:b,upperdir=…,workdir=…,…`).
+    pub fn data(&self) -> String {
+        let mut parts = vec![format!("lowerdir={}", self.lower.join(":"))];
+        if let Some(u) = &self.upper {
+            parts.push(format!("upperdir={u}"));
+        }
+        if let Some(w) = &self.work {
+            parts.push(format!("workdir={w}"));
+        }
+        parts.extend(self.options.iter().cloned());
+        parts.join(",")
+    }
+}
+
+/// `MOUNT_ATTR_*` for fsmount(2) from `MS_*` flags (the ones it knows).
+fn mount_attrs(flags: u64) -> u64 {
+    let mut a = 0;
+    for (ms_flag, attr) in [
+        (ms::RDONLY, 0x1),
+        (ms::NOSUID, 0x2),
+        (ms::NODEV, 0x4),
+        (ms::NOEXEC, 0x8),
+        (ms::NOATIME, 0x10),
+        (ms::STRICTATIME, 0x20),
+        (ms::NODIRATIME, 0x80),
+        (ms::NOSYMFOLLOW, 0x20_0000),
+    ] {
+        if flags & ms_flag != 0 {
+            a |= attr;
+        }
+    }
+    a
+}
+
+/// The messages the kernel left on an fs context fd ("e overlay: …").
+fn fs_context_log(fd: RawFd) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        out.push(String::from_utf8_lossy(&buf[..n as usize]).trim().to_string());
+    }
+    out.join("; ")
+}
+
+/// Mounts an overlay at `target`. With the new mount API (fsopen, fsconfig
+/// with one `lowerdir+` per layer, fsmount, move_mount: Linux ≥ 6.8) there is
+/// no limit on the number or length of layers; where the kernel lacks it, a
+/// plain mount(2) with [`Overlay::data`], which must fit in one page
+/// (`ERR_NS_MOUNT_DATA_TOO_LONG`). `flags` takes `ro`, `nosuid`, `nodev`,
+/// `noexec` and the atime flags.
+pub fn mount_overlay(target: &str, o: &Overlay, flags: u64) -> Result<()> {
+    if o.lower.is_empty() {
+        return Err(Error::invalid("an overlay needs at least one lower layer"));
+    }
+    match mount_overlay_fsconfig(target, o, flags) {
+        Ok(()) => Ok(()),
+        Err(Fallback::Legacy) => mount(Some("overlay"), target, Some("overlay"), flags, Some(&o.data())),
+        Err(Fallback::Failed(e)) => Err(e),
+    }
+}
+
+enum Fallback {
+    Legacy,
+    Failed(Error),
+}
+
+fn mount_overlay_fsconfig(target: &str, o: &Overlay, flags: u64) -> std::result::Result<(), Fallback> {
+    let fstype = CString::new("overlay").unwrap();
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), 1 /* FSOPEN_CLOEXEC */) };
+    if fd < 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        return if errno == libc::ENOSYS { Err(Fallback::Legacy) } else { Err(Fallback::Failed(Error::sys(errno, "fsopen", Some(target)))) };
+    }
+    let fsfd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let set = |key: &str, value: Option<&str>| -> std::result::Result<(), (i32, String)> {
+        let k = CString::new(key).map_err(|_| (libc::EINVAL, String::new()))?;
+        let v = value.map(CString::new).transpose().map_err(|_| (libc::EINVAL, String::new()))?;
+        let (cmd, vp) = match &v {
+            Some(v) => (1 /* FSCONFIG_SET_STRING */, v.as_ptr()),
+            None => (0 /* FSCONFIG_SET_FLAG */, std::ptr::null()),
+        };
+        let rc = unsafe { libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), cmd, k.as_ptr(), vp, 0) };
+        if rc < 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            return Err((errno, fs_context_log(fsfd.as_raw_fd())));
+        }
+        Ok(())
+    };
+    let fail = |what: &str, (errno, log): (i32, String)| {
+        let mut e = Error::sys(errno, "fsconfig", Some(target));
+        e.message = format!("fsconfig {what} for overlay {target:?}: {}{}", std::io::Error::from_raw_os_error(errno), if log.is_empty() { String::new() } else { format!(" ({log})") });
+        Fallback::Failed(e)
+    };
+    // Lowers topmost first, as in lowerdir=top:…:bottom.
+    for (i, l) in o.lower.iter().enumerate() {
+        if let Err(err) = set("lowerdir+", Some(l)) {
+            // A kernel without lowerdir+ (before 6.8) refuses the key itself.
+            return if i == 0 && err.0 == libc::EINVAL && (err.1.contains("lowerdir+") || err.1.contains("Unknown parameter") || err.1.contains("Legacy")) {
+                Err(Fallback::Legacy)
+            } else {
+                Err(fail(&format!("lowerdir+ {l:?}"), err))
+            };
+        }
+    }
+    if let Some(u) = &o.upper {
+        set("upperdir", Some(u)).map_err(|e| fail("upperdir", e))?;
+    }
+    if let Some(w) = &o.work {
+        set("workdir", Some(w)).map_err(|e| fail("workdir", e))?;
+    }
+    for opt in &o.options {
+        let r = match opt.split_once('=') {
+            Some((k, v)) => set(k, Some(v)),
+            None => set(opt, None),
+        };
+        r.map_err(|e| fail(opt, e))?;
+    }
+    let empty = CString::new("").unwrap();
+    let rc = unsafe { libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), 6 /* FSCONFIG_CMD_CREATE */, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_char>(), 0) };
+    if rc < 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        let log = fs_context_log(fsfd.as_raw_fd());
+        // Before overlay took fs_context parameters (Linux 6.5) the keys were
+        // gathered as legacy data and refused only now.
+        if log.contains("lowerdir+") || log.contains("Legacy") {
+            return Err(Fallback::Legacy);
+        }
+        return Err(fail("create", (errno, log)));
+    }
+    let mfd = unsafe { libc::syscall(libc::SYS_fsmount, fsfd.as_raw_fd(), 1 /* FSMOUNT_CLOEXEC */, mount_attrs(flags)) };
+    if mfd < 0 {
+        return Err(Fallback::Failed(Error::last("fsmount", Some(target))));
+    }
+    let mntfd = unsafe { OwnedFd::from_raw_fd(mfd as RawFd) };
+    let t = CString::new(target).map_err(|_| Fallback::Failed(Error::invalid(format!("path {target:?} contains a NUL byte"))))?;
+    let rc = unsafe { libc::syscall(libc::SYS_move_mount, mntfd.as_raw_fd(), empty.as_ptr(), libc::AT_FDCWD, t.as_ptr(), 4 /* MOVE_MOUNT_F_EMPTY_PATH */) };
+    if rc < 0 {
+        return Err(Fallback::Failed(Error::last("move_mount", Some(target))));
+    }
+    Ok(())
+}
+
+/// Splits overlay mount data (`lowerdir=a:b,upperdir=…`) into an [`Overlay`],
+/// undoing the `\:` escapes of the legacy syntax (the new API needs none).
+pub fn parse_overlay_data(data: &[String]) -> Overlay {
+    let mut o = Overlay::default();
+    for d in data {
+        if let Some(v) = d.strip_prefix("lowerdir=") {
+            o.lower = split_unescaped(v, ':');
+        } else if let Some(v) = d.strip_prefix("upperdir=") {
+            o.upper = Some(v.to_string());
+        } else if let Some(v) = d.strip_prefix("workdir=") {
+            o.work = Some(v.to_string());
+        } else {
+            o.options.push(d.clone());
+        }
+    }
+    o
+}
+
+fn split_unescaped(s: &str, sep: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut esc = false;
+    for c in s.chars() {
+        if esc {
+            cur.push(c);
+            esc = false;
+        } else if c == '\\' {
+            esc = true;
+        } else if c == sep {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out
+}
+
 /// `umount2(2)` flags.
 pub mod mnt {
     pub const FORCE: i32 = libc::MNT_FORCE;
@@ -716,6 +913,16 @@ mod tests {
         let big = "x".repeat(MOUNT_DATA_MAX + 1);
         let e = mount_raw(None, "/nonexistent", Some("tmpfs"), 0, Some(&big)).unwrap_err();
         assert_eq!(e.code, "ERR_NS_MOUNT_DATA_TOO_LONG");
+    }
+
+    #[test]
+    fn parses_overlay_data() {
+        let o = parse_overlay_data(&["lowerdir=/a\\:b:/c".to_string(), "upperdir=/u".into(), "workdir=/w".into(), "index=off".into(), "userxattr".into()]);
+        assert_eq!(o.lower, vec!["/a:b".to_string(), "/c".to_string()]);
+        assert_eq!(o.upper.as_deref(), Some("/u"));
+        assert_eq!(o.work.as_deref(), Some("/w"));
+        assert_eq!(o.options, vec!["index=off".to_string(), "userxattr".to_string()]);
+        assert_eq!(Overlay { lower: vec!["/x".into(), "/y".into()], ..Overlay::default() }.data(), "lowerdir=/x:/y");
     }
 
     #[test]
