@@ -138,3 +138,20 @@ t0('hostile (root): overlay upper apply follows a lower layer\'s symlink only in
   t.is(fs.readFileSync(`${upper}/sentinel/file`, 'utf8'), 'pwned');
   t.is(state(base, sentinel), before);
 });
+
+t0('hostile (root): a lower layer\'s symlink cannot leak a host file into an upper through hardlink copy-up → ERR_LAYER_APPLY_FAILED', async (t) => {
+  const base = await tmp(t);
+  const lower = `${base}/lower`;
+  const upper = `${base}/upper`;
+  const sentinel = `${base}/sentinel`;
+  for (const d of [lower, upper, sentinel]) fs.mkdirSync(d);
+  fs.writeFileSync(`${sentinel}/file`, 'secret');
+  const before = state(base, sentinel);
+  // The lower holds `a -> <host sentinel>`; the new layer makes `a/` a real directory and hardlinks `a/file`.
+  await applyLayer(lower, streamOf(makeTar([{ name: 'a', type: 'symlink', linkname: sentinel }])), { sync: false });
+  const err = await t.throwsAsync(applyLayer(upper, streamOf(makeTar([{ name: 'a/', type: 'directory' }, { name: 'x', type: 'link', linkname: 'a/file' }])), { sync: false, convertWhiteout: 'overlay', lowers: [lower] }), { code: 'ERR_LAYER_APPLY_FAILED' });
+  t.is((err as unknown as { details: { entry: string } }).details.entry, 'x');
+  t.false(fs.existsSync(`${upper}/a/file`));
+  t.false(fs.existsSync(`${upper}/x`));
+  t.is(state(base, sentinel), before);
+});

@@ -147,14 +147,35 @@ class LayerApplier implements TarSink {
     this.parents.clear();
   }
 
-  /** Looks `rel` up in the lower layers (topmost first); whiteouts hide it. */
+  /**
+   * Looks `rel` (already resolved, symlink-free in the merged view) up in the
+   * lower layers, topmost first, as overlayfs would: a whiteout hides it, a
+   * non-directory or an opaque directory on the way hides the layers below,
+   * and no symlink is ever followed — so a lower layer's symlink can never
+   * lead this lookup (or a hardlink copy-up) out of the lower root.
+   */
   private lowerStat(rel: string): { path: string; st: fs.Stats } | undefined {
-    for (const l of this.lowers) {
-      const p = `${l}/${rel}`;
-      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    const comps = rel.split('/');
+    let up = this.root;
+    for (let i = 0; i < comps.length - 1; i++) {
+      up += '/' + comps[i];
+      const st = fs.lstatSync(up, { throwIfNoEntry: false });
       if (st === undefined) continue;
-      if (st.isCharacterDevice() && st.rdev === 0) return undefined;
-      return { path: p, st };
+      if (!st.isDirectory() || isOpaqueDir(up)) return undefined;
+    }
+    for (const l of this.lowers) {
+      let p = l;
+      let opaque = false;
+      for (let i = 0; i < comps.length; i++) {
+        p += '/' + comps[i];
+        const st = fs.lstatSync(p, { throwIfNoEntry: false });
+        if (st === undefined) break;
+        if (st.isCharacterDevice() && st.rdev === 0) return undefined;
+        if (i === comps.length - 1) return { path: p, st };
+        if (!st.isDirectory()) return undefined;
+        if (isOpaqueDir(p)) opaque = true;
+      }
+      if (opaque) return undefined;
     }
     return undefined;
   }
