@@ -220,6 +220,9 @@ export class LocalImageService implements ImageService {
       manifestDesc = { mediaType: fetched.descriptor.mediaType ?? manifestDesc.mediaType, digest: fetched.descriptor.digest, size: fetched.bytes.length };
       let downloaded = false;
 
+      // The manifest blob is written now, beside the layers (it is held by the lease; only the tag at the end makes it visible).
+      const manifestStored = writeBlob(this.store, `pull-${manifestDesc.digest}`, fetched.bytes, manifestDesc, { lease: lease.id, signal });
+      manifestStored.catch(() => undefined);
       // Config first (small): it names the diffIds the layers must unpack to.
       const configWritten = await this.#fetchBlob(fetcher, manifest.config, lease.id, signal);
       downloaded ||= configWritten;
@@ -268,7 +271,7 @@ export class LocalImageService implements ImageService {
       await Promise.all(downloads);
 
       // Manifest last, then the name: the image becomes visible only now.
-      await writeBlob(this.store, `pull-${manifestDesc.digest}`, fetched.bytes, manifestDesc, { lease: lease.id, signal });
+      await manifestStored;
       const repoDigest = resolved.descriptor.digest;
       const before = await this.#entries();
       const previous = before.find((e) => e.name === name);
@@ -276,10 +279,13 @@ export class LocalImageService implements ImageService {
       await this.#exclusive(async () => {
         await this.store.images.tag(name, { ...manifestDesc, annotations: { [RepoDigestAnnotation]: repoDigest } }, { signal });
         const id = parseImageConfigDigest(manifest);
-        await this.#updateMeta((m) => {
-          delete m.dangling[manifestDesc.digest];
-          if (changed) m.tagged[id] = new Date().toISOString();
-        });
+        const meta = await this.#readMeta();
+        if (changed || meta.dangling[manifestDesc.digest]) {
+          await this.#updateMeta((m) => {
+            delete m.dangling[manifestDesc.digest];
+            if (changed) m.tagged[id] = new Date().toISOString();
+          });
+        }
         if (previous && previous.target.digest !== manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
       });
       emit({ status: `Digest: ${repoDigest}` });
