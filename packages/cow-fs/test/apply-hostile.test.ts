@@ -155,3 +155,20 @@ t0('hostile (root): a lower layer\'s symlink cannot leak a host file into an upp
   t.false(fs.existsSync(`${upper}/x`));
   t.is(state(base, sentinel), before);
 });
+
+t0('hostile (root): directory times are not restored through a parent replaced by a symlink later in the layer', async (t) => {
+  const base = await tmp(t);
+  const target = `${base}/target`;
+  const sentinel = `${base}/sentinel`;
+  fs.mkdirSync(target);
+  fs.mkdirSync(`${sentinel}/inner`, { recursive: true });
+  fs.writeFileSync(`${sentinel}/file`, 'sentinel');
+  const before = fs.statSync(`${sentinel}/inner`).mtimeMs;
+  const beforeState = state(base, sentinel);
+  await applyLayer(target, streamOf(makeTar([
+    { name: 'd/', type: 'directory' }, { name: 'd/inner/', type: 'directory', mtime: 1000 },
+    { name: 'd', type: 'symlink', linkname: sentinel },
+  ])), { sync: false });
+  t.is(fs.statSync(`${sentinel}/inner`).mtimeMs, before);
+  t.is(state(base, sentinel), beforeState);
+});

@@ -476,14 +476,26 @@ class LayerApplier implements TarSink {
     }
   }
 
-  /** Restores directory times (after their contents) and closes what is open. */
+  /**
+   * Restores directory times (after their contents) and closes what is open.
+   * A later entry may have replaced a directory on the way with a symlink, so
+   * each path is walked again without following any: only real directories
+   * inside the root get their times.
+   */
   finish(): void {
     if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1; }
+    const real = new Map<string, boolean>([[this.root, true]]);
+    const isRealDir = (abs: string): boolean => {
+      const known = real.get(abs);
+      if (known !== undefined) return known;
+      const parent = abs.slice(0, abs.lastIndexOf('/'));
+      const ok = (parent.length >= this.root.length && isRealDir(parent)) && fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory() === true;
+      real.set(abs, ok);
+      return ok;
+    };
     for (let i = this.deferred.length - 1; i >= 0; i--) {
       const [abs, at, mt] = this.deferred[i]!;
-      const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-      if (st === undefined || !st.isDirectory()) continue;
-      lutimens(abs, at, mt);
+      if (isRealDir(abs)) lutimens(abs, at, mt);
     }
   }
 
