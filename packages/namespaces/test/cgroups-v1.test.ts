@@ -126,7 +126,8 @@ v1Test('v1 (real, root): freeze stops the task, thaw resumes it, killAll kills i
   t.regex(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'), /^State:\s+D/m);
   await cg.thaw();
   t.is(cg.freezerState(), 'thawed');
-  t.regex(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'), /^State:\s+S/m);
+  // The kernel reports THAWED before the task has left the refrigerator: it wakes soon after.
+  while (!/^State:\s+S/m.test(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))) await sleep(2);
   const exited = once(child, 'exit');
   await cg.killAll();
   const [code, signal] = await exited;
