@@ -291,7 +291,7 @@ export class LocalImageService implements ImageService {
       emit({ status: `Digest: ${repoDigest}` });
       const shown = familiarTag(name) ?? name;
       emit({ status: downloaded || changed ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
-      this.#publish('pull', shown, { name: familiarRepo(name) ?? name });
+      await this.#publish('pull', shown, { name: familiarRepo(name) ?? name });
       return {
         name, id: manifest.config.digest, digest: repoDigest, manifest: manifestDesc,
         ...(chain.length ? { chainId: chain[chain.length - 1] } : {}), downloaded: downloaded || changed,
@@ -462,7 +462,7 @@ export class LocalImageService implements ImageService {
     const bytes = await readBlob(this.store, img.manifestDesc, { signal });
     await pusher.pushManifest(img.manifestDesc, bytes, { signal, ...(r.tag ? { tag: r.tag } : {}) });
     emit({ status: `${r.tag ?? 'latest'}: digest: ${img.manifestDesc.digest} size: ${img.manifestDesc.size}` });
-    this.#publish('push', familiarTag(name) ?? name, { name: familiarRepo(name) ?? name });
+    await this.#publish('push', familiarTag(name) ?? name, { name: familiarRepo(name) ?? name });
     return { digest: img.manifestDesc.digest, size: img.manifestDesc.size };
   }
 
@@ -595,7 +595,7 @@ export class LocalImageService implements ImageService {
       });
       if (previous && previous.target.digest !== img.manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
     });
-    this.#publish('tag', img.id, { name: familiarTag(name) ?? name });
+    await this.#publish('tag', img.id, { name: familiarTag(name) ?? name });
   }
 
   /**
@@ -614,7 +614,7 @@ export class LocalImageService implements ImageService {
         await this.store.images.untag(n, opts);
         const shown = familiarTag(n) ?? n;
         items.push({ Untagged: shown });
-        this.#publish('untag', img.id, { name: shown });
+        await this.#publish('untag', img.id, { name: shown });
       };
       if (byName !== undefined && names.length > 1) {
         // One of several names: untagging is all `rmi name` does.
@@ -632,7 +632,7 @@ export class LocalImageService implements ImageService {
       await this.#updateMeta((m) => { delete m.dangling[img.manifestDesc.digest]; delete m.tagged[img.id]; });
       await this.#collect(opts.signal);
       items.push({ Deleted: img.id });
-      this.#publish('delete', img.id, {});
+      await this.#publish('delete', img.id, {});
       return items;
     });
   }
@@ -667,9 +667,9 @@ export class LocalImageService implements ImageService {
       const reclaimed = await this.#collect(opts.signal);
       for (const id of deleted) {
         items.push({ Deleted: id });
-        this.#publish('delete', id, {});
+        await this.#publish('delete', id, {});
       }
-      this.#publish('prune', '', { reclaimed: String(reclaimed) });
+      await this.#publish('prune', '', { reclaimed: String(reclaimed) });
       return { ImagesDeleted: items, SpaceReclaimed: reclaimed };
     });
   }
@@ -691,7 +691,7 @@ export class LocalImageService implements ImageService {
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
     });
-    stream.once('end', () => this.#publish('save', names.map((n) => familiarTag(n) ?? n).join(','), {}));
+    stream.once('end', () => void this.#publish('save', names.map((n) => familiarTag(n) ?? n).join(','), {}));
     return stream;
   }
 
@@ -714,7 +714,7 @@ export class LocalImageService implements ImageService {
           await this.#updateMeta((m) => { delete m.dangling[img.manifestDesc.digest]; m.tagged[img.id] = new Date().toISOString(); });
           if (previous && previous.target.digest !== img.manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
         });
-        this.#publish('load', familiarTag(image.name) ?? image.name, {});
+        await this.#publish('load', familiarTag(image.name) ?? image.name, {});
       }
       return { names: images.map((i) => i.name), ids: [...ids] };
     } finally {
@@ -798,7 +798,7 @@ export class LocalImageService implements ImageService {
         });
         if (previous && previous.target.digest !== manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
       });
-      this.#publish('import', configDesc.digest, name ? { name: familiarTag(name) ?? name } : {});
+      await this.#publish('import', configDesc.digest, name ? { name: familiarTag(name) ?? name } : {});
       return { id: configDesc.digest, ...(name ? { name } : {}) };
     } finally {
       await this.store.leases.delete(lease.id).catch(() => undefined);
@@ -820,8 +820,9 @@ export class LocalImageService implements ImageService {
     if (this.#closed) throw new ImageServiceClosedError();
   }
 
-  #publish(action: string, id: string, attributes: Record<string, string>): void {
-    this.#events?.publish({ Type: 'image', Action: action, Actor: { ID: id, Attributes: attributes } }).catch(() => undefined);
+  /** Publishes an image event; a failing event sink never fails the operation. */
+  async #publish(action: string, id: string, attributes: Record<string, string>): Promise<void> {
+    await this.#events?.publish({ Type: 'image', Action: action, Actor: { ID: id, Attributes: attributes } }).catch(() => undefined);
   }
 
   /** Serializes the changes to names and metadata within this process. */
