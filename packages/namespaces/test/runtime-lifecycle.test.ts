@@ -204,7 +204,7 @@ rootTest('as root: a user-namespaced container maps root to an unprivileged host
 rootTest('as root: a pty is handed to JS, sized and resizable', async (t) => {
   const b = makeBundle();
   try {
-    const spec = defaultSpec(['sh', '-c', 'stty size; read x; stty size']);
+    const spec = defaultSpec(['sh', '-c', 'tty; stty size; read x; stty size']);
     spec.process!.terminal = true;
     const c = await runContainer(id(), spec, { bundle: b.bundle, root: b.root, consoleSize: { rows: 30, cols: 100 } });
     const pty = c.stdio.pty!;
@@ -219,6 +219,8 @@ rootTest('as root: a pty is handed to JS, sized and resizable', async (t) => {
     t.is(st.exitCode, 0);
     t.regex(out, /30 100/);
     t.regex(out, /40 120/);
+    // Opened from the container's own devpts instance.
+    t.regex(out, /^\/dev\/pts\/0\r?$/m);
     await c.delete();
   } finally {
     b.cleanup();

@@ -41,6 +41,9 @@ podmanTest('podman --runtime berth-runtime run --rm <fixture busybox> echo hi (c
     t.is(r2.stdout, 'pm\n1000\n1\n');
     const r3 = await pm(['--runtime', runtimeBinaryPath, 'run', '--rm', '--network=none', image, 'sh', '-c', 'exit 7']).catch((e: { code: number }) => e);
     t.is((r3 as { code: number }).code, 7);
+    // -t: conmon gets the pty master over --console-socket.
+    const r4 = await pm(['--runtime', runtimeBinaryPath, 'run', '--rm', '-t', '--network=none', image, 'tty']);
+    t.is(r4.stdout, '/dev/pts/0\r\n');
   } finally {
     await pm(['rm', '-af']).catch(() => undefined);
     await run("sh", ["-c", `grep -o " ${dir.path}[^ ]*" /proc/self/mountinfo | sort -r | xargs -r umount -l`]).catch(() => undefined);

@@ -97,10 +97,10 @@ fn make_stdio(env: Env, o: napi_value, terminal: bool) -> JsResult<Stdio> {
             Ok(Stdio { child: StdioFds::Fds([in_r, out_w, err_w]), parent: Some([in_w, out_r, err_r]), pty: None, close_after: vec![in_r, out_w, err_w] })
         }
         "pty" => {
+            // The child opens the pty from the container's /dev/ptmx and sends the master back.
             let rows = int_field(env, o, "rows")?.unwrap_or(0) as u16;
             let cols = int_field(env, o, "cols")?.unwrap_or(0) as u16;
-            let (m, s) = rt::openpty(rows, cols).map_err(core_err)?;
-            Ok(Stdio { child: StdioFds::Pty(s), parent: None, pty: Some(m), close_after: vec![s] })
+            Ok(Stdio { child: StdioFds::NewPty { rows, cols }, parent: None, pty: None, close_after: vec![] })
         }
         other => Err(JsError::invalid(format!("stdio {other:?} is not inherit, ignore, pipe or pty"))),
     }
@@ -160,6 +160,10 @@ fn create(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     for &fd in &stdio.close_after {
         close(fd);
     }
+    let mut stdio = stdio;
+    if created.pty_master.is_some() {
+        stdio.pty = created.pty_master;
+    }
     let out = env.object()?;
     env.set(out, "pid", env.int(created.pid as i64)?)?;
     env.set(out, "state", json(env, &created.state)?)?;
@@ -216,7 +220,7 @@ fn exec(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     let root = root_of(env, env.get(o, "root")?.unwrap_or(env.undefined()?))?;
     let id = req_str(env, o, "id")?;
     let r = rt::exec(&root, &id, ExecOptions { process, stdio: stdio.child, preserve_fds: 0 });
-    let pid = match r {
+    let (pid, pty) = match r {
         Ok(p) => p,
         Err(e) => {
             stdio.fail();
@@ -225,6 +229,10 @@ fn exec(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     };
     for &fd in &stdio.close_after {
         close(fd);
+    }
+    let mut stdio = stdio;
+    if pty.is_some() {
+        stdio.pty = pty;
     }
     let out = env.object()?;
     env.set(out, "pid", env.int(pid as i64)?)?;

@@ -324,20 +324,27 @@ fn send_console(socket: &str, master: i32) -> Result<()> {
     Ok(())
 }
 
-/// The stdio of a new process: inherited, or a pty (master sent over the console socket).
-fn stdio_for(terminal: bool, console_socket: Option<&str>, detach: bool) -> Result<(StdioFds, Option<(i32, i32)>)> {
+/// The stdio of a new process: inherited, or a pty the child opens in the
+/// container (its master then goes to the console socket, or is proxied).
+fn stdio_for(terminal: bool, size: (u16, u16), console_socket: Option<&str>, detach: bool) -> Result<StdioFds> {
     if !terminal {
-        return Ok((StdioFds::Fds([-1; 3]), None));
+        return Ok(StdioFds::Fds([-1; 3]));
     }
-    let (m, s) = rt::openpty(0, 0)?;
-    match console_socket {
-        Some(sock) => {
-            send_console(sock, m)?;
+    if console_socket.is_none() && detach {
+        return Err(Error::invalid("a terminal needs --console-socket when detached"));
+    }
+    Ok(StdioFds::NewPty { rows: size.0, cols: size.1 })
+}
+
+/// Hands the pty master to the console socket (closing ours), or keeps it to proxy.
+fn place_master(master: Option<i32>, console_socket: Option<&str>) -> Result<Option<i32>> {
+    match (master, console_socket) {
+        (Some(m), Some(sock)) => {
+            let r = send_console(sock, m);
             unsafe { libc::close(m) };
-            Ok((StdioFds::Pty(s), Some((-1, s))))
+            r.map(|_| None)
         }
-        None if detach => Err(Error::invalid("a terminal needs --console-socket when detached")),
-        None => Ok((StdioFds::Pty(s), Some((m, s)))),
+        (m, _) => Ok(m),
     }
 }
 
@@ -379,8 +386,9 @@ fn create(root: &Path, a: &Args, run: bool) -> Result<i32> {
     let bytes = std::fs::read(&cfg).map_err(|e| Error::io(&e, "open", Some(&cfg.to_string_lossy())))?;
     let spec = Spec::from_json(&bytes)?;
     let terminal = spec.process.as_ref().map(|p| p.terminal).unwrap_or(false);
+    let size = spec.process.as_ref().and_then(|p| p.console_size).map(|c| (c.height, c.width)).unwrap_or((0, 0));
     let detach = a.has(&["detach", "d"]);
-    let (stdio, pty) = stdio_for(terminal, a.get(&["console-socket"]), !run || detach)?;
+    let stdio = stdio_for(terminal, size, a.get(&["console-socket"]), !run || detach)?;
     let preserve_fds = a.get(&["preserve-fds"]).map(|v| v.parse::<i32>().map_err(|_| Error::invalid("--preserve-fds needs a number"))).transpose()?.unwrap_or(0);
     let created = rt::create(CreateOptions {
         id: id.clone(),
@@ -392,19 +400,15 @@ fn create(root: &Path, a: &Args, run: bool) -> Result<i32> {
         preserve_fds,
         exec_fifo: !run,
     })?;
-    if let Some((_, slave)) = pty {
-        unsafe { libc::close(slave) };
-    }
+    let master = place_master(created.pty_master, a.get(&["console-socket"]))?;
     if let Some(p) = a.get(&["pid-file"]) {
         write_pid_file(p, created.pid)?;
     }
     if !run || detach {
         return Ok(0);
     }
-    if let Some((m, _)) = pty {
-        if m >= 0 {
-            proxy_pty(m);
-        }
+    if let Some(m) = master {
+        proxy_pty(m);
     }
     let status = rt::reap(created.pid).unwrap_or(0);
     if !a.has(&["keep"]) {
@@ -447,22 +451,19 @@ fn exec(root: &Path, a: &Args) -> Result<i32> {
         process.no_new_privileges = true;
     }
     let detach = a.has(&["detach", "d"]);
-    let (stdio, pty) = stdio_for(process.terminal, a.get(&["console-socket"]), detach)?;
+    let size = process.console_size.map(|c| (c.height, c.width)).unwrap_or((0, 0));
+    let stdio = stdio_for(process.terminal, size, a.get(&["console-socket"]), detach)?;
     let preserve_fds = a.get(&["preserve-fds"]).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let pid = rt::exec(root, &id, ExecOptions { process, stdio, preserve_fds })?;
-    if let Some((_, slave)) = pty {
-        unsafe { libc::close(slave) };
-    }
+    let (pid, master) = rt::exec(root, &id, ExecOptions { process, stdio, preserve_fds })?;
+    let master = place_master(master, a.get(&["console-socket"]))?;
     if let Some(p) = a.get(&["pid-file"]) {
         write_pid_file(p, pid)?;
     }
     if detach {
         return Ok(0);
     }
-    if let Some((m, _)) = pty {
-        if m >= 0 {
-            proxy_pty(m);
-        }
+    if let Some(m) = master {
+        proxy_pty(m);
     }
     Ok(exit_code(rt::reap(pid).unwrap_or(0)))
 }

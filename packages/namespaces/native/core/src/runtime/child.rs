@@ -359,9 +359,51 @@ unsafe fn load_seccomp(p: &ProcessPlan) -> R {
     Ok(())
 }
 
-unsafe fn dup_stdio(stdio: StdioFds, preserve: c_int) -> R {
+/// Opens a pty from the container's /dev/ptmx, sends the master to the
+/// parent over the sync socket (SCM_RIGHTS) and returns the slave.
+unsafe fn new_pty(sock: c_int, rows: u16, cols: u16) -> Result<c_int, Fail> {
+    let ptmx = b"/dev/ptmx\0".as_ptr() as *const c_char;
+    let master = libc::open(ptmx, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+    if master < 0 {
+        return Err(fail(Code::Syscall, b"open", ptmx));
+    }
+    let unlock: c_int = 0;
+    check(libc::ioctl(master, libc::TIOCSPTLCK, &unlock), Code::Syscall, b"ioctl(TIOCSPTLCK)", ptmx)?;
+    const TIOCGPTPEER: libc::c_ulong = 0x5441;
+    let slave = libc::ioctl(master, TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+    check(slave, Code::Syscall, b"ioctl(TIOCGPTPEER)", ptmx)?;
+    if rows > 0 && cols > 0 {
+        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+    }
+    let tag = [msg::PTY];
+    let mut iov = libc::iovec { iov_base: tag.as_ptr() as *mut c_void, iov_len: 1 };
+    let mut cbuf = [0u64; 4];
+    let mut m: libc::msghdr = std::mem::zeroed();
+    m.msg_iov = &mut iov;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf.as_mut_ptr() as *mut c_void;
+    m.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as usize;
+    let c = libc::CMSG_FIRSTHDR(&m);
+    (*c).cmsg_level = libc::SOL_SOCKET;
+    (*c).cmsg_type = libc::SCM_RIGHTS;
+    (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as usize;
+    *(libc::CMSG_DATA(c) as *mut c_int) = master;
+    if libc::sendmsg(sock, &m, libc::MSG_NOSIGNAL) < 0 {
+        return Err(fail(Code::Syscall, b"sendmsg", NONE));
+    }
+    libc::close(master);
+    Ok(slave)
+}
+
+unsafe fn dup_stdio(stdio: StdioFds, preserve: c_int, sock: c_int) -> R {
     let min = 3 + preserve;
+    let stdio = match stdio {
+        StdioFds::NewPty { rows, cols } => StdioFds::Pty(new_pty(sock, rows, cols)?),
+        s => s,
+    };
     let fds = match stdio {
+        StdioFds::NewPty { .. } => unreachable!(),
         StdioFds::Pty(slave) => {
             check(libc::setsid(), Code::Syscall, b"setsid", NONE)?;
             check(libc::ioctl(slave, libc::TIOCSCTTY, 0), Code::Syscall, b"ioctl(TIOCSCTTY)", NONE)?;
@@ -395,7 +437,7 @@ unsafe fn dup_stdio(stdio: StdioFds, preserve: c_int) -> R {
 
 /// Everything from stdio to execve; shared by create and exec.
 pub(crate) unsafe fn exec_process(plan: &Plan, p: &ProcessPlan, sock: c_int) -> R {
-    dup_stdio(plan.stdio, plan.preserve_fds)?;
+    dup_stdio(plan.stdio, plan.preserve_fds, sock)?;
     for &(res, soft, hard) in &p.rlimits {
         let mut l = libc::rlimit { rlim_cur: soft, rlim_max: hard };
         if libc::setrlimit(res as _, &l) < 0 {

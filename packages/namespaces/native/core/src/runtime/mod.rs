@@ -46,6 +46,8 @@ pub struct CreateOptions {
 pub struct Created {
     pub pid: i32,
     pub state: State,
+    /// The pty master, with `StdioFds::NewPty`.
+    pub pty_master: Option<i32>,
 }
 
 fn sys<T: PartialOrd + Default>(rc: T, syscall: &str, path: Option<&str>) -> Result<T> {
@@ -73,11 +75,27 @@ fn open_cgroup(path: &str) -> Result<Option<Box<dyn Manager>>> {
     }
 }
 
-/// Receives one message from the sync socket; `None` on EOF.
-fn recv(sock: c_int) -> Result<Option<Vec<u8>>> {
+/// Receives one message from the sync socket; `None` on EOF. A pty master
+/// passed with SCM_RIGHTS is stored in `fd_out`.
+fn recv_fd(sock: c_int, fd_out: &mut Option<c_int>) -> Result<Option<Vec<u8>>> {
     let mut buf = vec![0u8; 4400];
     loop {
-        let n = unsafe { libc::recv(sock, buf.as_mut_ptr() as *mut c_void, buf.len(), 0) };
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut c_void, iov_len: buf.len() };
+        let mut cbuf = [0u64; 8];
+        let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+        m.msg_iov = &mut iov;
+        m.msg_iovlen = 1;
+        m.msg_control = cbuf.as_mut_ptr() as *mut c_void;
+        m.msg_controllen = std::mem::size_of_val(&cbuf);
+        let n = unsafe { libc::recvmsg(sock, &mut m, libc::MSG_CMSG_CLOEXEC) };
+        if n > 0 && m.msg_controllen > 0 {
+            unsafe {
+                let c = libc::CMSG_FIRSTHDR(&m);
+                if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    *fd_out = Some(*(libc::CMSG_DATA(c) as *const c_int));
+                }
+            }
+        }
         if n < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
@@ -122,6 +140,15 @@ struct Spawned {
 }
 
 /// Clones the child (and, with a joined pid namespace, the intermediate).
+fn recv(sock: c_int) -> Result<Option<Vec<u8>>> {
+    let mut fd = None;
+    let r = recv_fd(sock, &mut fd);
+    if let Some(f) = fd {
+        unsafe { libc::close(f) };
+    }
+    r
+}
+
 fn spawn(plan: &Plan) -> Result<Spawned> {
     let mut sv = [-1; 2];
     sys(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) }, "socketpair", None)?;
@@ -152,16 +179,38 @@ fn spawn(plan: &Plan) -> Result<Spawned> {
 
 /// After the parent's part, lets the child go on and reads its verdict:
 /// `R` (ready, blocked on the fifo) when `expect_ready`, else EOF (exec'd).
-fn release(pid: i32, sock: &Fd, expect_ready: bool) -> Result<()> {
+/// Returns the pty master the child sent, if any.
+fn release(pid: i32, sock: &Fd, expect_ready: bool) -> Result<Option<c_int>> {
     let go = [msg::GO];
     if unsafe { libc::send(sock.0, go.as_ptr() as *const c_void, 1, libc::MSG_NOSIGNAL) } != 1 {
         return Err(Error::new("ERR_NS_INTERNAL", "the container child exited before setup"));
     }
-    match recv(sock.0)? {
-        Some(m) if m == [msg::READY] && expect_ready => Ok(()),
-        None if !expect_ready => Ok(()),
-        Some(m) if m.first() == Some(&msg::ERROR) => Err(msg::decode_error(&m)),
-        _ => Err(Error::new("ERR_NS_INTERNAL", format!("the container child (pid {pid}) exited during setup"))),
+    let mut pty = None;
+    let r = loop {
+        let mut fd = None;
+        let m = recv_fd(sock.0, &mut fd);
+        if fd.is_some() {
+            if let Some(old) = pty.replace(fd.unwrap()) {
+                unsafe { libc::close(old) };
+            }
+        }
+        match m {
+            Ok(Some(m)) if m == [msg::PTY] => continue,
+            Ok(Some(m)) if m == [msg::READY] && expect_ready => break Ok(()),
+            Ok(None) if !expect_ready => break Ok(()),
+            Ok(Some(m)) if m.first() == Some(&msg::ERROR) => break Err(msg::decode_error(&m)),
+            Err(e) => break Err(e),
+            _ => break Err(Error::new("ERR_NS_INTERNAL", format!("the container child (pid {pid}) exited during setup"))),
+        }
+    };
+    match r {
+        Ok(()) => Ok(pty),
+        Err(e) => {
+            if let Some(f) = pty {
+                unsafe { libc::close(f) };
+            }
+            Err(e)
+        }
     }
 }
 
@@ -271,7 +320,7 @@ fn create_in(o: &CreateOptions, dir: &Path, cg_out: &mut Option<Box<dyn Manager>
     }
     let sp = spawn(&plan)?;
     let pid = sp.pid;
-    let r = (|| -> Result<()> {
+    let r = (|| -> Result<Option<c_int>> {
         if new_userns {
             write_file(&format!("/proc/{pid}/uid_map"), id_map(&linux.uid_mappings).as_bytes())?;
             if unsafe { libc::geteuid() } != 0 {
@@ -288,10 +337,13 @@ fn create_in(o: &CreateOptions, dir: &Path, cg_out: &mut Option<Box<dyn Manager>
         release(pid, &sp.sock, o.exec_fifo)
     })();
     drop(fifo_dir);
-    if let Err(e) = r {
-        kill_and_reap(pid);
-        return Err(e);
-    }
+    let pty_master = match r {
+        Ok(p) => p,
+        Err(e) => {
+            kill_and_reap(pid);
+            return Err(e);
+        }
+    };
     let st = State {
         oci_version: if spec.oci_version.is_empty() { "1.0.2".into() } else { spec.oci_version.clone() },
         id: o.id.clone(),
@@ -307,9 +359,12 @@ fn create_in(o: &CreateOptions, dir: &Path, cg_out: &mut Option<Box<dyn Manager>
     };
     if let Err(e) = state::save(&o.root, &st) {
         kill_and_reap(pid);
+        if let Some(f) = pty_master {
+            unsafe { libc::close(f) };
+        }
         return Err(e);
     }
-    Ok(Created { pid, state: st })
+    Ok(Created { pid, state: st, pty_master })
 }
 
 /// The device rules runc adds after the spec's own (specconv's
@@ -526,8 +581,9 @@ pub struct ExecOptions {
 /// Runs another process in a running container: an intermediate child
 /// setns()es into each of its namespaces that differ from ours (user
 /// first, mount last) and clones the process as our child, which then
-/// joins the container's cgroups. Returns its host pid once it exec'd.
-pub fn exec(root: &Path, id: &str, o: ExecOptions) -> Result<i32> {
+/// joins the container's cgroups. Returns its host pid once it exec'd, and
+/// the pty master with `StdioFds::NewPty`.
+pub fn exec(root: &Path, id: &str, o: ExecOptions) -> Result<(i32, Option<i32>)> {
     let s = state(root, id)?;
     if s.status != "running" && s.status != "created" {
         return Err(precondition(id, &s.status, "running"));
@@ -570,18 +626,20 @@ pub fn exec(root: &Path, id: &str, o: ExecOptions) -> Result<i32> {
     let _ = userns;
     let sp = spawn(&plan)?;
     let pid = sp.pid;
-    let r = (|| -> Result<()> {
+    let r = (|| -> Result<Option<c_int>> {
         if let Some(adj) = o.process.oom_score_adj {
             write_file(&format!("/proc/{pid}/oom_score_adj"), adj.to_string().as_bytes())?;
         }
         join_cgroups_of(s.pid, pid);
         release(pid, &sp.sock, false)
     })();
-    if let Err(e) = r {
-        kill_and_reap(pid);
-        return Err(e);
+    match r {
+        Ok(pty) => Ok((pid, pty)),
+        Err(e) => {
+            kill_and_reap(pid);
+            Err(e)
+        }
     }
-    Ok(pid)
 }
 
 /// Puts `pid` in every cgroup of `of` (read from `/proc/<of>/cgroup`).

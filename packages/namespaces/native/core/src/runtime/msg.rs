@@ -1,7 +1,8 @@
 //! The messages of the sync socket (a close-on-exec SOCK_SEQPACKET pair,
 //! like youki's process/channel.rs). Parent → child: one byte `G` ("go on",
 //! after the uid/gid maps, cgroup and oom_score_adj). Child → parent:
-//! `P` + pid (the intermediate child reports the real one), `R` (ready,
+//! `P` + pid (the intermediate child reports the real one), `T` with a pty
+//! master as SCM_RIGHTS, `R` (ready,
 //! blocked on the exec fifo) or `E` + a typed error. EOF without a message
 //! means execve succeeded.
 use crate::error::Error;
@@ -10,6 +11,8 @@ pub(crate) const GO: u8 = b'G';
 pub(crate) const READY: u8 = b'R';
 pub(crate) const PID: u8 = b'P';
 pub(crate) const ERROR: u8 = b'E';
+/// A pty master follows as SCM_RIGHTS.
+pub(crate) const PTY: u8 = b'T';
 
 /// What failed in the child; becomes the error's `code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,11 +93,14 @@ pub(crate) struct ProcessPlan {
 }
 
 /// Stdio of the child: fds to dup onto 0, 1 and 2 (`-1` keeps the inherited
-/// one), or a pty slave to make the controlling terminal.
+/// one), a pty slave to make the controlling terminal, or a new pty that
+/// the child opens from the container's own `/dev/ptmx` (so `tty` names it
+/// inside) and whose master it sends to the parent (as runc does).
 #[derive(Debug, Clone, Copy)]
 pub enum StdioFds {
     Fds([c_int; 3]),
     Pty(c_int),
+    NewPty { rows: u16, cols: u16 },
 }
 
 /// Where the child's namespaces come from.
