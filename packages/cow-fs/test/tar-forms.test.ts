@@ -172,3 +172,18 @@ test('an applied layer is published on diagnostics_channel', async (t) => {
   const mine = seen.find((m) => m.diffId === r.diffId);
   t.is(mine?.entries, 1);
 });
+
+t0('Node streams of any chunking, empty or tiny, take the same path as iterables', async (t) => {
+  const { Readable } = await import('node:stream');
+  const tar = makeTar([{ name: 'a', data: 'a'.repeat(3000) }]);
+  const want = (await applyLayer(await tmp(t), streamOf(tar), { sync: false })).diffId;
+  for (const buf of [tar, gzip(tar), zstd(tar)]) {
+    const bytes = [...buf].map((b) => Buffer.from([b]));
+    const r = await applyLayer(await tmp(t), new Readable({ read() { this.push(bytes.shift() ?? null); } }), { sync: false });
+    t.is(r.diffId, want);
+    t.is(r.compressedSize, buf.length);
+  }
+  const empty = await applyLayer(await tmp(t), Readable.from([], { objectMode: false }), { sync: false });
+  t.is(empty.entries, 0);
+  t.is(empty.size, 0);
+});

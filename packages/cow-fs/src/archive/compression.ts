@@ -74,6 +74,24 @@ export interface DecompressedLayer {
  * {@link LayerCorruptError}.
  */
 export async function decompress(input: Readable | AsyncIterable<Uint8Array>, opts: { zstdDecoder?: ZstdDecoder; signal?: AbortSignal } = {}): Promise<DecompressedLayer> {
+  if (input instanceof Readable && !input.readableObjectMode) {
+    // Fast path for Node streams: peek the magic, put it back, and pipe the stream straight into
+    // zlib (no async-iterator hop per input chunk). zstd takes the generic path below.
+    const head = await peek(input, 6);
+    const compression = detectCompression(head);
+    if (head.length > 0) input.unshift(head);
+    if (compression === Compression.Gzip) {
+      const gz = zlib.createGunzip({ chunkSize: 256 * 1024, readableHighWaterMark: 8 * 1024 * 1024 } as zlib.ZlibOptions);
+      return { compression, compressedSize: () => gz.bytesWritten, chunks: gunzipStream(input, gz) };
+    }
+    if (compression === Compression.None) {
+      let read = 0;
+      const chunks = (async function* (): AsyncGenerator<Buffer> {
+        for await (const c of input) { read += (c as Buffer).length; yield toBuffer(c); }
+      })();
+      return { compression, compressedSize: () => read, chunks };
+    }
+  }
   const it = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headLen = 0;
@@ -133,8 +151,46 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
   return { compression, compressedSize: size, chunks: throughFzstd(counted) };
 }
 
+/** Reads at least `n` bytes (or all there is) from `r` without losing them for a later unshift. */
+async function peek(r: Readable, n: number): Promise<Buffer> {
+  for (;;) {
+    // read(n) returns null until n bytes are buffered, or everything left once the stream ended.
+    const b = r.read(n) as Buffer | null;
+    if (b !== null) return toBuffer(b);
+    if (r.readableEnded || r.destroyed) {
+      const rest = r.read() as Buffer | null;
+      return rest === null ? Buffer.alloc(0) : toBuffer(rest);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const done = () => { r.off('readable', done); r.off('end', done); r.off('error', fail); resolve(); };
+      const fail = (e: Error) => { r.off('readable', done); r.off('end', done); r.off('error', fail); reject(e); };
+      r.once('readable', done);
+      r.once('end', done);
+      r.once('error', fail);
+    });
+  }
+}
+
+async function* gunzipStream(input: Readable, gz: zlib.Gunzip): AsyncGenerator<Buffer> {
+  const done = pipelinePromise(input, gz).then(() => undefined, (e: unknown) => e);
+  try {
+    for await (const c of gz) yield c as Buffer;
+    const e = await done;
+    if (e !== undefined) throw e;
+  } catch (e) {
+    if (typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('Z_')) {
+      throw new LayerCorruptError(`gzip stream: ${(e as Error).message}`, { cause: e });
+    }
+    throw e;
+  } finally {
+    gz.destroy();
+    input.destroy();
+    await done;
+  }
+}
+
 async function* throughDuplex(src: AsyncIterable<Buffer>, d: Duplex, what: string): AsyncGenerator<Buffer> {
-  const source = Readable.from(src, { objectMode: false });
+  const source = Readable.from(src, { objectMode: false, highWaterMark: 4 * 1024 * 1024 });
   const done = pipelinePromise(source, d).then(() => undefined, (e: unknown) => e);
   try {
     for await (const c of d) yield c as Buffer;
