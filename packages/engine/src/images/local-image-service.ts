@@ -223,32 +223,39 @@ export class LocalImageService implements ImageService {
       // The manifest blob is written now, beside the layers (it is held by the lease; only the tag at the end makes it visible).
       const manifestStored = writeBlob(this.store, `pull-${manifestDesc.digest}`, fetched.bytes, manifestDesc, { lease: lease.id, signal });
       manifestStored.catch(() => undefined);
-      // Config first (small): it names the diffIds the layers must unpack to.
-      const configWritten = await this.#fetchBlob(fetcher, manifest.config, lease.id, signal);
-      downloaded ||= configWritten;
-      const configBytes = await readBlob(this.store, manifest.config, { signal });
-      const config = parseImageConfig(configBytes, manifest.config.mediaType).value;
       const layers = manifest.layers;
-      const diffIds = config.rootfs.diff_ids;
-      if (diffIds.length !== layers.length) {
-        throw new ImageInvalidError('config', `${layers.length} layers but ${diffIds.length} diff_ids`, { details: { manifest: manifestDesc.digest } });
-      }
-      const chain = chainIds(diffIds);
-
-      // Which layers are already unpacked: a snapshot with the chainId exists (and so do its parents).
-      const unpacked = await Promise.all(chain.map((c) => this.#snapshotExists(c)));
       const present = await Promise.all(layers.map((l) => this.store.info(l.digest).then(() => true, () => false)));
       for (let i = 0; i < layers.length; i++) {
-        const id = shortDigest(layers[i]!.digest);
-        emit(unpacked[i] && present[i] ? { status: 'Already exists', id, progressDetail: {} } : { status: 'Pulling fs layer', id, progressDetail: {} });
+        if (!present[i]) emit({ status: 'Pulling fs layer', id: shortDigest(layers[i]!.digest), progressDetail: {} });
       }
-
-      // Downloads run concurrently (bounded); each settles when its blob is committed.
-      const feeds = layers.map((l, i) => (unpacked[i] || present[i] || this.#feedLimit <= 0 ? undefined : new LayerFeed(this.#feedLimit)));
+      // Layer downloads start now, concurrently (bounded), beside the config;
+      // each settles when its blob is committed.
+      const feeds = layers.map((_, i) => (present[i] || this.#feedLimit <= 0 ? undefined : new LayerFeed(this.#feedLimit)));
       const downloads = this.#downloadAll(fetcher, layers, present, feeds, lease.id, emit, signal);
+      // Failures are handled where each is awaited (or in the finally below), never left unhandled meanwhile.
+      for (const d of downloads) d.catch(() => undefined);
+      const configStored = this.#fetchBlob(fetcher, manifest.config, lease.id, signal);
+      configStored.catch(() => undefined);
+      let chain: string[] = [];
       // Unpacking follows in layer order: from the download itself while it
       // is still running (the layer's feed), else from the stored blob.
       try {
+        // The config names the diffIds the layers must unpack to.
+        if (await configStored) downloaded = true;
+        const configBytes = await readBlob(this.store, manifest.config, { signal });
+        const config = parseImageConfig(configBytes, manifest.config.mediaType).value;
+        const diffIds = config.rootfs.diff_ids;
+        if (diffIds.length !== layers.length) {
+          throw new ImageInvalidError('config', `${layers.length} layers but ${diffIds.length} diff_ids`, { details: { manifest: manifestDesc.digest } });
+        }
+        chain = chainIds(diffIds);
+        // Which layers are already unpacked: a snapshot with the chainId exists (and so do its parents).
+        const unpacked = await Promise.all(chain.map((c) => this.#snapshotExists(c)));
+        for (let i = 0; i < layers.length; i++) {
+          if (!unpacked[i]) continue;
+          feeds[i]?.abandon();
+          if (present[i]) emit({ status: 'Already exists', id: shortDigest(layers[i]!.digest), progressDetail: {} });
+        }
         for (let i = 0; i < layers.length; i++) {
           const layer = layers[i]!;
           const id = shortDigest(layer.digest);
@@ -266,7 +273,7 @@ export class LocalImageService implements ImageService {
         }
       } finally {
         // Never leave downloads running past a failed unpack.
-        await Promise.allSettled(downloads);
+        await Promise.allSettled([...downloads, configStored, manifestStored]);
       }
       await Promise.all(downloads);
 
