@@ -101,3 +101,18 @@ rootTest('as root: berth-runtime run --detach leaves the container running', asy
     b.cleanup();
   }
 });
+
+rootTest('as root: berth-runtime run forwards signals to the container', async (t) => {
+  const b = makeBundle();
+  try {
+    writeConfig(b, defaultSpec(['sh', '-c', 'trap "exit 9" TERM; echo ready; while true; do sleep 0.1; done']));
+    const child = spawn(runtimeBinaryPath, ['--root', b.root, 'run', '-b', b.bundle, id()], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.on('exit', r));
+    let out = '';
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready')) resolve(); }));
+    child.kill('SIGTERM');
+    t.is(await exited, 9);
+  } finally {
+    b.cleanup();
+  }
+});

@@ -370,6 +370,24 @@ fn proxy_pty(master: i32) {
     });
 }
 
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(std::sync::atomic::Ordering::Relaxed);
+    if pid > 0 {
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// While `run`/`exec` wait in the foreground, signals sent to us go to the
+/// container process, as runc forwards them.
+fn forward_signals(pid: i32) {
+    FORWARD_TO.store(pid, std::sync::atomic::Ordering::Relaxed);
+    for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH, libc::SIGCONT] {
+        unsafe { libc::signal(sig, forward as *const () as usize) };
+    }
+}
+
 fn exit_code(status: i32) -> i32 {
     match rt::decode_status(status) {
         (Some(c), _) => c,
@@ -410,6 +428,7 @@ fn create(root: &Path, a: &Args, run: bool) -> Result<i32> {
     if let Some(m) = master {
         proxy_pty(m);
     }
+    forward_signals(created.pid);
     let status = rt::reap(created.pid).unwrap_or(0);
     if !a.has(&["keep"]) {
         rt::delete(root, &id, true)?;
@@ -465,6 +484,7 @@ fn exec(root: &Path, a: &Args) -> Result<i32> {
     if let Some(m) = master {
         proxy_pty(m);
     }
+    forward_signals(pid);
     Ok(exit_code(rt::reap(pid).unwrap_or(0)))
 }
 
