@@ -203,3 +203,28 @@ const skopeo = commandExists('skopeo');
   await images.push(`${reg.host}/pushed/multilayer:oci-gzip`, { onProgress: (p) => again.push(p) });
   t.false(again.some((p) => p.status === 'Pushed'));
 });
+
+for (const [what, flags] of [['plain', ['-cf']], ['zstd', ['--zstd', '-cf']]] as const) {
+  (isRoot && (what !== 'zstd' || commandExists('zstd')) ? test.serial : test.skip)(`import a ${what} rootfs tar: the layer keeps its compression (root)`, async (t) => {
+    const { images, close } = await openImages();
+    t.teardown(close);
+    const dir = await tempDir('berth-import-');
+    fs.mkdirSync(path.join(dir, 'rootfs/bin'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'rootfs/bin/tool'), '#!/bin/sh\n', { mode: 0o755 });
+    t.is(spawnSync('tar', ['-C', path.join(dir, 'rootfs'), ...flags, path.join(dir, 'r.tar'), '.']).status, 0);
+    const r = await images.import(fs.createReadStream(path.join(dir, 'r.tar')), { ref: `imported-${what}` });
+    const img = await images.resolveImage(`imported-${what}`);
+    const manifest = JSON.parse((await readAll(await images.store.open(img.manifest.digest))).toString()) as { layers: Array<{ mediaType: string }> };
+    t.is(manifest.layers[0]!.mediaType, what === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.oci.image.layer.v1.tar');
+    t.is(img.id, r.id);
+    await withRootfs(images, img.chainIds[0]!, (root) => {
+      t.is(fs.statSync(path.join(root, 'bin/tool')).mode & 0o777, 0o755);
+    });
+  });
+}
+
+async function readAll(s: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}

@@ -94,3 +94,17 @@ for (const feedLimitBytes of [0, 64 * 1024]) {
     t.deepEqual(await withRootfs(images, r.chainId!, (dir) => multilayerProblems(dir)), []);
   });
 }
+
+serial('pull by digest (name@sha256:…) stores the image under that reference; inspect shows the RepoDigest (root)', async (t) => {
+  const { images, close } = await openImages();
+  t.teardown(close);
+  const f = fixture('busybox', 'oci-index');
+  const ref = `${reg.host}/busybox@${f.digest}`;
+  const r = await images.pull(ref);
+  t.is(r.digest, f.digest);
+  const inspect = await images.inspect(ref);
+  t.is(inspect.Id, r.id);
+  t.deepEqual(inspect.RepoDigests, [`${reg.host}/busybox@${f.digest}`]);
+  t.deepEqual(inspect.RepoTags, []);
+  t.is((await images.inspect(r.id.slice(7, 19))).Id, r.id);
+});
