@@ -1,43 +1,48 @@
 #!/usr/bin/env node
-// The project's main job (`npm run demo`). For now: make sure the persistent local registry is up
-// (bash scripts/registry, seeded with the fixture images) and print the fixture images that
-// `bash scripts/fixtures` made, where each is pushed (repo:tag at 127.0.0.1:5000), its digest
-// (checked against the registry) and its platforms.
-// Later: `berth run --rm 127.0.0.1:5000/busybox echo hello`.
-import { execFileSync } from 'node:child_process';
+// The project's main job (`npm run demo`):
+//   1. make sure the persistent local registry is up (bash scripts/registry, seeded with the
+//      fixture images) and show, in one line per image, what it serves;
+//   2. run the built CLI: `berth run --rm 127.0.0.1:5000/busybox echo hello`, which pulls the image
+//      (with docker's progress display) into a fresh state directory and runs it.
+// Needs root (namespaces, overlayfs, cgroups). BERTH_ROOT / BERTH_RUN_ROOT pick the state
+// directories; by default a temp dir is used (and removed afterwards) so the pull always shows.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { fixturesDir, listFixtures } from '@berth/testkit';
+import { listFixtures } from '@berth/testkit';
 
 const root = path.resolve(import.meta.dirname, '..');
 const url = execFileSync('bash', [path.join(root, 'scripts/registry')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 const host = new URL(url).host;
 
-const fixtures = listFixtures();
-const dir = fixturesDir();
-console.log(`berth demo: local registry ${url}; ${fixtures.length} fixture images in ${dir}\n`);
-let bad = 0;
-const rows = [];
-for (const f of fixtures) {
-  for (const tag of [f.tag, ...(f.extraTags ?? [])]) {
-    const res = await fetch(`${url}/v2/${f.repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: f.mediaType } });
-    const served = res.headers.get('docker-content-digest');
-    const ok = res.status === 200 && served === f.digest;
-    if (!ok) bad++;
-    rows.push([
-      `${host}/${f.repo}:${tag}`,
-      f.digest,
-      f.platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`).join(', '),
-      `${f.transport}:${path.relative(dir, f.path)}`,
-      ok ? 'served' : `NOT SERVED (${res.status}${served ? ` ${served}` : ''})`,
-    ]);
-  }
+const served = [];
+for (const f of listFixtures()) {
+  const res = await fetch(`${url}/v2/${f.repo}/manifests/${f.tag}`, { method: 'HEAD', headers: { accept: f.mediaType } });
+  served.push(`${f.repo}:${f.tag}${res.status === 200 && res.headers.get('docker-content-digest') === f.digest ? '' : ' (NOT SERVED)'}`);
 }
-const header = ['reference', 'digest', 'platforms', 'fixture', 'registry'];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-for (const r of [header, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-console.log('\nnext (not wired yet): berth run --rm 127.0.0.1:5000/busybox echo hello');
-console.log(`stop the registry with: bash scripts/registry stop`);
-if (bad) {
-  console.error(`demo: ${bad} fixture image(s) not served by ${url}`);
-  process.exit(1);
+console.log(`berth demo: local registry ${url} serves ${served.join(', ')}\n`);
+
+const main = path.join(root, 'examples/berth/dist/src/main.js');
+if (!fs.existsSync(main)) {
+  console.log('building berth (npm run build)…');
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
 }
+
+const tmp = process.env.BERTH_ROOT ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'berth-demo-'));
+const env = {
+  ...process.env,
+  BERTH_ROOT: process.env.BERTH_ROOT ?? path.join(tmp, 'root'),
+  BERTH_RUN_ROOT: process.env.BERTH_RUN_ROOT ?? path.join(tmp, 'run'),
+};
+const args = ['run', '--rm', `${host}/busybox`, 'echo', 'hello'];
+console.log(`$ berth ${args.join(' ')}`);
+const r = spawnSync(process.execPath, [main, ...args], { env, stdio: 'inherit' });
+if (tmp) {
+  // The engine bind-mounts its netns directory onto itself (as `ip netns` does): unmount what lives under tmp first.
+  const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${tmp}/`));
+  for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+console.log(`\n(berth exited ${r.status ?? r.signal}; stop the registry with: bash scripts/registry stop)`);
+process.exit(r.status ?? 1);

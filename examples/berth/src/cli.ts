@@ -10,7 +10,7 @@ import { exitCodeForError } from './exit-codes.js';
 import { containerTopLevel, containerWired } from './commands/container.js';
 import { networkCommand } from './commands/network.js';
 import { eventsCommand, infoCommand, systemCommand, versionCommand } from './commands/system.js';
-import { createCommand, runCommand, runtimeCommands } from './commands/unwired.js';
+import { createCommand, runCommand, runtimeCommands } from './commands/run.js';
 import { imageCommand, imageTopLevel } from './commands/image.js';
 import { volumeCommand } from './commands/volume.js';
 import type { Readable, Writable } from 'node:stream';

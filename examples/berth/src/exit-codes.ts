@@ -13,9 +13,11 @@ export function exitCodeForError(e: unknown, command: readonly string[]): number
   if (e instanceof CliUsageError) return 125;
   if (isBerthError(e)) {
     // The runtime's "executable not found" / "cannot execute" (namespaces' codes).
-    if (e.code === 'ERR_NS_EXEC_NOT_FOUND') return 127;
-    if (e.code === 'ERR_NS_EXEC_FAILED') {
-      const errno = (e.details as { errnoCode?: string; errno?: number }).errnoCode ?? (e.details as { errno?: number }).errno;
+    // execve's errno decides: ENOENT → 127; EACCES/ENOEXEC/… (found but not executable) → 126.
+    if (e.code === 'ERR_NS_EXEC_NOT_FOUND' || e.code === 'ERR_NS_EXEC_FAILED') {
+      const d = (e.details ?? {}) as { errnoCode?: string; errno?: number };
+      const errno = d.errnoCode ?? d.errno ?? (e as { errno?: number }).errno;
+      if (errno === undefined) return e.code === 'ERR_NS_EXEC_NOT_FOUND' ? 127 : 126;
       return errno === 'ENOENT' || errno === 2 ? 127 : 126;
     }
   }

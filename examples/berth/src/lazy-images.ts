@@ -7,6 +7,10 @@ import { openLocalImageService, type EventInput, type ImageService, type LocalIm
 
 /** An {@link ImageService} that opens the real one on first use; `close()` closes it if it was opened. */
 export interface LazyImageService extends ImageService {
+  /** Resolves an image for container creation (opens the service). */
+  resolveImage: LocalImageService['resolveImage'];
+  /** The snapshotter holding unpacked layers and container rootfs snapshots (opens the service on first call). */
+  readonly snapshotter: Pick<LocalImageService['snapshotter'], 'prepare' | 'mounts' | 'remove' | 'view' | 'commit'>;
   close(): Promise<void>;
 }
 
@@ -30,6 +34,14 @@ export function lazyLocalImages(opts: LazyImagesOptions): LazyImageService {
   return {
     pull: call('pull'), push: call('push'), list: call('list'), inspect: call('inspect'), history: call('history'), tag: call('tag'),
     remove: call('remove'), prune: call('prune'), save: call('save'), load: call('load'), import: call('import'),
+    resolveImage: async (ref, o) => (await get()).resolveImage(ref, o),
+    snapshotter: {
+      prepare: async (...a) => (await get()).snapshotter.prepare(...a),
+      mounts: async (...a) => (await get()).snapshotter.mounts(...a),
+      remove: async (...a) => (await get()).snapshotter.remove(...a),
+      view: async (...a) => (await get()).snapshotter.view(...a),
+      commit: async (...a) => (await get()).snapshotter.commit(...a),
+    },
     async close() {
       if (!opening) return;
       const s = await opening;

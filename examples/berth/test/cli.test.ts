@@ -69,17 +69,17 @@ test('ps -a, logs, rename, rm and events from records made by the engine', async
   t.regex(plain, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{9}Z container destroy ${r.Id} \\(image=busybox, name=www\\)\\n$`));
 });
 
-test('unwired commands fail clearly with ERR_ENGINE_NOT_IMPLEMENTED and docker exit codes; usage errors exit 125', async (t) => {
+test('berth errors exit 125 on run-like commands and 1 elsewhere; usage errors exit 125', async (t) => {
   const dir = await tempDir();
-  // The real binary (shebang, exit status, stderr) for the headline command.
-  const run = await berthBinary(dir, ['run', '--rm', '-it', 'busybox', 'echo', 'hello']);
+  // The real binary (shebang, exit status, stderr) for the headline command; --pull never keeps it off the network.
+  const run = await berthBinary(dir, ['run', '--rm', '--pull', 'never', 'nosuch-image', 'echo', 'hello']);
   t.is(run.code, 125);
-  t.regex(run.stderr, /ERR_ENGINE_NOT_IMPLEMENTED/);
+  t.regex(run.stderr, /ERR_ENGINE_IMAGE_NOT_FOUND/);
   t.is(run.stdout, '');
-  for (const args of [['exec', 'x', 'sh'], ['stop', 'x'], ['system', 'prune', '-f']]) {
-    const r = await berth(dir, args);
-    t.regex(r.stderr, /ERR_ENGINE_NOT_IMPLEMENTED/, args.join(' '));
-    t.is(r.code, args[0] === 'exec' ? 125 : 1, args.join(' '));
+  for (const [args, code, re] of [[['stop', 'x'], 1, /ERR_ENGINE_CONTAINER_NOT_FOUND/], [['system', 'prune', '-f'], 1, /ERR_ENGINE_NOT_IMPLEMENTED/]] as const) {
+    const r = await berth(dir, [...args]);
+    t.regex(r.stderr, re, args.join(' '));
+    t.is(r.code, code, args.join(' '));
   }
   const bad = await berthBinary(dir, ['ps', '--bogus']);
   t.is(bad.code, 125);

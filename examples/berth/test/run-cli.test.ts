@@ -1,0 +1,79 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import { berth, berthBinary, tempDir } from './helpers/cli.js';
+
+const isRoot = process.getuid?.() === 0;
+const serial = isRoot ? test.serial : test.skip;
+let reg: TestRegistry | undefined;
+let dir: string;
+let ref: string;
+
+test.before(async () => {
+  if (!isRoot) return;
+  reg = await startRegistry();
+  dir = await tempDir();
+  const f = fixture('busybox', 'oci-gzip');
+  ref = `${reg.host}/${f.repo}:${f.tag}`;
+});
+
+test.after.always(async () => {
+  await reg?.close();
+  if (!dir) return;
+  // The engine bind-mounts its netns directory on itself: unmount what lives under the temp root.
+  const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${dir}/`));
+  for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+});
+
+serial('berth run --rm <registry>/busybox echo hello pulls with progress, prints hello, exits 0 and leaves nothing (root, binary)', async (t) => {
+  const r = await berthBinary(dir, ['run', '--rm', ref, 'echo', 'hello']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'hello\n');
+  t.regex(r.stderr, /Unable to find image '.*' locally\n/);
+  t.regex(r.stderr, /: Downloading \[=*>? *\] +[\d.]+[kM]B\/[\d.]+[kM]B\n/);
+  t.regex(r.stderr, /: Pull complete\n/);
+  t.is((await berth(dir, ['ps', '-aq'])).stdout, '', '--rm removed the container');
+  const again = await berthBinary(dir, ['run', '--rm', '--network', 'none', ref, 'echo', 'again']);
+  t.is(again.stdout, 'again\n');
+  t.notRegex(again.stderr, /Pulling/, 'the second run does not pull');
+});
+
+serial('exit codes: the container\'s own, 127 for a missing command, 126 for a non-executable one, 125 for berth errors (root)', async (t) => {
+  t.is((await berth(dir, ['run', '--rm', '--network', 'none', ref, 'sh', '-c', 'exit 3'])).code, 3);
+  const missing = await berth(dir, ['run', '--rm', '--network', 'none', ref, '/no/such/command']);
+  t.is(missing.code, 127);
+  t.regex(missing.stderr, /ERR_NS_EXEC_NOT_FOUND/);
+  t.is((await berth(dir, ['run', '--rm', '--network', 'none', ref, '/etc/passwd'])).code, 126);
+  t.is((await berth(dir, ['run', '--rm', '--network', 'none', '--pull', 'never', 'nosuch-image'])).code, 125);
+  t.is((await berth(dir, ['ps', '-aq'])).stdout, '', 'failed --rm runs are removed too');
+});
+
+serial('run flags: -e, -w, -u, --entrypoint, --name, -v (volume and read-only bind) (root)', async (t) => {
+  const r = await berth(dir, ['run', '--rm', '--network', 'none', '-e', 'FOO=bar', '-w', '/tmp', '-u', 'nobody', ref,
+    'sh', '-c', 'echo "$FOO $(pwd) $(id -un)"']);
+  t.is(r.stdout, 'bar /tmp nobody\n', r.stderr);
+  t.is((await berth(dir, ['run', '--rm', '--network', 'none', '--entrypoint', 'echo', ref, 'via', 'entrypoint'])).stdout, 'via entrypoint\n');
+  t.is((await berth(dir, ['run', '--rm', '--network', 'none', '-v', 'clidata:/data', ref, 'sh', '-c', 'echo kept > /data/f'])).code, 0);
+  t.is((await berth(dir, ['run', '--rm', '--network', 'none', '-v', 'clidata:/data:ro', ref, 'cat', '/data/f'])).stdout, 'kept\n');
+  const host = await tempDir();
+  const ro = await berth(dir, ['run', '--rm', '--network', 'none', '-v', `${host}:/mnt:ro`, ref, 'sh', '-c', 'touch /mnt/x 2>/dev/null && echo wrote || echo denied']);
+  t.is(ro.stdout, 'denied\n');
+  t.is((await berth(dir, ['volume', 'rm', 'clidata'])).code, 0);
+});
+
+serial('run -d keeps the container running after the CLI exits; logs, stop and rm work from other invocations (root)', async (t) => {
+  const d = await berthBinary(dir, ['run', '-d', '--name', 'bg', '--network', 'none', ref, 'sh', '-c', 'echo up; trap "echo bye; exit 7" TERM; while :; do sleep 0.1; done']);
+  t.is(d.code, 0, d.stderr);
+  t.regex(d.stdout, /^[0-9a-f]{64}\n$/);
+  t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}}', 'bg'])).stdout, 'running\n');
+  t.is((await berth(dir, ['ps', '--format', '{{.Names}}'])).stdout, 'bg\n');
+  let logs = '';
+  for (let i = 0; i < 100 && !logs.includes('up'); i++) logs = (await berth(dir, ['logs', 'bg'])).stdout;
+  t.is(logs, 'up\n');
+  t.is((await berth(dir, ['stop', '-t', '5', 'bg'])).stdout, 'bg\n');
+  t.is((await berth(dir, ['wait', 'bg'])).stdout, '7\n');
+  t.is((await berth(dir, ['logs', 'bg'])).stdout, 'up\nbye\n');
+  t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'bg'])).stdout, 'exited 7\n');
+  t.is((await berth(dir, ['rm', 'bg'])).stdout, 'bg\n');
+});
