@@ -182,6 +182,23 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter, needs: Sui
     t.is((await again.stat('b')).parent, 'c');
   });
 
+  t0(`${name} (${needs.label}): concurrent prepares and commits keep metadata consistent across a reopen`, async (t) => {
+    const { sn, root } = await setup(t);
+    await sn.prepare('base-key', undefined);
+    await sn.commit('base', 'base-key');
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      await sn.prepare(`k${i}`, 'base', { labels: { i: String(i) } });
+      if (i % 2 === 0) await sn.commit(`c${i}`, `k${i}`);
+    }));
+    const names = (await collect(sn.walk())).map((x) => x.name);
+    t.is(names.length, 21);
+    await sn.close();
+    const again = await open(root);
+    t.teardown(() => again.close());
+    t.deepEqual((await collect(again.walk())).map((x) => x.name), names);
+    t.is((await again.stat('c4')).labels.i, '4');
+  });
+
   t0(`${name} (${needs.label}): walk filters by kind, parent, labels and name`, async (t) => {
     const { sn } = await setup(t);
     await sn.prepare('a', undefined, { labels: { team: 'x' } });
