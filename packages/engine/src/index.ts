@@ -42,4 +42,5 @@ export {
   type LocalImageServiceOptions, type ImageRegistry, type ImageEventSink,
 } from './images/local-image-service.js';
 export { chainIds, normalizeImageName } from './images/names.js';
+export { containersUseImage, type ContainerImageRecords } from './images/in-use.js';
 export { humanSize, progressBar, shortDigest } from './images/progress.js';

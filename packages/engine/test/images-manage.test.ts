@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandExists, startRegistry, type TestRegistry } from '@berth/testkit';
-import type { EventInput, ImageProgress } from '@berth/engine';
+import { containersUseImage, openFileContainerStore, type EventInput, type ImageProgress } from '@berth/engine';
 import { exists, openImages, withRootfs } from './helpers/images-env.js';
 import { isRoot, tempDir } from './helpers/tmp.js';
 
@@ -228,3 +228,17 @@ async function readAll(s: AsyncIterable<Uint8Array>): Promise<Buffer> {
   for await (const c of s) parts.push(Buffer.from(c));
   return Buffer.concat(parts);
 }
+
+serial('containersUseImage: a container record made from the image protects it from rmi and prune (root)', async (t) => {
+  const root = await tempDir('berth-images-inuse-');
+  const store = await openFileContainerStore({ root });
+  const { images, close } = await openImages({ root, isInUse: containersUseImage(store) });
+  t.teardown(close);
+  const ref = `${reg.host}/busybox:oci-gzip`;
+  const { id } = await images.pull(ref);
+  const rec = await store.create({ name: 'user-of-busybox', image: id, path: 'true', config: { Image: ref } });
+  t.is((await t.throwsAsync(images.remove(ref)) as { code?: string }).code, 'ERR_ENGINE_IMAGE_IN_USE');
+  t.deepEqual((await images.prune({ all: true })).ImagesDeleted, []);
+  await store.remove(rec.Id);
+  t.deepEqual((await images.prune({ all: true })).ImagesDeleted, [{ Untagged: ref }, { Deleted: id }]);
+});
