@@ -25,7 +25,7 @@ import {
   LayerApplyError, LayerDeviceNotPermittedError, LayerInvalidWhiteoutError, LayerLinkEscapeError, LayerPathEscapeError,
 } from '../errors.js';
 import { publishLayerApplied } from '../diagnostics.js';
-import { copyEntry, major, minor } from '../internal/copy-tree.js';
+import { copyEntry } from '../internal/copy-tree.js';
 import { lgetxattr, lsetxattr, lutimens, mknod, syncfs } from '../internal/sys.js';
 import { decompress, type Compression, type ZstdDecoder } from './compression.js';
 import { TarEntryType, type TarHeader, type Timespec } from './tar-header.js';
@@ -550,5 +550,3 @@ export async function applyLayer(target: string, input: Readable | AsyncIterable
 export function isOpaqueDir(path: string): boolean {
   return lgetxattr(path, 'trusted.overlay.opaque')?.toString() === 'y';
 }
-
-export { major, minor };
