@@ -44,3 +44,9 @@ export {
 export { chainIds, normalizeImageName } from './images/names.js';
 export { containersUseImage, type ContainerImageRecords } from './images/in-use.js';
 export { humanSize, progressBar, shortDigest } from './images/progress.js';
+export {
+  ContainerOperations, type ContainerOperationsDeps, type OperationsImageSource, type ContainerTop, type ContainerStats, type CpuStats,
+  type ExecContainerOptions, type CommitContainerOptions,
+} from './runtime/container-operations.js';
+export { resolveInRoot } from './runtime/root-path.js';
+export { tarPath } from './runtime/tar-out.js';

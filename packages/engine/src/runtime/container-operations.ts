@@ -1,0 +1,444 @@
+/**
+ * The container operations that act on a container the runtime already
+ * knows (by its id under `<runRoot>/runtime`) or on its snapshot: pause,
+ * unpause, exec, top, stats, commit and copying files in and out. They
+ * need no in-process supervisor, so they work from any process (a CLI
+ * invocation while a detached supervisor owns the container).
+ *
+ * Docker's shapes: `top` answers `{ Titles, Processes }` as `ps -ef` would
+ * (moby daemon/top_unix.go), `stats` one `types.StatsJSON`
+ * (daemon/stats_collector), commit follows daemon/commit.go (pause, diff
+ * the rootfs against the image, new layer + config with a history entry),
+ * cp follows daemon/archive.go (paths resolved inside the rootfs).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { generateSpec, mergeEnv, withArgs, withCwd, withEnv, withUser, withPrivileged, OciMediaType, digestOf, type Descriptor, type ImageConfig } from '@berth/oci-spec';
+import { applyLayer, applyLayerToMounts, diffMounts, mountAll, unmountAll, type Mount } from '@berth/cow-fs';
+import { loadContainer, openCgroup, type Container, type ContainerProcess } from '@berth/namespaces';
+import { readBlob, writeBlob, type ImageStore } from '@berth/image-store';
+import type { ContainerRecord, ContainerStore } from '../container.js';
+import type { EventBus } from '../event.js';
+import { ContainerNotRunningError, InvalidArgumentError, NotImplementedError } from '../errors.js';
+import { isSameProcessAlive } from '../internal/proc.js';
+import { chainIds, normalizeImageName } from '../images/names.js';
+import { SnapshotLabel } from '../images/local-image-service.js';
+import { resolveInRoot } from './root-path.js';
+import { tarPath } from './tar-out.js';
+
+/** `docker top`'s answer. */
+export interface ContainerTop {
+  Titles: string[];
+  Processes: string[][];
+}
+
+/** CPU counters in Docker's stats shape. */
+export interface CpuStats {
+  cpu_usage: { total_usage: number; usage_in_kernelmode: number; usage_in_usermode: number };
+  system_cpu_usage: number;
+  online_cpus: number;
+  throttling_data: { periods: number; throttled_periods: number; throttled_time: number };
+}
+
+/** One `docker stats --no-stream` sample (`types.StatsJSON`, the fields berth measures). */
+export interface ContainerStats {
+  read: string;
+  preread: string;
+  id: string;
+  name: string;
+  pids_stats: { current: number; limit?: number };
+  cpu_stats: CpuStats;
+  precpu_stats: CpuStats;
+  memory_stats: { usage: number; max_usage?: number; limit: number; failcnt: number; stats: Record<string, number> };
+  blkio_stats: Record<string, null>;
+  num_procs: number;
+}
+
+/** Options of {@link ContainerOperations.exec}. */
+export interface ExecContainerOptions {
+  env?: string[];
+  user?: string;
+  workingDir?: string;
+  tty?: boolean;
+  privileged?: boolean;
+  /** `pipe` (default) hands back stdin/stdout/stderr streams; `inherit` shares this process's. */
+  stdio?: 'pipe' | 'inherit' | 'ignore';
+  consoleSize?: { rows: number; cols: number };
+}
+
+/** Options of {@link ContainerOperations.commit}. */
+export interface CommitContainerOptions {
+  /** The new image's name (`repo[:tag]`). */
+  reference: string;
+  author?: string;
+  message?: string;
+  /** Pause the container while its rootfs is read (default true, as docker). */
+  pause?: boolean;
+  /** Config fields replacing the container's (a parsed `--change`). */
+  changes?: Partial<NonNullable<ImageConfig['config']>>;
+}
+
+/**
+ * The image side commit and rootfs access need (structurally the
+ * `LocalImageService`): resolve an image, its store and snapshotter, and
+ * naming.
+ */
+export interface OperationsImageSource {
+  resolveImage(ref: string): Promise<{ id: string; config: ImageConfig; chainIds: string[] }>;
+  tag(source: string, target: string): Promise<void>;
+  readonly store: ImageStore;
+  readonly snapshotter: {
+    prepare(key: string, parent?: string): Promise<Mount[]>;
+    mounts(key: string): Promise<Mount[]>;
+    view(key: string, parent?: string): Promise<Mount[]>;
+    commit(name: string, key: string, opts?: { labels?: Record<string, string> }): Promise<void>;
+    remove(key: string): Promise<void>;
+    stat?(key: string): Promise<unknown>;
+  };
+}
+
+/** Dependencies of {@link ContainerOperations}. */
+export interface ContainerOperationsDeps {
+  store: ContainerStore;
+  events: EventBus;
+  runRoot: string;
+  images?: OperationsImageSource;
+}
+
+const hz = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK))
+
+/** Reads `/proc/<pid>/stat` fields (after the comm) as numbers. */
+async function procStat(pid: number): Promise<{ comm: string; f: string[] } | undefined> {
+  const s = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (!s) return undefined;
+  const close = s.lastIndexOf(')');
+  return { comm: s.slice(s.indexOf('(') + 1, close), f: s.slice(close + 2).trim().split(' ') };
+}
+
+function clock(sec: number): string {
+  const h = Math.floor(sec / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  const s = Math.floor(sec % 60);
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+}
+
+async function systemCpuNs(): Promise<number> {
+  const line = (await fs.readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+  const jiffies = line.split(/\s+/).slice(1, 8).reduce((a, x) => a + Number(x), 0);
+  return jiffies * (1e9 / hz);
+}
+
+/** Pause, unpause, exec, top, stats, commit and cp for the local engine. */
+export class ContainerOperations {
+  readonly #d: ContainerOperationsDeps;
+
+  constructor(deps: ContainerOperationsDeps) {
+    this.#d = deps;
+  }
+
+  /** The runtime root the lifecycle creates containers under. */
+  get runtimeRoot(): string {
+    return path.join(this.#d.runRoot, 'runtime');
+  }
+
+  /** The host path of a running container's rootfs. */
+  rootfsOf(id: string): string {
+    return path.join(this.#d.runRoot, 'bundles', id, 'rootfs');
+  }
+
+  async #running(ref: string, why: string): Promise<{ r: ContainerRecord; c: Container }> {
+    const r = await this.#d.store.get(ref);
+    if (!(r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
+      throw new ContainerNotRunningError(r.Name.slice(1), why);
+    }
+    try {
+      return { r, c: await loadContainer(this.runtimeRoot, r.Id) };
+    } catch (e) {
+      throw new ContainerNotRunningError(r.Name.slice(1), `the runtime does not know it (${(e as Error).message})`);
+    }
+  }
+
+  #publish(r: ContainerRecord, action: string, extra: Record<string, string> = {}): Promise<unknown> {
+    return this.#d.events.publish({ Type: 'container', Action: action, Actor: { ID: r.Id, Attributes: { image: r.Config.Image, name: r.Name.slice(1), ...extra } } });
+  }
+
+  /** Freezes every process of the container (cgroup freezer). */
+  async pause(ref: string): Promise<void> {
+    const { r, c } = await this.#running(ref, 'cannot pause');
+    if (r.State.Paused) throw new InvalidArgumentError('container', r.Name.slice(1), 'is already paused');
+    await c.pause();
+    await this.#d.store.markPaused(r.Id, true);
+    await this.#publish(r, 'pause');
+  }
+
+  /** Thaws a paused container. */
+  async unpause(ref: string): Promise<void> {
+    const { r, c } = await this.#running(ref, 'cannot unpause');
+    if (!r.State.Paused) throw new InvalidArgumentError('container', r.Name.slice(1), 'is not paused');
+    await c.resume();
+    await this.#d.store.markPaused(r.Id, false);
+    await this.#publish(r, 'unpause');
+  }
+
+  /**
+   * Runs another process in a running container: the container's Env with
+   * `env` merged in, its User and WorkingDir unless overridden; the user is
+   * resolved with the container's /etc/passwd and /etc/group.
+   */
+  async exec(ref: string, cmd: string[], opts: ExecContainerOptions = {}): Promise<ContainerProcess> {
+    if (cmd.length === 0) throw new InvalidArgumentError('command', '', 'exec needs a command');
+    const { r, c } = await this.#running(ref, 'cannot exec');
+    if (r.State.Paused) throw new InvalidArgumentError('container', r.Name.slice(1), 'is paused: unpause it first');
+    const rootfs = this.rootfsOf(r.Id);
+    const read = (p: string) => fs.readFile(path.join(rootfs, p), 'utf8').catch(() => undefined);
+    const db = { passwd: await read('etc/passwd'), group: await read('etc/group') };
+    const env = mergeEnv(r.Config.Env, opts.env ?? []);
+    const spec = generateSpec(
+      withArgs(cmd), withEnv(env), withCwd(opts.workingDir || r.Config.WorkingDir || '/'), withUser(opts.user || r.Config.User || '0', db),
+      ...(opts.privileged ? [withPrivileged()] : []),
+    );
+    const proc = { ...spec.process!, terminal: opts.tty === true, ...(opts.consoleSize ? { consoleSize: { height: opts.consoleSize.rows, width: opts.consoleSize.cols } } : {}) };
+    const p = await c.exec(proc, { stdio: opts.tty ? 'pty' : (opts.stdio ?? 'pipe'), ...(opts.consoleSize ? { consoleSize: opts.consoleSize } : {}) });
+    await this.#publish(r, `exec_start: ${cmd.join(' ')}`);
+    return p;
+  }
+
+  /** The container's processes as `ps -ef` shows them (docker top without ps options). */
+  async top(ref: string): Promise<ContainerTop> {
+    const { c } = await this.#running(ref, 'cannot list its processes');
+    const pids = (await c.pids()).sort((a, b) => a - b);
+    const uptime = Number((await fs.readFile('/proc/uptime', 'utf8')).split(' ')[0]);
+    const boot = Date.now() / 1000 - uptime;
+    const users = new Map<number, string>();
+    for (const line of (await fs.readFile('/etc/passwd', 'utf8').catch(() => '')).split('\n')) {
+      const f = line.split(':');
+      if (f.length > 2 && !users.has(Number(f[2]))) users.set(Number(f[2]), f[0]!);
+    }
+    const rows: string[][] = [];
+    for (const pid of pids) {
+      const st = await procStat(pid);
+      if (!st) continue; // exited meanwhile
+      const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      const cmdline = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
+      // stat fields after comm: [0]=state [1]=ppid [4]=tty_nr [11]=utime [12]=stime [19]=starttime
+      const cpu = (Number(st.f[11]) + Number(st.f[12])) / hz;
+      const started = Number(st.f[19]) / hz;
+      const elapsed = Math.max(uptime - started, 1e-3);
+      const start = new Date((boot + started) * 1000);
+      const tty = Number(st.f[4]);
+      rows.push([
+        users.get(uid) ?? String(uid), String(pid), st.f[1]!, String(Math.floor((cpu / elapsed) * 100)),
+        `${String(start.getHours()).padStart(2, '0')}:${String(start.getMinutes()).padStart(2, '0')}`,
+        tty === 0 ? '?' : `pts/${tty & 0xff}`, clock(cpu), cmdline || `[${st.comm}]`,
+      ]);
+    }
+    return { Titles: ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], Processes: rows };
+  }
+
+  /** One stats sample from the container's cgroup (docker stats --no-stream). */
+  async stats(ref: string): Promise<ContainerStats> {
+    const { r, c } = await this.#running(ref, 'no stats');
+    const state = await c.state();
+    const cg = openCgroup(state.cgroupsPath ?? `/berth/${r.Id}`);
+    const s = cg.stats();
+    const cpu: CpuStats = {
+      cpu_usage: { total_usage: s.cpu.usageNs, usage_in_kernelmode: s.cpu.systemNs, usage_in_usermode: s.cpu.userNs },
+      system_cpu_usage: await systemCpuNs(),
+      online_cpus: os.availableParallelism(),
+      throttling_data: { periods: s.cpu.nrPeriods, throttled_periods: s.cpu.nrThrottled, throttled_time: s.cpu.throttledNs },
+    };
+    return {
+      read: new Date().toISOString(), preread: '0001-01-01T00:00:00Z', id: r.Id, name: r.Name,
+      pids_stats: { current: s.pids.current, ...(s.pids.limit !== null ? { limit: s.pids.limit } : {}) },
+      cpu_stats: cpu,
+      precpu_stats: { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: 0, online_cpus: cpu.online_cpus, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
+      memory_stats: {
+        usage: s.memory.usage, ...(s.memory.maxUsage !== null ? { max_usage: s.memory.maxUsage } : {}),
+        limit: s.memory.limit ?? os.totalmem(), failcnt: s.memory.failcnt, stats: { oom_kill: s.memory.oomKill },
+      },
+      blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null },
+      num_procs: 0,
+    };
+  }
+
+  #images(op: string): OperationsImageSource {
+    if (!this.#d.images) throw new NotImplementedError(op, 'an image service with a store and snapshotter (openLocalImageService)');
+    return this.#d.images;
+  }
+
+  /**
+   * Runs `fn` with the container's rootfs on the host: the live mount of a
+   * running container, else its snapshot mounted for the call.
+   */
+  async withRootfs<T>(r: ContainerRecord, fn: (rootfs: string, live: boolean) => Promise<T>): Promise<T> {
+    const live = this.rootfsOf(r.Id);
+    if (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))) return fn(live, true);
+    const images = this.#images('accessing a stopped container\'s files');
+    const key = r.Berth?.SnapshotKey;
+    if (!key) throw new InvalidArgumentError('container', r.Name.slice(1), 'has no rootfs snapshot');
+    const dir = path.join(this.#d.runRoot, 'mnt', `${r.Id}-${randomBytes(4).toString('hex')}`);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      mountAll(await images.snapshotter.mounts(key), dir);
+      try {
+        return await fn(dir, false);
+      } finally {
+        unmountAll(dir, 1, { detach: true });
+      }
+    } finally {
+      await fs.rmdir(dir).catch(() => undefined);
+    }
+  }
+
+  /** `docker cp CONTAINER:path -`: a tar stream of `p` (named by its base name). */
+  async copyFrom(ref: string, p: string, opts: { followLink?: boolean } = {}): Promise<Readable> {
+    const r = await this.#d.store.get(ref);
+    if (!p.startsWith('/')) p = path.posix.join(r.Config.WorkingDir || '/', p);
+    // A stopped container's snapshot stays mounted until the stream ends.
+    return new Promise<Readable>((resolve, reject) => {
+      this.withRootfs(r, async (root) => {
+        const host = await resolveInRoot(root, p, { followLast: opts.followLink === true });
+        await fs.lstat(host);
+        const name = path.posix.basename(path.posix.normalize(p)) || '.';
+        const s = tarPath(host, name);
+        resolve(s);
+        await new Promise<void>((done) => { s.once('close', () => done()); s.once('end', () => done()); s.once('error', () => done()); });
+      }).catch(reject);
+    });
+  }
+
+  /**
+   * `docker cp - CONTAINER:dir`: extracts a tar into directory `dir` of the
+   * container's rootfs, safely (no entry lands outside `dir`).
+   */
+  async copyTo(ref: string, dir: string, tar: Readable | AsyncIterable<Uint8Array>): Promise<void> {
+    const r = await this.#d.store.get(ref);
+    if (!dir.startsWith('/')) dir = path.posix.join(r.Config.WorkingDir || '/', dir);
+    await this.withRootfs(r, async (root) => {
+      const host = await resolveInRoot(root, dir);
+      const st = await fs.stat(host).catch(() => undefined);
+      if (!st?.isDirectory()) throw new InvalidArgumentError('destination', dir, 'is not a directory in the container');
+      await applyLayer(host, tar, { sync: false, allowDevices: false });
+    });
+  }
+
+  /**
+   * `docker commit`: the container's changes (its snapshot against the
+   * image's top layer) become a new gzip layer on top of the image's; the
+   * config is the container's (Env, Cmd, Entrypoint, WorkingDir, User,
+   * ExposedPorts, Volumes, Labels) plus `changes`, with a history entry;
+   * the layer is unpacked into a snapshot so containers can be made from
+   * the new image at once. Returns the new image id.
+   */
+  async commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name: string }> {
+    const images = this.#images('container commit');
+    const r = await this.#d.store.get(ref);
+    const key = r.Berth?.SnapshotKey;
+    if (!key) throw new InvalidArgumentError('container', r.Name.slice(1), 'has no rootfs snapshot');
+    const name = normalizeImageName(opts.reference);
+    const parent = await images.resolveImage(r.Image);
+    const running = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks));
+    const pause = running && opts.pause !== false && !r.State.Paused;
+    if (pause) await this.pause(r.Id);
+    const lease = await images.store.leases.create({ expiresInMs: 3600_000, labels: { 'berth/commit': r.Id } });
+    try {
+      // 1. The layer: diff of the container's snapshot (an overlay upper dir, or two trees for the copy backend).
+      const upper = await images.snapshotter.mounts(key);
+      let lower: Mount[] = [];
+      let viewKey: string | undefined;
+      if (upper[0]?.type !== 'overlay' && parent.chainIds.length) {
+        viewKey = `commit-view-${randomBytes(6).toString('hex')}`;
+        lower = await images.snapshotter.view(viewKey, parent.chainIds.at(-1));
+      }
+      let layer: { digest: string; diffId: string; size: number; compressedSize: number; mediaType: string };
+      const w = await images.store.writer(`commit-${r.Id}-${randomBytes(4).toString('hex')}`, { lease: lease.id });
+      try {
+        const d = diffMounts(lower, upper, { compression: 'gzip' });
+        await w.copyFrom(d as AsyncIterable<Uint8Array>);
+        const res = await d.result;
+        try {
+          await w.commit();
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'ERR_STORE_ALREADY_EXISTS') throw e;
+          await images.store.leases.addResource(lease.id, { type: 'content', digest: res.digest });
+        }
+        layer = res;
+      } finally {
+        await w.close();
+        if (viewKey) await images.snapshotter.remove(viewKey).catch(() => undefined);
+      }
+      if (pause) await this.unpause(r.Id).catch(() => undefined);
+
+      // 2. The snapshot of the new layer, so the new image runs without a pull.
+      const chain = chainIds([...parent.config.rootfs.diff_ids, layer.diffId]);
+      const top = chain.at(-1)!;
+      const exists = await images.snapshotter.stat?.(top).then(() => true, () => false);
+      if (!exists) {
+        const tmp = `commit-${randomBytes(6).toString('hex')}`;
+        const mounts = await images.snapshotter.prepare(tmp, parent.chainIds.at(-1));
+        try {
+          const blob = await images.store.open(layer.digest as Descriptor['digest']);
+          await applyLayerToMounts(mounts, blob, { sync: false });
+          await images.snapshotter.commit(top, tmp, {
+            labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(layer.size) },
+          });
+        } catch (e) {
+          await images.snapshotter.remove(tmp).catch(() => undefined);
+          if ((e as { code?: string }).code !== 'ERR_SNAPSHOT_ALREADY_EXISTS') throw e;
+        }
+      }
+
+      // 3. Config and manifest (daemon/commit.go: the container's config becomes the image's).
+      const created = new Date().toISOString();
+      const cc = r.Config;
+      const config: ImageConfig = {
+        ...parent.config,
+        created,
+        ...(opts.author ? { author: opts.author } : {}),
+        config: {
+          ...(parent.config.config ?? {}),
+          Env: cc.Env, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined, WorkingDir: cc.WorkingDir, User: cc.User,
+          ...(Object.keys(cc.ExposedPorts ?? {}).length ? { ExposedPorts: cc.ExposedPorts } : {}),
+          ...(cc.Volumes ? { Volumes: cc.Volumes } : {}),
+          ...(Object.keys(cc.Labels ?? {}).length ? { Labels: cc.Labels } : {}),
+          ...(cc.StopSignal ? { StopSignal: cc.StopSignal } : {}),
+          ...opts.changes,
+        } as ImageConfig['config'],
+        rootfs: { type: 'layers', diff_ids: [...parent.config.rootfs.diff_ids, layer.diffId as Descriptor['digest']] },
+        history: [...(parent.config.history ?? []), {
+          created, created_by: [r.Path, ...r.Args].join(' '), ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { comment: opts.message } : {}),
+        }],
+      };
+      const configBytes = Buffer.from(JSON.stringify(config));
+      const configDesc: Descriptor = { mediaType: OciMediaType.ImageConfig, digest: digestOf(configBytes), size: configBytes.length };
+      const parentManifest = await this.#parentLayers(images, parent.id, r.Image);
+      const manifest = {
+        schemaVersion: 2, mediaType: OciMediaType.ImageManifest, config: configDesc,
+        layers: [...parentManifest, { mediaType: layer.mediaType, digest: layer.digest, size: layer.compressedSize }],
+      };
+      const manifestBytes = Buffer.from(JSON.stringify(manifest));
+      const manifestDesc: Descriptor = { mediaType: OciMediaType.ImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
+      await writeBlob(images.store, `commit-${configDesc.digest}`, configBytes, configDesc, { lease: lease.id });
+      await writeBlob(images.store, `commit-${manifestDesc.digest}`, manifestBytes, manifestDesc, { lease: lease.id });
+      await images.store.images.tag(name, manifestDesc);
+      // Through the image service too, so its metadata (tag time, dangling) and events see the new name.
+      await images.tag(name, name);
+      await this.#publish(r, 'commit', { comment: opts.message ?? '', imageID: configDesc.digest });
+      return { id: configDesc.digest, name };
+    } finally {
+      if (pause) await this.unpause(r.Id).catch(() => undefined);
+      await images.store.leases.delete(lease.id).catch(() => undefined);
+    }
+  }
+
+  /** The layer descriptors of the image the container was made from. */
+  async #parentLayers(images: OperationsImageSource, id: string, ref: string): Promise<Descriptor[]> {
+    const resolved = await images.resolveImage(ref) as { manifest?: Descriptor };
+    if (!resolved.manifest) throw new InvalidArgumentError('image', id, 'has no manifest');
+    return (JSON.parse((await readBlob(images.store, resolved.manifest)).toString('utf8')) as { layers: Descriptor[] }).layers;
+  }
+}
