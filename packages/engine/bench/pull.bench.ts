@@ -156,11 +156,7 @@ function entries(durable: boolean): Benchmark[] {
         await finish();
       },
       async teardown() {
-        if (berth) {
-          await berth.close();
-          await berth.snapshotter.close();
-          await berth.store.close();
-        }
+        await berth?.close();
         berth = undefined;
         await berthDir?.cleanup();
         berthDir = undefined;

@@ -150,9 +150,9 @@ export async function openLocalImageService(opts: LocalImageServiceOptions): Pro
       snapshotter = await openCopySnapshotter(path.join(root, 'snapshots', 'copy'));
     }
   }
-  const ownRegistry = opts.registry === undefined;
   const registry = opts.registry ?? createRegistryClient({});
-  return new LocalImageService(root, store, snapshotter, registry, ownRegistry, opts);
+  const owned = { store: opts.store === undefined, snapshotter: opts.snapshotter === undefined, registry: opts.registry === undefined };
+  return new LocalImageService(root, store, snapshotter, registry, owned, opts);
 }
 
 /** The {@link ImageService} of {@link openLocalImageService}. */
@@ -164,7 +164,7 @@ export class LocalImageService implements ImageService {
   /** The registry client. */
   readonly registry: ImageRegistry;
   readonly #metaFile: string;
-  readonly #ownRegistry: boolean;
+  readonly #owned: { store: boolean; snapshotter: boolean; registry: boolean };
   readonly #isInUse: ImageInUse;
   readonly #events?: ImageEventSink;
   readonly #platform: Platform;
@@ -176,11 +176,14 @@ export class LocalImageService implements ImageService {
   #closed = false;
 
   /** Use {@link openLocalImageService}. */
-  constructor(root: string, store: ImageStore, snapshotter: Snapshotter, registry: ImageRegistry, ownRegistry: boolean, opts: LocalImageServiceOptions) {
+  constructor(
+    root: string, store: ImageStore, snapshotter: Snapshotter, registry: ImageRegistry,
+    owned: { store: boolean; snapshotter: boolean; registry: boolean }, opts: LocalImageServiceOptions,
+  ) {
     this.store = store;
     this.snapshotter = snapshotter;
     this.registry = registry;
-    this.#ownRegistry = ownRegistry;
+    this.#owned = owned;
     this.#metaFile = path.join(root, 'images', 'meta.json');
     this.#isInUse = opts.isInUse ?? (() => false);
     this.#events = opts.events;
@@ -812,12 +815,14 @@ export class LocalImageService implements ImageService {
     }
   }
 
-  /** Releases the registry client (when the service made it) and stops reporting GC roots. Idempotent; the store and snapshotter stay open (their owner closes them). */
+  /** Stops reporting GC roots and closes what the service opened itself (injected parts stay open: their owner closes them). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#removeRoot();
-    if (this.#ownRegistry) await this.registry.close?.();
+    if (this.#owned.registry) await this.registry.close?.();
+    if (this.#owned.snapshotter) await this.snapshotter.close();
+    if (this.#owned.store) await this.store.close();
   }
 
   // ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ export async function openImages(opts: ImagesEnvOptions = {}): Promise<{ images:
   });
   return {
     images, root,
-    close: async () => { await images.close(); await images.snapshotter.close(); await images.store.close(); },
+    close: () => images.close(),
   };
 }
 
