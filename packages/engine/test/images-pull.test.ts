@@ -2,9 +2,9 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
-import type { ImageProgress } from '@berth/engine';
+import { openLocalImageService, type ImageProgress } from '@berth/engine';
 import { exists, multilayerProblems, openImages, withRootfs } from './helpers/images-env.js';
-import { isRoot } from './helpers/tmp.js';
+import { isRoot, tempDir } from './helpers/tmp.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry;
@@ -107,4 +107,13 @@ serial('pull by digest (name@sha256:…) stores the image under that reference; 
   t.deepEqual(inspect.RepoDigests, [`${reg.host}/busybox@${f.digest}`]);
   t.deepEqual(inspect.RepoTags, []);
   t.is((await images.inspect(r.id.slice(7, 19))).Id, r.id);
+});
+
+serial('with one download at a time, the other layers report Waiting, then each is pulled (root)', async (t) => {
+  const images = await openLocalImageService({ root: await tempDir('berth-images-'), concurrency: 1, platform: { os: 'linux', architecture: 'amd64' } });
+  t.teardown(() => images.close());
+  const progress: ImageProgress[] = [];
+  await images.pull(`${reg.host}/multilayer:oci-gzip`, { onProgress: (p) => progress.push(p) });
+  t.is(progress.filter((p) => p.status === 'Waiting').length, 3);
+  t.is(progress.filter((p) => p.status === 'Pull complete').length, 4);
 });

@@ -318,8 +318,11 @@ export class LocalImageService implements ImageService {
   ): Promise<boolean>[] {
     let running = 0;
     const queue: Array<() => void> = [];
-    const slot = async (): Promise<() => void> => {
-      if (running >= this.#concurrency) await new Promise<void>((resolve) => queue.push(resolve));
+    const slot = async (id: string): Promise<() => void> => {
+      if (running >= this.#concurrency) {
+        emit({ status: 'Waiting', id, progressDetail: {} });
+        await new Promise<void>((resolve) => queue.push(resolve));
+      }
       running++;
       return () => { running--; queue.shift()?.(); };
     };
@@ -330,7 +333,7 @@ export class LocalImageService implements ImageService {
         await this.store.leases.addResource(lease, { type: 'content', digest: layer.digest });
         return false;
       }
-      const release = await slot();
+      const release = await slot(id);
       try {
         const written = await this.#fetchBlob(fetcher, layer, lease, signal, emit, id, feeds[i]);
         emit({ status: 'Download complete', id, progressDetail: {} });
