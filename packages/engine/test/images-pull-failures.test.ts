@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { digestOf, type Descriptor } from '@berth/oci-spec';
+import { processStartTicks } from '@berth/engine';
 import { fixture, readFixtureManifest, startRegistry, type TestRegistry } from '@berth/testkit';
 import { multilayerProblems, openImages, withRootfs } from './helpers/images-env.js';
 import { isRoot, tempDir } from './helpers/tmp.js';
@@ -109,4 +110,22 @@ serial('a layer whose content does not match the config diff_ids is refused (ERR
   const committed: string[] = [];
   for await (const s of images.snapshotter.walk()) committed.push(s.name);
   t.deepEqual(committed, []);
+});
+
+serial('unpack snapshots left by a process that died mid-pull are removed on open; a live process\'s are kept (root)', async (t) => {
+  const first = await openImages();
+  const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+  await first.images.snapshotter.prepare('extract-crashed sha256:x', undefined, { labels: { 'berth/unpack.owner': `${dead} 1` } });
+  const live = `${process.pid} ${await processStartTicks(process.pid)}`;
+  await first.images.snapshotter.prepare('extract-running sha256:y', undefined, { labels: { 'berth/unpack.owner': live } });
+  await first.close();
+
+  const second = await openImages({ root: first.root });
+  t.teardown(second.close);
+  const keys: string[] = [];
+  for await (const s of second.images.snapshotter.walk()) keys.push(s.name);
+  t.deepEqual(keys, ['extract-running sha256:y']);
+  // A pull still works next to the live one.
+  const r = await second.images.pull(`${reg.host}/busybox:oci-gzip`);
+  t.truthy(r.chainId);
 });

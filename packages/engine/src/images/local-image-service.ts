@@ -43,6 +43,7 @@ import type {
   ResolvedImage,
 } from '../images.js';
 import { atomicWriteJson, readJsonIfExists } from '../internal/atomic.js';
+import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
 import {
   ImageAmbiguousIdError, ImageConflictError, ImageDiffIdMismatchError, ImageInUseError, ImageInvalidError, ImageNotFoundError,
   ImagePlatformNotFoundError, ImageServiceClosedError,
@@ -61,6 +62,8 @@ export const SnapshotLabel = {
   LayerDigest: 'berth/layer.digest',
   /** The uncompressed size of the layer. */
   LayerSize: 'berth/layer.size',
+  /** On an unpack's active snapshot: `<pid> <start ticks>` of the process unpacking into it. */
+  UnpackOwner: 'berth/unpack.owner',
 } as const;
 
 /** The registry roles the service needs: resolve, fetch, push. */
@@ -152,7 +155,9 @@ export async function openLocalImageService(opts: LocalImageServiceOptions): Pro
   }
   const registry = opts.registry ?? createRegistryClient({});
   const owned = { store: opts.store === undefined, snapshotter: opts.snapshotter === undefined, registry: opts.registry === undefined };
-  return new LocalImageService(root, store, snapshotter, registry, owned, opts);
+  const service = new LocalImageService(root, store, snapshotter, registry, owned, opts);
+  await service.cleanupUnpacks();
+  return service;
 }
 
 /** The {@link ImageService} of {@link openLocalImageService}. */
@@ -399,7 +404,7 @@ export class LocalImageService implements ImageService {
   ): Promise<void> {
     const id = shortDigest(layer.digest);
     const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
-    const mounts = await this.snapshotter.prepare(key, parent, { signal });
+    const mounts = await this.snapshotter.prepare(key, parent, { signal, labels: await this.#ownerLabel() });
     try {
       const body = source ? await source() : await this.store.open(layer.digest, { signal });
       let result;
@@ -654,6 +659,7 @@ export class LocalImageService implements ImageService {
   async prune(opts: PruneImagesOptions = {}): Promise<PruneImagesResult> {
     this.#open();
     return this.#exclusive(async () => {
+      await this.cleanupUnpacks(opts);
       const all = opts.all || (opts.filters?.dangling ?? []).some((v) => v === 'false' || v === '0');
       const groups = await this.#groups(opts.signal);
       const items: ImageDeleteItem[] = [];
@@ -761,7 +767,7 @@ export class LocalImageService implements ImageService {
       }
       // 2. Unpack it: the diffId comes out of the unpack.
       const key = `import-${randomBytes(6).toString('hex')}`;
-      const mounts = await this.snapshotter.prepare(key, undefined, { signal });
+      const mounts = await this.snapshotter.prepare(key, undefined, { signal, labels: await this.#ownerLabel() });
       let applied;
       try {
         applied = await applyLayerToMounts(mounts, await this.store.open(layerDigest, { signal }), { signal, sync: false });
@@ -833,6 +839,38 @@ export class LocalImageService implements ImageService {
 
   #open(): void {
     if (this.#closed) throw new ImageServiceClosedError();
+  }
+
+  #owner?: string;
+
+  /** The label marking an unpack snapshot as this process's, so a later process can tell a crashed unpack from a running one. */
+  async #ownerLabel(): Promise<Record<string, string>> {
+    this.#owner ??= `${process.pid} ${(await processStartTicks(process.pid)) ?? 0}`;
+    return { [SnapshotLabel.UnpackOwner]: this.#owner };
+  }
+
+  /**
+   * Removes the unpack snapshots left by processes that died mid-pull (the
+   * engine is daemonless: another live process's unpacks are left alone).
+   * Returns the keys removed. Runs on open and in {@link prune}.
+   */
+  async cleanupUnpacks(opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const stale: string[] = [];
+    for await (const s of this.snapshotter.walk({ filters: [{ labels: { [SnapshotLabel.UnpackOwner]: undefined } }], signal: opts.signal })) {
+      if (s.kind === 'committed') continue;
+      const [pid, ticks] = (s.labels[SnapshotLabel.UnpackOwner] ?? '').split(' ').map(Number);
+      if (!await isSameProcessAlive(pid ?? 0, ticks || undefined)) stale.push(s.name);
+    }
+    const removed: string[] = [];
+    for (const key of stale) {
+      try {
+        await this.snapshotter.remove(key);
+        removed.push(key);
+      } catch (e) {
+        if (code(e) !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
+      }
+    }
+    return removed;
   }
 
   /** Publishes an image event; a failing event sink never fails the operation. */
