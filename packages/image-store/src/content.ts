@@ -23,7 +23,14 @@
  * treats as success).
  */
 import type { Readable, Writable } from 'node:stream';
+import type { CallOptions } from '@berth/oci-spec';
 import type { Descriptor, Digest } from './internal/oci.js';
+
+/**
+ * Options every I/O method accepts: oci-spec's shared `CallOptions` (an
+ * aborted `signal` fails the call with ERR_CANCELLED).
+ */
+export type { CallOptions };
 
 /** What the store knows about one committed blob. */
 export interface Info {
@@ -40,19 +47,11 @@ export interface Info {
 }
 
 /** Options of {@link Provider.open}: an optional byte range. */
-export interface OpenOptions {
+export interface OpenOptions extends CallOptions {
   /** The first byte to read (default 0). */
   offset?: number;
   /** How many bytes to read (default: to the end). */
   length?: number;
-  /** Aborts the read. */
-  signal?: AbortSignal;
-}
-
-/** Options every I/O method accepts. */
-export interface CallOptions {
-  /** Aborts the call with ERR_CANCELLED. */
-  signal?: AbortSignal;
 }
 
 /** Reads committed content. */

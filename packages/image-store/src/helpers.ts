@@ -4,11 +4,11 @@
  * and walk an image's graph.
  */
 import { randomBytes } from 'node:crypto';
-import { isBerthError } from '@berth/oci-spec';
+import { digestOf, isBerthError } from '@berth/oci-spec';
 import type { CallOptions, Info, Ingester, Provider } from './content.js';
 import { StoreSizeMismatchError } from './errors.js';
 import { MaxManifestSize, children, hasChildren } from './internal/validate.js';
-import type { Descriptor, Digest } from './internal/oci.js';
+import type { Descriptor } from './internal/oci.js';
 
 /** Options of {@link readBlob}. */
 export interface ReadBlobOptions extends CallOptions {
@@ -80,9 +80,7 @@ export async function writeBlob(
 
 /** Writes bytes whose digest is not known in advance; returns the committed info. */
 export async function writeBytes(store: Ingester & Provider, bytes: Uint8Array, options: WriteBlobOptions = {}): Promise<Info> {
-  const { createHash } = await import('node:crypto');
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
-  return (await writeBlob(store, `bytes-${randomBytes(8).toString('hex')}`, bytes, { digest, size: bytes.length }, options)).info;
+  return (await writeBlob(store, `bytes-${randomBytes(8).toString('hex')}`, bytes, { digest: digestOf(bytes), size: bytes.length }, options)).info;
 }
 
 /** Options of {@link walkImage}. */
