@@ -26,13 +26,13 @@
  */
 import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Descriptor, Digest, ImageIndex, ImageManifest, Platform, PlatformMatcher } from '@berth/oci-spec';
+import type { CallOptions, Descriptor, Digest, ImageIndex, ImageManifest, Platform, PlatformMatcher } from '@berth/oci-spec';
 
-/** Options every I/O call takes, last. */
-export interface CallOptions {
-  /** Aborts the call; the error is ERR_REGISTRY_CANCELLED. */
-  signal?: AbortSignal;
-}
+/**
+ * Options every I/O call takes, last: oci-spec's shared `CallOptions` (an
+ * aborted `signal` fails the call with ERR_REGISTRY_CANCELLED).
+ */
+export type { CallOptions };
 
 /** What {@link Resolver.resolve} returns. */
 export interface Resolved {
