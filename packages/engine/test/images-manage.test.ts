@@ -242,3 +242,14 @@ serial('containersUseImage: a container record made from the image protects it f
   await store.remove(rec.Id);
   t.deepEqual((await images.prune({ all: true })).ImagesDeleted, [{ Untagged: ref }, { Deleted: id }]);
 });
+
+serial('a metadata lock left by a dead process is broken; names and metadata changes go on (root)', async (t) => {
+  const { images, root, close } = await openImages();
+  t.teardown(close);
+  await images.import(Readable.from([Buffer.alloc(1024)]), { ref: 'empty:1' });
+  const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+  fs.writeFileSync(path.join(root, 'images/meta.lock'), `${dead} 1`);
+  await images.tag('empty:1', 'empty:2');
+  t.deepEqual((await images.list())[0]!.RepoTags.sort(), ['empty:1', 'empty:2']);
+  t.false(fs.existsSync(path.join(root, 'images/meta.lock')));
+});

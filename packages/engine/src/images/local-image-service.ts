@@ -49,6 +49,7 @@ import {
   ImagePlatformNotFoundError, ImageServiceClosedError,
 } from './errors.js';
 import { chainIds, familiarRepo, familiarTag, idHexOf, normalizeImageName, parseImageName, referencePattern } from './names.js';
+import { withFileLock } from './file-lock.js';
 import { LayerFeed } from './layer-feed.js';
 import { counted, shortDigest } from './progress.js';
 
@@ -169,6 +170,7 @@ export class LocalImageService implements ImageService {
   /** The registry client. */
   readonly registry: ImageRegistry;
   readonly #metaFile: string;
+  readonly #lockFile: string;
   readonly #owned: { store: boolean; snapshotter: boolean; registry: boolean };
   readonly #isInUse: ImageInUse;
   readonly #events?: ImageEventSink;
@@ -190,6 +192,7 @@ export class LocalImageService implements ImageService {
     this.registry = registry;
     this.#owned = owned;
     this.#metaFile = path.join(root, 'images', 'meta.json');
+    this.#lockFile = path.join(root, 'images', 'meta.lock');
     this.#isInUse = opts.isInUse ?? (() => false);
     this.#events = opts.events;
     this.#platform = opts.platform ?? hostPlatform();
@@ -878,9 +881,10 @@ export class LocalImageService implements ImageService {
     await this.#events?.publish({ Type: 'image', Action: action, Actor: { ID: id, Attributes: attributes } }).catch(() => undefined);
   }
 
-  /** Serializes the changes to names and metadata within this process. */
+  /** Serializes the changes to names and metadata: within this process, then across processes sharing the root (a lock file). */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#lock.then(fn, fn);
+    const locked = () => withFileLock(this.#lockFile, fn);
+    const run = this.#lock.then(locked, locked);
     this.#lock = run.catch(() => undefined);
     return run;
   }
