@@ -11,7 +11,8 @@
  */
 import type { Dispatcher } from 'undici';
 import type { Authorizer } from '../auth/authorizer.js';
-import { ControllerProxy, isReplayable } from './controller-proxy.js';
+import { isReplayable } from './controller-proxy.js';
+import { ReplayingHandler } from './replaying-handler.js';
 
 /** Dispatch option naming the registry host and the scopes a request needs. */
 export interface AuthDispatchOptions {
@@ -31,45 +32,34 @@ function withAuthorization(headers: Dispatcher.DispatchOptions['headers'], value
   return out;
 }
 
-class AuthHandler implements Dispatcher.DispatchHandler {
-  readonly #proxy = new ControllerProxy();
+class AuthHandler extends ReplayingHandler {
   #attempt = 0;
-  #started = false;
-  #swallow = false;
   #sent: string | undefined;
   #extraScopes: string[] = [];
-  #done = false;
 
   constructor(
     readonly dispatch: Dispatcher.Dispatch,
     readonly opts: Dispatcher.DispatchOptions & AuthDispatchOptions,
-    readonly handler: Dispatcher.DispatchHandler,
+    handler: Dispatcher.DispatchHandler,
     readonly authorizer: Authorizer,
-  ) {}
+  ) {
+    super(handler);
+  }
 
   run(): void {
     const { host, scopes, signal } = this.opts.berthAuth!;
-    this.#proxy.onIdleAbort = (r) => this.#fail(r);
+    this.proxy.onIdleAbort = (r) => this.fail(r);
     this.authorizer.authorize(host, [...scopes, ...this.#extraScopes], signal).then((header) => {
-      if (this.#done) return;
-      this.#proxy.onIdleAbort = null;
+      if (this.done) return;
+      this.proxy.onIdleAbort = null;
       this.#sent = header;
       this.dispatch({ ...this.opts, headers: withAuthorization(this.opts.headers, header) }, this);
-    }, (err: Error) => this.#fail(err));
+    }, (err: Error) => this.fail(err));
   }
 
-  #fail(err: Error): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.handler.onResponseError?.(this.#proxy, err);
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
-    this.#proxy.target = controller;
-    if (!this.#started) {
-      this.#started = true;
-      this.handler.onRequestStart?.(this.#proxy, context);
-    }
+  protected replay(): void {
+    this.#attempt++;
+    this.run();
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
@@ -77,31 +67,16 @@ class AuthHandler implements Dispatcher.DispatchHandler {
       const { retry, scope } = this.authorizer.unauthorized(this.opts.berthAuth!.host, headers['www-authenticate'], this.#sent);
       if (retry) {
         if (scope) this.#extraScopes.push(scope);
-        this.#swallow = true;
+        this.swallow = true;
         return;
       }
     }
-    this.#proxy.target = controller;
-    this.handler.onResponseStart?.(this.#proxy, statusCode, headers, statusMessage);
-  }
-
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#swallow) this.handler.onResponseData?.(this.#proxy, chunk);
-  }
-
-  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Headers): void {
-    if (this.#swallow) {
-      this.#swallow = false;
-      this.#attempt++;
-      this.run();
-      return;
-    }
-    this.#done = true;
-    this.handler.onResponseEnd?.(this.#proxy, trailers);
+    this.proxy.target = controller;
+    this.handler.onResponseStart?.(this.proxy, statusCode, headers, statusMessage);
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    this.#fail(err);
+    this.fail(err);
   }
 }
 

@@ -10,7 +10,8 @@
  */
 import type { Dispatcher } from 'undici';
 import { publish, RegistryChannel } from '../diagnostics.js';
-import { ControllerProxy, isReplayable } from './controller-proxy.js';
+import { isReplayable } from './controller-proxy.js';
+import { ReplayingHandler } from './replaying-handler.js';
 import { backoffDelay, parseRetryAfter } from './retry-after.js';
 
 /** How the retry interceptor retries. */
@@ -46,106 +47,80 @@ export interface RetryDispatchOptions {
   berthRetry?: boolean;
 }
 
-class RetryingHandler implements Dispatcher.DispatchHandler {
-  readonly #proxy = new ControllerProxy();
+class RetryingHandler extends ReplayingHandler {
   #attempt = 0;
-  #started = false;
-  #swallow = false;
   #delay = 0;
   #reason = '';
   #timer: NodeJS.Timeout | null = null;
-  #done = false;
   // Errors after the response started belong to the body: the fetcher resumes those.
   #forwarded = false;
 
   constructor(
     readonly dispatch: Dispatcher.Dispatch,
     readonly opts: Dispatcher.DispatchOptions,
-    readonly handler: Dispatcher.DispatchHandler,
+    handler: Dispatcher.DispatchHandler,
     readonly policy: RetryPolicy,
-  ) {}
+  ) {
+    super(handler);
+  }
 
   #url(): string { return `${String(this.opts.origin ?? '')}${this.opts.path}`; }
 
   #canRetry(): boolean {
-    return this.#attempt < this.policy.maxRetries && isReplayable(this.opts.body) && !this.#proxy.abortReason;
+    return this.#attempt < this.policy.maxRetries && isReplayable(this.opts.body) && !this.proxy.abortReason;
   }
 
   #schedule(delayMs: number, reason: string): void {
     this.#attempt++;
     publish(RegistryChannel.Retry, { method: this.opts.method, url: this.#url(), attempt: this.#attempt, delayMs, reason });
-    this.#proxy.onIdleAbort = (r) => {
+    this.proxy.onIdleAbort = (r) => {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;
-      this.#fail(r);
+      this.fail(r);
     };
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#proxy.onIdleAbort = null;
+      this.proxy.onIdleAbort = null;
       try {
         this.dispatch(this.opts, this);
       } catch (e) {
-        this.#fail(e as Error);
+        this.fail(e as Error);
       }
     }, delayMs);
   }
 
-  #fail(err: Error): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.handler.onResponseError?.(this.#proxy, err);
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
-    this.#proxy.target = controller;
-    if (!this.#started) {
-      this.#started = true;
-      this.handler.onRequestStart?.(this.#proxy, context);
-    }
+  protected replay(): void {
+    this.#schedule(this.#delay, this.#reason);
   }
 
   onRequestUpgrade(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: import('node:stream').Duplex): void {
-    this.handler.onRequestUpgrade?.(this.#proxy, statusCode, headers, socket);
+    this.handler.onRequestUpgrade?.(this.proxy, statusCode, headers, socket);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (retryStatus.has(statusCode) && this.#canRetry()) {
       const after = parseRetryAfter(headers['retry-after']);
       if (after === undefined || after <= this.policy.maxRetryAfterMs) {
-        this.#swallow = true;
+        this.swallow = true;
         this.#delay = after ?? backoffDelay(this.#attempt, this.policy.minDelayMs, this.policy.maxDelayMs);
         this.#reason = `status ${statusCode}`;
         return;
       }
     }
-    this.#proxy.target = controller;
+    this.proxy.target = controller;
     this.#forwarded = true;
-    this.handler.onResponseStart?.(this.#proxy, statusCode, headers, statusMessage);
-  }
-
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#swallow) this.handler.onResponseData?.(this.#proxy, chunk);
-  }
-
-  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
-    if (this.#swallow) {
-      this.#swallow = false;
-      this.#schedule(this.#delay, this.#reason);
-      return;
-    }
-    this.#done = true;
-    this.handler.onResponseEnd?.(this.#proxy, trailers);
+    this.handler.onResponseStart?.(this.proxy, statusCode, headers, statusMessage);
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    if (this.#swallow) {
+    if (this.swallow) {
       // The error body of a retryable answer broke off: retry all the same.
-      this.#swallow = false;
+      this.swallow = false;
       if (this.#canRetry()) return this.#schedule(this.#delay, this.#reason);
     } else if (!this.#forwarded && isRetryableError(err) && this.#canRetry()) {
       return this.#schedule(backoffDelay(this.#attempt, this.policy.minDelayMs, this.policy.maxDelayMs), (err as { code?: string }).code ?? err.message);
     }
-    this.#fail(err);
+    this.fail(err);
   }
 }
 
