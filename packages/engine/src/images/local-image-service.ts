@@ -291,10 +291,10 @@ export class LocalImageService implements ImageService {
       // Manifest last, then the name: the image becomes visible only now.
       await manifestStored;
       const repoDigest = resolved.descriptor.digest;
-      const before = await this.#entries();
-      const previous = before.find((e) => e.name === name);
-      const changed = previous?.target.digest !== manifestDesc.digest || previous?.target.annotations?.[RepoDigestAnnotation] !== repoDigest;
+      let changed = false;
       await this.#exclusive(async () => {
+        const previous = (await this.#entries()).find((e) => e.name === name);
+        changed = previous?.target.digest !== manifestDesc.digest || previous?.target.annotations?.[RepoDigestAnnotation] !== repoDigest;
         await this.store.images.tag(name, { ...manifestDesc, annotations: { [RepoDigestAnnotation]: repoDigest } }, { signal });
         const id = parseImageConfigDigest(manifest);
         const meta = await this.#readMeta();
