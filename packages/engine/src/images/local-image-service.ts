@@ -1041,13 +1041,12 @@ export class LocalImageService implements ImageService {
     let freed = 0;
     for (let progress = true; progress;) {
       progress = false;
-      const candidates: string[] = [];
+      const candidates: Array<{ name: string; size: number }> = [];
       for await (const s of this.snapshotter.walk({ filters: [{ kind: 'committed', labels: { [SnapshotLabel.ImageLayer]: undefined } }], signal })) {
-        if (!needed.has(s.name)) candidates.push(s.name);
+        // The layer's unpacked size (recorded at unpack) stands for the space freed, as Docker counts it.
+        if (!needed.has(s.name)) candidates.push({ name: s.name, size: Number(s.labels[SnapshotLabel.LayerSize]) || 0 });
       }
-      for (const name of candidates) {
-        let usage = 0;
-        try { usage = (await this.snapshotter.usage(name)).size; } catch { /* gone */ }
+      for (const { name, size: usage } of candidates) {
         try {
           await this.snapshotter.remove(name);
           freed += usage;
