@@ -1,7 +1,11 @@
-/** Helpers both stores share: label filters and updates, lease ids. */
+/** Helpers both stores share: label filters and updates, lease ids, byte ranges, commit checks. */
+import { createHash, type Hash } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { StoreInvalidRefError } from '../errors.js';
-import type { WalkFilter } from '../content.js';
+import {
+  StoreDigestMismatchError, StoreInvalidRangeError, StoreInvalidRefError, StoreShortWriteError, StoreSizeMismatchError,
+} from '../errors.js';
+import type { CommitOptions, OpenOptions, WalkFilter } from '../content.js';
+import { parseDigest, splitDigest, type Digest } from './oci.js';
 
 /** Does `labels` satisfy the filter's labels? */
 export function matchesFilter(labels: Record<string, string>, filter: WalkFilter): boolean {
@@ -52,4 +56,73 @@ export function writerWritable(
       write([chunk as Uint8Array], signal).then(() => cb(), cb);
     },
   });
+}
+
+/**
+ * The byte range `open` reads from a blob of `size` bytes: `[start, end)`.
+ * Throws ERR_STORE_INVALID_RANGE unless offset and length are non-negative
+ * safe integers inside the blob.
+ */
+export function blobRange(digest: Digest, size: number, options: OpenOptions): { start: number; end: number } {
+  const offset = options.offset ?? 0;
+  const length = options.length;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > size
+    || (length !== undefined && (!Number.isSafeInteger(length) || length < 0 || offset + length > size))) {
+    throw new StoreInvalidRangeError(digest, offset, length, size);
+  }
+  return { start: offset, end: length !== undefined ? offset + length : size };
+}
+
+/** What {@link verifyCommit} needs from a writer. */
+export interface CommitCheck {
+  /** The ingest ref (for error details). */
+  ref: string;
+  /** Bytes written. */
+  size: number;
+  /** The ingest's expected descriptor, when it has one. */
+  expected: { digest: Digest; size: number } | undefined;
+  /** The algorithm the writer hashes with. */
+  algorithm: string;
+  /** The digest of what was written, in `algorithm`. */
+  digest(): Digest;
+  /** Feeds everything written into `hash` (for a digest of another algorithm). */
+  rehash(hash: Hash): unknown;
+  /** Ends the writer and keeps the ingest (a short write can be resumed). */
+  keep(): unknown;
+  /** Ends the writer and removes the ingest. */
+  discard(): unknown;
+}
+
+/**
+ * The checks of `ContentWriter.commit`, in order: the size (from the options,
+ * 0 or absent: the expected size) — fewer bytes are ERR_STORE_SHORT_WRITE and
+ * keep the ingest, more are ERR_STORE_SIZE_MISMATCH and discard it — then the
+ * digest (from the options, else the expected one), hashed again in its own
+ * algorithm when the writer used another: a mismatch is
+ * ERR_STORE_DIGEST_MISMATCH and discards the ingest. Returns the digest to
+ * publish the blob under.
+ */
+export async function verifyCommit(w: CommitCheck, options: CommitOptions): Promise<Digest> {
+  const size = options.size !== undefined && options.size > 0 ? options.size : w.expected?.size;
+  const want = options.digest !== undefined ? parseDigest(options.digest) : w.expected?.digest;
+  if (size !== undefined && w.size < size) {
+    await w.keep();
+    throw new StoreShortWriteError(size, w.size, { details: { ref: w.ref } });
+  }
+  if (size !== undefined && w.size > size) {
+    await w.discard();
+    throw new StoreSizeMismatchError(size, w.size, { details: { ref: w.ref } });
+  }
+  let actual = w.digest();
+  if (want !== undefined && splitDigest(want).algorithm !== w.algorithm) {
+    const { algorithm } = splitDigest(want);
+    const h = createHash(algorithm);
+    await w.rehash(h);
+    actual = parseDigest(`${algorithm}:${h.digest('hex')}`);
+  }
+  if (want !== undefined && actual !== want) {
+    await w.discard();
+    throw new StoreDigestMismatchError(want, actual, { details: { ref: w.ref } });
+  }
+  return actual;
 }

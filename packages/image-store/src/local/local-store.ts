@@ -26,14 +26,14 @@ import type { Image, ImageIndex } from '../images.js';
 import type { Lease, LeaseManager, LeaseOptions, LeaseResource } from '../leases.js';
 import type { CorruptBlob, GcOptions, GcResult, ImageStore, RootProvider, VerifyOptions, VerifyResult } from '../store.js';
 import {
-  StoreAlreadyExistsError, StoreClosedError, StoreCorruptLayoutError, StoreInvalidIngestRefError, StoreInvalidRangeError,
+  StoreAlreadyExistsError, StoreClosedError, StoreCorruptLayoutError, StoreInvalidIngestRefError,
   StoreIoError, StoreNotFoundError, StoreInvalidRefError,
 } from '../errors.js';
 import { Annotation, DigestAlgorithms, MediaType, parseDigest, splitDigest, type Descriptor, type Digest, type ImageIndex as OciIndex } from '../internal/oci.js';
 import { checkDescriptor, parseIndex } from '../internal/validate.js';
 import { markReachable } from '../internal/gc.js';
 import { parseName } from '../internal/reference.js';
-import { matchesFilter, updateLabels, validLeaseId } from '../internal/common.js';
+import { blobRange, matchesFilter, updateLabels, validLeaseId } from '../internal/common.js';
 import { acquireLock, isLocked, withLock } from './file-lock.js';
 import { digestFile, fsyncDir, isEnoent, readJson, writeFileAtomic } from './fs-util.js';
 import { LocalWriter, type IngestFiles, type WriterHost } from './local-writer.js';
@@ -173,15 +173,9 @@ export class LocalStore implements ImageStore, WriterHost {
   /** See {@link Provider.open}. */
   async open(digest: Digest, options: OpenOptions = {}): Promise<Readable> {
     const info = await this.info(digest, options);
-    const offset = options.offset ?? 0;
-    const length = options.length;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > info.size
-      || (length !== undefined && (!Number.isSafeInteger(length) || length < 0 || offset + length > info.size))) {
-      throw new StoreInvalidRangeError(digest, offset, length, info.size);
-    }
-    const end = length !== undefined ? offset + length : info.size;
-    if (end === offset) return Readable.from([]);
-    return createReadStream(this.blobPath(digest), { start: offset, end: end - 1, highWaterMark: 1 << 20, signal: options.signal });
+    const { start, end } = blobRange(digest, info.size, options);
+    if (end === start) return Readable.from([]);
+    return createReadStream(this.blobPath(digest), { start, end: end - 1, highWaterMark: 1 << 20, signal: options.signal });
   }
 
   // ---- Ingester ----

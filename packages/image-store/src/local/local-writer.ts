@@ -10,11 +10,11 @@ import path from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { throwIfAborted } from '@berth/oci-spec';
 import type { CallOptions, CommitOptions, ContentWriter, Info, Status } from '../content.js';
-import { StoreDigestMismatchError, StoreShortWriteError, StoreSizeMismatchError, StoreClosedError, StoreIoError } from '../errors.js';
+import { StoreClosedError, StoreIoError } from '../errors.js';
 import { parseDigest, splitDigest, type Digest } from '../internal/oci.js';
 import type { HeldLock } from './file-lock.js';
 import { hashFile } from './fs-util.js';
-import { writerWritable } from '../internal/common.js';
+import { verifyCommit, writerWritable } from '../internal/common.js';
 import type { Writable } from 'node:stream';
 
 /** What a writer needs from its store. */
@@ -200,26 +200,13 @@ export class LocalWriter implements ContentWriter {
     this.check();
     throwIfAborted(options.signal, `commit ${this.ref}`);
     await this.drain();
-    const size = options.size !== undefined && options.size > 0 ? options.size : this.files.expected?.size;
-    const want = options.digest !== undefined ? parseDigest(options.digest) : this.files.expected?.digest;
-    if (size !== undefined && this.size < size) {
-      await this.close();
-      throw new StoreShortWriteError(size, this.size, { details: { ref: this.ref } });
-    }
-    if (size !== undefined && this.size > size) {
-      await this.discard();
-      throw new StoreSizeMismatchError(size, this.size, { details: { ref: this.ref } });
-    }
-    let actual = this.digest();
-    if (want !== undefined && splitDigest(want).algorithm !== this.algorithm) {
-      const h = createHash(splitDigest(want).algorithm);
-      await hashFile(path.join(this.dir, 'data'), h);
-      actual = parseDigest(`${splitDigest(want).algorithm}:${h.digest('hex')}`);
-    }
-    if (want !== undefined && actual !== want) {
-      await this.discard();
-      throw new StoreDigestMismatchError(want, actual, { details: { ref: this.ref } });
-    }
+    const actual = await verifyCommit({
+      ref: this.ref, size: this.size, expected: this.files.expected, algorithm: this.algorithm,
+      digest: () => this.digest(),
+      rehash: (h) => hashFile(path.join(this.dir, 'data'), h),
+      keep: () => this.close(),
+      discard: () => this.discard(),
+    }, options);
     // Durability: the data reaches the disk before the rename makes it visible.
     // The mtime is set to now so a concurrent GC sees a fresh blob.
     const now = new Date();

@@ -10,14 +10,13 @@ import type { Image, ImageIndex } from '../images.js';
 import type { Lease, LeaseManager, LeaseOptions, LeaseResource } from '../leases.js';
 import type { GcOptions, GcResult, ImageStore, RootProvider, VerifyOptions, VerifyResult } from '../store.js';
 import {
-  StoreAlreadyExistsError, StoreClosedError, StoreDigestMismatchError, StoreInvalidIngestRefError, StoreInvalidRangeError,
-  StoreLockedError, StoreNotFoundError, StoreShortWriteError, StoreSizeMismatchError, StoreInvalidRefError,
+  StoreAlreadyExistsError, StoreClosedError, StoreInvalidIngestRefError, StoreLockedError, StoreNotFoundError, StoreInvalidRefError,
 } from '../errors.js';
 import { Annotation, parseDigest, splitDigest, type Descriptor, type Digest } from '../internal/oci.js';
 import { checkDescriptor } from '../internal/validate.js';
 import { markReachable } from '../internal/gc.js';
 import { parseName } from '../internal/reference.js';
-import { matchesFilter, updateLabels, validLeaseId, writerWritable } from '../internal/common.js';
+import { blobRange, matchesFilter, updateLabels, validLeaseId, verifyCommit, writerWritable } from '../internal/common.js';
 import type { Writable } from 'node:stream';
 
 interface Blob { data: Buffer; createdAt: Date; updatedAt: Date; labels: Record<string, string> }
@@ -58,13 +57,8 @@ export class MemoryStore implements ImageStore {
   /** See {@link Provider.open}. */
   async open(digest: Digest, options: OpenOptions = {}): Promise<Readable> {
     const info = await this.info(digest, options);
-    const offset = options.offset ?? 0;
-    const length = options.length;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > info.size
-      || (length !== undefined && (!Number.isSafeInteger(length) || length < 0 || offset + length > info.size))) {
-      throw new StoreInvalidRangeError(digest, offset, length, info.size);
-    }
-    const data = this.blobs.get(digest)!.data.subarray(offset, length !== undefined ? offset + length : undefined);
+    const { start, end } = blobRange(digest, info.size, options);
+    const data = this.blobs.get(digest)!.data.subarray(start, end);
     const chunks: Buffer[] = [];
     for (let i = 0; i < data.length; i += 1 << 20) chunks.push(data.subarray(i, i + (1 << 20)));
     return Readable.from(chunks, { objectMode: false });
@@ -308,26 +302,13 @@ class MemoryWriter implements ContentWriter {
 
   async commit(options: CommitOptions = {}): Promise<Info> {
     this.check(options.signal);
-    const size = options.size !== undefined && options.size > 0 ? options.size : this.ing.expected?.size;
-    const want = options.digest !== undefined ? parseDigest(options.digest) : this.ing.expected?.digest;
-    if (size !== undefined && this.ing.size < size) {
-      await this.close();
-      throw new StoreShortWriteError(size, this.ing.size, { details: { ref: this.ref } });
-    }
-    if (size !== undefined && this.ing.size > size) {
-      this.discard();
-      throw new StoreSizeMismatchError(size, this.ing.size, { details: { ref: this.ref } });
-    }
-    let actual = this.digest();
-    if (want !== undefined && splitDigest(want).algorithm !== this.algorithm) {
-      const h = createHash(splitDigest(want).algorithm);
-      for (const c of this.ing.chunks) h.update(c);
-      actual = parseDigest(`${splitDigest(want).algorithm}:${h.digest('hex')}`);
-    }
-    if (want !== undefined && actual !== want) {
-      this.discard();
-      throw new StoreDigestMismatchError(want, actual, { details: { ref: this.ref } });
-    }
+    const actual = await verifyCommit({
+      ref: this.ref, size: this.ing.size, expected: this.ing.expected, algorithm: this.algorithm,
+      digest: () => this.digest(),
+      rehash: (h) => { for (const c of this.ing.chunks) h.update(c); },
+      keep: () => this.close(),
+      discard: () => this.discard(),
+    }, options);
     this.closed = true;
     this.ing.locked = false;
     return this.store.publish(this.ing, actual, options.labels, this.lease);

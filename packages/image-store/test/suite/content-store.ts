@@ -4,6 +4,7 @@
  * it calls {@link contentStoreSuite} with a factory.
  */
 import test, { type ExecutionContext } from 'ava';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseDigest, type Digest } from '@berth/oci-spec';
@@ -129,6 +130,21 @@ export function contentStoreSuite(name: string, factory: StoreFactory): void {
     t.deepEqual(await collect(store.walk()), []);
     t.deepEqual(await collect(store.listIngests()), []);
     t.deepEqual((await store.verify()).corrupt, []);
+  });
+
+  it('commit to a sha512 digest after sha256 hashing: bytes are hashed again; a wrong one is a digest mismatch', async (t, store) => {
+    const data = Buffer.from('bytes committed under sha512');
+    const sha512 = d(`sha512:${createHash('sha512').update(data).digest('hex')}`);
+    const w = await store.writer('sha512-ok');
+    await w.write(data);
+    t.is((await w.commit({ size: data.length, digest: sha512 })).digest, sha512);
+    t.deepEqual(await bytesOf(await store.open(sha512)), data);
+    const wrong = d(`sha512:${createHash('sha512').update('other bytes').digest('hex')}`);
+    const w2 = await store.writer('sha512-wrong');
+    await w2.write(data);
+    t.is(await codeOf(w2.commit({ size: data.length, digest: wrong })), 'ERR_STORE_DIGEST_MISMATCH');
+    t.is(await codeOf(store.info(wrong)), 'ERR_STORE_NOT_FOUND');
+    t.deepEqual(await collect(store.listIngests()), []);
   });
 
   it('existing content: writer says already exists, writeBlob succeeds', async (t, store) => {
