@@ -20,11 +20,11 @@
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { isBerthError } from '@berth/oci-spec';
+import { OciMediaType, isBerthError, isIndexMediaType } from '@berth/oci-spec';
 import type { ArchiveStore, ExportOptions, ImportOptions } from '../archive.js';
 import type { Image } from '../images.js';
 import { StoreInvalidArchiveError, StoreNotFoundError } from '../errors.js';
-import { MediaType, isIndexType, parseDigest, splitDigest, type Descriptor, type ImageManifest } from '../internal/oci.js';
+import { parseDigest, splitDigest, type Descriptor, type ImageManifest } from '../internal/oci.js';
 import { parseIndex, parseManifest } from '../internal/validate.js';
 import { parseName } from '../internal/reference.js';
 import { readTar, writeTar, type TarSource } from '../internal/tar.js';
@@ -39,13 +39,13 @@ interface DockerManifestEntry {
 }
 
 async function sniffLayer(store: ArchiveStore, info: Info): Promise<string> {
-  if (info.size < 4) return MediaType.Layer;
+  if (info.size < 4) return OciMediaType.Layer;
   const parts: Buffer[] = [];
   for await (const c of await store.open(info.digest, { offset: 0, length: 4 })) parts.push(c as Buffer);
   const head = Buffer.concat(parts);
-  if (head[0] === 0x1f && head[1] === 0x8b) return MediaType.LayerGzip;
-  if (head.readUInt32LE(0) === 0xfd2fb528) return MediaType.LayerZstd;
-  return MediaType.Layer;
+  if (head[0] === 0x1f && head[1] === 0x8b) return OciMediaType.LayerGzip;
+  if (head.readUInt32LE(0) === 0xfd2fb528) return OciMediaType.LayerZstd;
+  return OciMediaType.Layer;
 }
 
 /**
@@ -122,13 +122,13 @@ export async function importDockerArchive(store: ArchiveStore, source: AsyncIter
       }
       const manifest: ImageManifest = {
         schemaVersion: 2,
-        mediaType: MediaType.ImageManifest,
-        config: { mediaType: MediaType.ImageConfig, digest: config.digest, size: config.size },
+        mediaType: OciMediaType.ImageManifest,
+        config: { mediaType: OciMediaType.ImageConfig, digest: config.digest, size: config.size },
         layers,
       };
       const bytes = Buffer.from(JSON.stringify(manifest));
       const info = await writeBytes(store, bytes, { lease });
-      const target: Descriptor = { mediaType: MediaType.ImageManifest, digest: info.digest, size: info.size };
+      const target: Descriptor = { mediaType: OciMediaType.ImageManifest, digest: info.digest, size: info.size };
       for (const tag of entry.RepoTags ?? []) out.push(await store.images.tag(tag, target, options));
     }
     return out;
@@ -142,7 +142,7 @@ function hostPlatform(): { os: string; architecture: string } {
 
 async function resolveManifest(store: ArchiveStore, target: Descriptor, options: ExportOptions): Promise<{ manifest: ImageManifest; desc: Descriptor }> {
   let desc = target;
-  for (let depth = 0; isIndexType(desc.mediaType); depth++) {
+  for (let depth = 0; isIndexMediaType(desc.mediaType); depth++) {
     if (depth > 4) throw new StoreInvalidArchiveError('docker-archive', 'nested indexes too deep');
     const index = parseIndex(await readBlob(store, desc, options), desc.digest);
     const want = options.platform ?? hostPlatform();

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { throwIfAborted, isBerthError } from '@berth/oci-spec';
+import { AnnotationKey, OciMediaType, isBerthError, isIndexMediaType, throwIfAborted } from '@berth/oci-spec';
 import type { ArchiveStore, ExportOptions, ImportOptions } from '../archive.js';
 import type { Image } from '../images.js';
 import { StoreInvalidArchiveError } from '../errors.js';
-import { Annotation, MediaType, parseDigest, splitDigest, type Descriptor, type ImageIndex } from '../internal/oci.js';
+import { parseDigest, splitDigest, type Descriptor, type ImageIndex } from '../internal/oci.js';
 import { children, hasChildren, parseIndex } from '../internal/validate.js';
 import { readTar, writeTar, type TarSource } from '../internal/tar.js';
 import { readBlob, walkImage, writeBlob } from '../helpers.js';
@@ -32,9 +32,9 @@ export async function withTempLease<T>(store: ArchiveStore, fn: (lease: string) 
 
 /** @internal The name an index.json entry is imported under, or undefined. */
 export function importName(m: Descriptor, baseName?: string): string | undefined {
-  const full = m.annotations?.[Annotation.ImageName];
+  const full = m.annotations?.[AnnotationKey.ContainerdImageName];
   if (full) return full;
-  const ref = m.annotations?.[Annotation.RefName];
+  const ref = m.annotations?.[AnnotationKey.RefName];
   if (!ref) return undefined;
   if (baseName && /^[\w][\w.-]{0,127}$/.test(ref)) return `${baseName}:${ref}`;
   return ref;
@@ -46,7 +46,7 @@ async function tagAll(store: ArchiveStore, index: ImageIndex, options: ImportOpt
     const name = importName(m, options.baseName);
     if (!name) continue;
     const { annotations, ...rest } = m;
-    const keep = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => k !== Annotation.RefName && k !== Annotation.ImageName));
+    const keep = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => k !== AnnotationKey.RefName && k !== AnnotationKey.ContainerdImageName));
     out.push(await store.images.tag(name, { ...rest, ...(Object.keys(keep).length ? { annotations: keep } : {}) }, options));
   }
   return out;
@@ -72,7 +72,7 @@ export async function importOciLayoutDir(store: ArchiveStore, dir: string, optio
       }
       await writeBlob(store, `import-${importId}-${d.digest}`, createReadStream(file, { highWaterMark: 1 << 20 }), d, { lease, ...(options.signal ? { signal: options.signal } : {}) });
       if (hasChildren(d.mediaType)) {
-        const isIndex = d.mediaType === MediaType.ImageIndex || d.mediaType === MediaType.DockerManifestList;
+        const isIndex = isIndexMediaType(d.mediaType);
         for (const c of children(d, await readBlob(store, d))) await copy(c, isIndex);
       }
     };
@@ -114,13 +114,13 @@ export async function importOciLayoutTar(store: ArchiveStore, source: AsyncItera
 }
 
 async function collect(store: ArchiveStore, names: string[], options: ExportOptions): Promise<{ index: ImageIndex; blobs: Descriptor[] }> {
-  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+  const index: ImageIndex = { schemaVersion: 2, mediaType: OciMediaType.ImageIndex, manifests: [] };
   const blobs = new Map<string, Descriptor>();
   for (const n of names) {
     const img = await store.images.resolve(n, options);
     index.manifests.push({
       ...img.target,
-      annotations: { ...(img.target.annotations ?? {}), [Annotation.RefName]: img.name, [Annotation.ImageName]: img.name },
+      annotations: { ...(img.target.annotations ?? {}), [AnnotationKey.RefName]: img.name, [AnnotationKey.ContainerdImageName]: img.name },
     });
     for await (const d of walkImage(store, img.target, options)) blobs.set(d.digest, d);
   }
@@ -163,8 +163,8 @@ export async function exportOciLayoutDir(store: ArchiveStore, names: string[], d
   const indexFile = path.join(dir, 'index.json');
   const existing = await fs.readFile(indexFile).then((b) => parseIndex(b, indexFile)).catch(() => undefined);
   if (existing) {
-    const names = new Set(index.manifests.map((m) => m.annotations?.[Annotation.RefName]));
-    index.manifests = [...existing.manifests.filter((m) => !names.has(m.annotations?.[Annotation.RefName])), ...index.manifests];
+    const names = new Set(index.manifests.map((m) => m.annotations?.[AnnotationKey.RefName]));
+    index.manifests = [...existing.manifests.filter((m) => !names.has(m.annotations?.[AnnotationKey.RefName])), ...index.manifests];
   }
   await fs.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await fs.writeFile(`${indexFile}.tmp`, JSON.stringify(index));

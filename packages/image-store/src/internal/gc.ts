@@ -4,9 +4,9 @@
  * labels to the content they name. Unknown media types are leaves; bare
  * digests (from leases and root providers) are sniffed when small JSON.
  */
-import { throwIfAborted } from '@berth/oci-spec';
+import { OciMediaType, throwIfAborted } from '@berth/oci-spec';
 import { children, MaxManifestSize, hasChildren } from './validate.js';
-import { MediaType, parseDigest, type Descriptor, type Digest } from './oci.js';
+import { parseDigest, type Descriptor, type Digest } from './oci.js';
 
 /** What the mark phase needs from a store. */
 export interface MarkSource {
@@ -23,8 +23,8 @@ function sniff(bytes: Uint8Array): string | undefined {
   try {
     const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
     if (typeof o.mediaType === 'string' && hasChildren(o.mediaType)) return o.mediaType;
-    if (o.schemaVersion === 2 && Array.isArray(o.manifests)) return MediaType.ImageIndex;
-    if (o.schemaVersion === 2 && typeof o.config === 'object' && Array.isArray(o.layers)) return MediaType.ImageManifest;
+    if (o.schemaVersion === 2 && Array.isArray(o.manifests)) return OciMediaType.ImageIndex;
+    if (o.schemaVersion === 2 && typeof o.config === 'object' && Array.isArray(o.layers)) return OciMediaType.ImageManifest;
   } catch { /* not JSON: a leaf */ }
   return undefined;
 }

@@ -20,7 +20,9 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { channel } from 'node:diagnostics_channel';
-import { throwIfAborted, isBerthError } from '@berth/oci-spec';
+import {
+  AnnotationKey, DigestAlgorithm, OciMediaType, isBerthError, isDigest, isDigestAlgorithm, throwIfAborted,
+} from '@berth/oci-spec';
 import type { CallOptions, ContentWriter, Info, OpenOptions, Status, WalkFilter, WriterOptions } from '../content.js';
 import type { Image, ImageIndex } from '../images.js';
 import type { Lease, LeaseManager, LeaseOptions, LeaseResource } from '../leases.js';
@@ -29,7 +31,7 @@ import {
   StoreAlreadyExistsError, StoreClosedError, StoreCorruptLayoutError, StoreInvalidIngestRefError,
   StoreIoError, StoreNotFoundError, StoreInvalidRefError,
 } from '../errors.js';
-import { Annotation, DigestAlgorithms, MediaType, parseDigest, splitDigest, type Descriptor, type Digest, type ImageIndex as OciIndex } from '../internal/oci.js';
+import { parseDigest, splitDigest, type Descriptor, type Digest, type ImageIndex as OciIndex } from '../internal/oci.js';
 import { checkDescriptor, parseIndex } from '../internal/validate.js';
 import { markReachable } from '../internal/gc.js';
 import { parseName } from '../internal/reference.js';
@@ -91,7 +93,7 @@ export async function openLocalStore(root: string, options: LocalStoreOptions = 
     if (layout === undefined) {
       await withLock(path.join(abs, '.berth/locks/metadata.lock'), async () => {
         if (!(await fs.stat(path.join(abs, 'index.json')).catch(() => undefined))) {
-          await writeFileAtomic(path.join(abs, 'index.json'), `${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] })}\n`);
+          await writeFileAtomic(path.join(abs, 'index.json'), `${JSON.stringify({ schemaVersion: 2, mediaType: OciMediaType.ImageIndex, manifests: [] })}\n`);
         }
         if (!(await fs.stat(layoutFile).catch(() => undefined))) {
           await writeFileAtomic(layoutFile, `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`);
@@ -300,12 +302,11 @@ export class LocalStore implements ImageStore, WriterHost {
     const blobs = path.join(this.root, 'blobs');
     const algs = await fs.readdir(blobs).catch(() => [] as string[]);
     for (const alg of algs.sort()) {
-      const len = (DigestAlgorithms as Record<string, number>)[alg];
-      if (len === undefined || (filter.algorithm && filter.algorithm !== alg)) continue;
+      if (!isDigestAlgorithm(alg) || (filter.algorithm && filter.algorithm !== alg)) continue;
       const names = await fs.readdir(path.join(blobs, alg)).catch(() => [] as string[]);
       for (const hex of names.sort()) {
         throwIfAborted(options.signal);
-        if (hex.length !== len || !/^[0-9a-f]+$/.test(hex)) continue;
+        if (!isDigest(`${alg}:${hex}`)) continue;
         let info: Info;
         try {
           info = await this.info(`${alg}:${hex}` as Digest);
@@ -505,7 +506,7 @@ export class LocalStore implements ImageStore, WriterHost {
         }
       }
       if (!options.dryRun && result.digests.length > 0) {
-        for (const alg of Object.keys(DigestAlgorithms)) await fsyncDir(path.join(this.root, 'blobs', alg)).catch(() => {});
+        for (const alg of Object.values(DigestAlgorithm)) await fsyncDir(path.join(this.root, 'blobs', alg)).catch(() => {});
       }
       if (options.ingestMaxAgeMs !== undefined) {
         // Half-created ingest dirs of crashed writers.
@@ -536,8 +537,7 @@ export class LocalStore implements ImageStore, WriterHost {
     for (const e of entries) {
       throwIfAborted(options.signal, 'verify');
       const p = path.join(blobs, e.name);
-      const len = (DigestAlgorithms as Record<string, number>)[e.name];
-      if (!e.isDirectory() || len === undefined) {
+      if (!e.isDirectory() || !isDigestAlgorithm(e.name)) {
         result.corrupt.push({ path: p, reason: 'bad-path' });
         continue;
       }
@@ -545,7 +545,7 @@ export class LocalStore implements ImageStore, WriterHost {
         throwIfAborted(options.signal, 'verify');
         const fp = path.join(p, f.name);
         const expected = `${e.name}:${f.name}`;
-        if (f.name.length !== len || !/^[0-9a-f]+$/.test(f.name)) {
+        if (!isDigest(expected)) {
           result.corrupt.push({ path: fp, reason: 'bad-path' });
           continue;
         }
@@ -596,7 +596,7 @@ class LocalImageIndex implements ImageIndex {
       size: target.size,
       ...(target.platform ? { platform: target.platform } : {}),
       ...(target.artifactType ? { artifactType: target.artifactType } : {}),
-      annotations: { ...(target.annotations ?? {}), [Annotation.RefName]: parsed.normalized, [Annotation.ImageName]: parsed.normalized },
+      annotations: { ...(target.annotations ?? {}), [AnnotationKey.RefName]: parsed.normalized, [AnnotationKey.ContainerdImageName]: parsed.normalized },
     };
     await this.store.withMetadataLock(async () => {
       const index = await this.store.readIndex();
@@ -640,7 +640,7 @@ class LocalImageIndex implements ImageIndex {
 
 /** The name of an index.json entry: containerd's full name, else the OCI ref name. */
 export function entryName(m: Descriptor): string | undefined {
-  return m.annotations?.[Annotation.ImageName] ?? m.annotations?.[Annotation.RefName];
+  return m.annotations?.[AnnotationKey.ContainerdImageName] ?? m.annotations?.[AnnotationKey.RefName];
 }
 
 function nameKeys(name: string): string[] {
@@ -654,7 +654,7 @@ function nameKeys(name: string): string[] {
 
 function matches(m: Descriptor, keys: string[]): boolean {
   const a = m.annotations ?? {};
-  return keys.some((k) => a[Annotation.ImageName] === k || a[Annotation.RefName] === k);
+  return keys.some((k) => a[AnnotationKey.ContainerdImageName] === k || a[AnnotationKey.RefName] === k);
 }
 
 /** Leases in `.berth/leases` (see {@link LeaseManager}). */

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { throwIfAborted } from '@berth/oci-spec';
+import { AnnotationKey, throwIfAborted } from '@berth/oci-spec';
 import type { CallOptions, CommitOptions, ContentWriter, Info, OpenOptions, Status, WalkFilter, WriterOptions } from '../content.js';
 import type { Image, ImageIndex } from '../images.js';
 import type { Lease, LeaseManager, LeaseOptions, LeaseResource } from '../leases.js';
@@ -12,7 +12,7 @@ import type { GcOptions, GcResult, ImageStore, RootProvider, VerifyOptions, Veri
 import {
   StoreAlreadyExistsError, StoreClosedError, StoreInvalidIngestRefError, StoreLockedError, StoreNotFoundError, StoreInvalidRefError,
 } from '../errors.js';
-import { Annotation, parseDigest, splitDigest, type Descriptor, type Digest } from '../internal/oci.js';
+import { parseDigest, splitDigest, type Descriptor, type Digest } from '../internal/oci.js';
 import { checkDescriptor } from '../internal/validate.js';
 import { markReachable } from '../internal/gc.js';
 import { parseName } from '../internal/reference.js';
@@ -337,7 +337,7 @@ class MemoryImageIndex implements ImageIndex {
     checkDescriptor(target, `tag ${name}`);
     const entry: Descriptor = {
       ...target,
-      annotations: { ...(target.annotations ?? {}), [Annotation.RefName]: parsed.normalized, [Annotation.ImageName]: parsed.normalized },
+      annotations: { ...(target.annotations ?? {}), [AnnotationKey.RefName]: parsed.normalized, [AnnotationKey.ContainerdImageName]: parsed.normalized },
     };
     this.store.entries = this.store.entries.filter((e) => e.name !== parsed.normalized);
     this.store.entries.push({ name: parsed.normalized, target: entry });
