@@ -12,10 +12,11 @@ import {
 } from '../errors.js';
 import { Limiter } from '../internal/limiter.js';
 import {
-  formatReference, isBerthError, parseDockerReference, parseImageJson, type ImageReference, type ParsedImageJson,
+  DockerMediaType, formatReference, isBerthError, OciMediaType, parseDockerReference, parseImageJson,
+  type ImageReference, type ParsedImageJson,
 } from '@berth/oci-spec';
 import {
-  digestAlgorithm, digestLike, isDigest, isManifestOrIndex, MediaType, onlyPlatform, selectPlatformEntry,
+  digestAlgorithm, digestLike, isDigest, isManifestOrIndex, onlyPlatform, selectPlatformEntry,
   type Descriptor, type Digest, type ImageIndex, type ImageManifest,
 } from '../internal/oci.js';
 import type {
@@ -39,7 +40,7 @@ export interface RegistryClientOptions extends TransportOptions {
 
 /** The Accept list for manifests: OCI index and manifest, Docker manifest list and schema2. */
 export const manifestAccept = [
-  MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest,
+  OciMediaType.ImageIndex, OciMediaType.ImageManifest, DockerMediaType.ManifestList, DockerMediaType.Manifest,
 ].join(', ');
 
 const defaultMaxManifest = 4 << 20;
@@ -235,12 +236,12 @@ export class RegistryClient implements Resolver {
     const q = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : '';
     const what = `referrers of "${r.domain}/${r.path}@${r.digest}"`;
     const res = await this.transport.request(r.domain, {
-      method: 'GET', path: `/v2/${r.path}/referrers/${r.digest}${q}`, headers: { accept: MediaType.OciIndex }, scopes, ...sig(options),
+      method: 'GET', path: `/v2/${r.path}/referrers/${r.digest}${q}`, headers: { accept: OciMediaType.ImageIndex }, scopes, ...sig(options),
     });
     let index: ImageIndex | undefined;
     let filtered = false;
     const ct = stripParams(header(res.headers, 'content-type'));
-    if (res.status === 200 && ct === MediaType.OciIndex) {
+    if (res.status === 200 && ct === OciMediaType.ImageIndex) {
       index = JSON.parse((await readLimited(res.body, this.maxManifestSize, what)).toString('utf8')) as ImageIndex;
       filtered = header(res.headers, 'oci-filters-applied')?.includes('artifactType') ?? false;
     } else if (res.status === 404 || res.status === 200) {

@@ -1,22 +1,13 @@
 /**
  * The OCI nouns the client uses, taken from @berth/oci-spec, plus two small
- * helpers of its own.
+ * helpers of its own (media types come straight from oci-spec's `OciMediaType`/`DockerMediaType`).
  */
 import {
-  digestAlgorithm, digestOf, DockerMediaType, isIndexMediaType, isManifestMediaType, OciMediaType,
-  type Digest,
+  digestAlgorithm, digestOf, DockerMediaType, isIndexMediaType, isManifestMediaType, type Digest,
 } from '@berth/oci-spec';
 
 export type { Descriptor, Digest, ImageIndex, ImageManifest, Platform, PlatformMatcher } from '@berth/oci-spec';
 export { digestAlgorithm, isDigest, isIndexMediaType, onlyPlatform, selectPlatformEntry } from '@berth/oci-spec';
-
-/** The media types the client names. */
-export const MediaType = {
-  OciIndex: OciMediaType.ImageIndex,
-  OciManifest: OciMediaType.ImageManifest,
-  DockerManifestList: DockerMediaType.ManifestList,
-  DockerManifest: DockerMediaType.Manifest,
-} as const;
 
 /** Is this fetched from `/manifests/` (a manifest or an index, any schema 2 / OCI kind)? */
 export function isManifestOrIndex(mt: string | undefined): boolean {
