@@ -72,7 +72,7 @@
  * directories that no snapshot owns.
  */
 
-import type { Mount } from '@berth/oci-spec';
+import type { CallOptions, Mount } from '@berth/oci-spec';
 
 /** A mount as snapshotters hand it out (oci-spec's `Mount`, containerd's shape). */
 export type { Mount };
@@ -107,10 +107,9 @@ export interface Usage {
   inodes: number;
 }
 
-/** Options of prepare, view and commit. */
-export interface SnapshotOptions {
+/** Options of prepare, view and commit: labels, plus oci-spec's `CallOptions` (`signal`). */
+export interface SnapshotOptions extends CallOptions {
   labels?: Record<string, string>;
-  signal?: AbortSignal;
 }
 
 /** A filter for {@link Snapshotter.walk}; every given field must match. */
@@ -126,16 +125,16 @@ export interface WalkFilter {
 /** The snapshotter contract; see the module comment for the model and an example. */
 export interface Snapshotter {
   /** Information on the snapshot with this key or name. @throws ERR_SNAPSHOT_NOT_FOUND */
-  stat(key: string, opts?: { signal?: AbortSignal }): Promise<SnapshotInfo>;
+  stat(key: string, opts?: CallOptions): Promise<SnapshotInfo>;
   /**
    * Updates mutable fields (labels only). Without `fieldpaths`, labels are
    * replaced; with `['labels.a']` only label `a` is set (or removed when absent).
    */
-  update(info: Pick<SnapshotInfo, 'name' | 'labels'>, opts?: { fieldpaths?: string[]; signal?: AbortSignal }): Promise<SnapshotInfo>;
+  update(info: Pick<SnapshotInfo, 'name' | 'labels'>, opts?: CallOptions & { fieldpaths?: string[] }): Promise<SnapshotInfo>;
   /** Disk use of the snapshot itself (for active ones, of what was written so far). */
-  usage(key: string, opts?: { signal?: AbortSignal }): Promise<Usage>;
+  usage(key: string, opts?: CallOptions): Promise<Usage>;
   /** The mounts of an active snapshot or view. @throws ERR_SNAPSHOT_INVALID_STATE for committed ones */
-  mounts(key: string, opts?: { signal?: AbortSignal }): Promise<Mount[]>;
+  mounts(key: string, opts?: CallOptions): Promise<Mount[]>;
   /** Creates an active snapshot `key` over the committed `parent` (or empty) and returns its mounts. */
   prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   /** Creates a read-only view `key` of the committed `parent` and returns its mounts. */
@@ -143,11 +142,11 @@ export interface Snapshotter {
   /** Commits the active snapshot `key` as `name`; `key` stops existing. Syncs its data first. */
   commit(name: string, key: string, opts?: SnapshotOptions): Promise<void>;
   /** Removes a snapshot; a committed one must have no children. */
-  remove(key: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  remove(key: string, opts?: CallOptions): Promise<void>;
   /** Every snapshot matching all filters (none: all), in name order. */
-  walk(opts?: { filters?: WalkFilter[]; signal?: AbortSignal }): AsyncIterable<SnapshotInfo>;
+  walk(opts?: CallOptions & { filters?: WalkFilter[] }): AsyncIterable<SnapshotInfo>;
   /** Removes directories and mounts that no snapshot owns (after a crash). */
-  cleanup(opts?: { signal?: AbortSignal }): Promise<void>;
+  cleanup(opts?: CallOptions): Promise<void>;
   /** Releases the snapshotter; idempotent. Later calls fail with ERR_SNAPSHOTTER_CLOSED. */
   close(): Promise<void>;
 }
