@@ -11,22 +11,18 @@ import {
 import { digestAlgorithm, isDigestAlgorithm, parseDigest } from './digests.js';
 
 /**
- * A pass-through Transform that hashes every byte. Read the result with
- * `digest()` and `size` after the stream finished:
- *
- * ```ts
- * const d = createDigester();
- * await pipeline(source, d, fs.createWriteStream(tmp));
- * d.digest(); // 'sha256:…'
- * ```
+ * What {@link HashingTransform} and {@link VerifyingTransform} share: the
+ * running hash of one algorithm, the byte count behind `size`, and the
+ * result behind `digest()`, which throws `ERR_OCI_DIGEST_NOT_READY` until a
+ * subclass has settled it.
  */
-export class HashingTransform extends Transform implements DigestingStream {
+abstract class DigestTransform extends Transform implements DigestingStream {
   readonly algorithm: DigestAlgorithm;
   #hash: Hash;
   #size = 0;
   #result: Digest | undefined;
 
-  constructor(algorithm: DigestAlgorithm = DigestAlgorithm.SHA256, options: TransformOptions = {}) {
+  constructor(algorithm: DigestAlgorithm, options: TransformOptions) {
     super(options);
     if (!isDigestAlgorithm(algorithm)) throw new UnsupportedDigestAlgorithmError(String(algorithm));
     this.algorithm = algorithm;
@@ -38,20 +34,57 @@ export class HashingTransform extends Transform implements DigestingStream {
     return this.#size;
   }
 
-  /** The digest of everything that passed; throws `ERR_OCI_DIGEST_NOT_READY` before the end. */
+  /** The digest of the content; throws `ERR_OCI_DIGEST_NOT_READY` until the stream finished (successfully). */
   digest(): Digest {
     if (this.#result === undefined) throw new DigestNotReadyError();
     return this.#result;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  /** Counts `n` more bytes seen; returns the new total. */
+  protected count(n: number): number {
+    this.#size += n;
+    return this.#size;
+  }
+
+  /** Hashes `chunk`. */
+  protected hash(chunk: Buffer): void {
     this.#hash.update(chunk);
-    this.#size += chunk.length;
+  }
+
+  /** Ends the hash and returns the digest of everything hashed (once). */
+  protected hashDigest(): Digest {
+    return `${this.algorithm}:${this.#hash.digest('hex')}` as Digest;
+  }
+
+  /** Makes `digest()` return `d`. */
+  protected settle(d: Digest): void {
+    this.#result = d;
+  }
+}
+
+/**
+ * A pass-through Transform that hashes every byte. Read the result with
+ * `digest()` and `size` after the stream finished:
+ *
+ * ```ts
+ * const d = createDigester();
+ * await pipeline(source, d, fs.createWriteStream(tmp));
+ * d.digest(); // 'sha256:…'
+ * ```
+ */
+export class HashingTransform extends DigestTransform {
+  constructor(algorithm: DigestAlgorithm = DigestAlgorithm.SHA256, options: TransformOptions = {}) {
+    super(algorithm, options);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash(chunk);
+    this.count(chunk.length);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.#result = `${this.algorithm}:${this.#hash.digest('hex')}` as Digest;
+    this.settle(this.hashDigest());
     cb();
   }
 }
@@ -68,46 +101,29 @@ export class HashingTransform extends Transform implements DigestingStream {
  * receives the complete content of a corrupt blob, and the stream never
  * emits `'end'`/`'finish'` for one: a pipeline through it rejects instead.
  */
-export class VerifyingTransform extends Transform implements DigestingStream {
-  readonly algorithm: DigestAlgorithm;
+export class VerifyingTransform extends DigestTransform {
   /** What the content must be. */
   readonly expected: Readonly<ExpectedContent>;
-  #hash: Hash;
-  #size = 0;
   #held: Buffer | undefined;
-  #result: Digest | undefined;
 
   constructor(expected: ExpectedContent, options: TransformOptions = {}) {
-    super(options);
     const digest = parseDigest(expected.digest);
     if (expected.size !== undefined && (!Number.isSafeInteger(expected.size) || expected.size < 0)) {
       throw new BerthError('ERR_OCI_INVALID_SIZE', ErrorKind.InvalidArgument,
         `expected size ${String(expected.size)} is not a non-negative safe integer`, { details: { size: expected.size } });
     }
+    super(digestAlgorithm(digest), options);
     this.expected = Object.freeze({ digest, ...(expected.size === undefined ? {} : { size: expected.size }) });
-    this.algorithm = digestAlgorithm(digest);
-    this.#hash = createHash(this.algorithm);
-  }
-
-  /** Bytes seen so far. */
-  get size(): number {
-    return this.#size;
-  }
-
-  /** The verified digest; throws `ERR_OCI_DIGEST_NOT_READY` until the stream finished successfully. */
-  digest(): Digest {
-    if (this.#result === undefined) throw new DigestNotReadyError();
-    return this.#result;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#size += chunk.length;
+    const seen = this.count(chunk.length);
     const { size } = this.expected;
-    if (size !== undefined && this.#size > size) {
-      cb(new SizeMismatchError(size, this.#size, { details: { digest: this.expected.digest } }));
+    if (size !== undefined && seen > size) {
+      cb(new SizeMismatchError(size, seen, { details: { digest: this.expected.digest } }));
       return;
     }
-    this.#hash.update(chunk);
+    this.hash(chunk);
     const held = this.#held;
     this.#held = chunk;
     cb(null, held);
@@ -115,16 +131,16 @@ export class VerifyingTransform extends Transform implements DigestingStream {
 
   override _flush(cb: TransformCallback): void {
     const { size, digest } = this.expected;
-    if (size !== undefined && this.#size !== size) {
-      cb(new SizeMismatchError(size, this.#size, { details: { digest } }));
+    if (size !== undefined && this.size !== size) {
+      cb(new SizeMismatchError(size, this.size, { details: { digest } }));
       return;
     }
-    const actual = `${this.algorithm}:${this.#hash.digest('hex')}` as Digest;
+    const actual = this.hashDigest();
     if (actual !== digest) {
-      cb(new DigestMismatchError(digest, actual, { details: { size: this.#size } }));
+      cb(new DigestMismatchError(digest, actual, { details: { size: this.size } }));
       return;
     }
-    this.#result = actual;
+    this.settle(actual);
     const held = this.#held;
     this.#held = undefined;
     cb(null, held);
