@@ -3,6 +3,7 @@
  */
 import type { Digest } from './digest.js';
 import type { DockerMediaType } from './media-types.js';
+import type { Platform } from './platform.js';
 
 /** A Docker schema 2 descriptor (no annotations, no data). */
 export interface DockerDescriptor {
@@ -28,21 +29,8 @@ export interface DockerManifest {
   layers: DockerDescriptor[];
 }
 
-/** The platform of a manifest list entry. */
-export interface DockerPlatform {
-  /** CPU architecture. */
-  architecture: string;
-  /** Operating system. */
-  os: string;
-  /** OS version (Windows). */
-  'os.version'?: string;
-  /** OS features (Windows). */
-  'os.features'?: string[];
-  /** CPU variant. */
-  variant?: string;
-  /** CPU features. */
-  features?: string[];
-}
+/** The platform of a manifest list entry: the same fields as the OCI {@link Platform}. */
+export interface DockerPlatform extends Platform {}
 
 /** One entry of a Docker manifest list. */
 export interface DockerManifestListEntry extends DockerDescriptor {

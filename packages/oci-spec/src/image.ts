@@ -5,6 +5,7 @@
 import type { Descriptor } from './descriptor.js';
 import type { Digest } from './digest.js';
 import type { OciMediaType } from './media-types.js';
+import type { Platform } from './platform.js';
 
 /** An OCI image manifest (`manifest.md`): one image for one platform. */
 export interface ImageManifest {
@@ -99,22 +100,16 @@ export interface ImageRootfs {
   diff_ids: Digest[];
 }
 
-/** An OCI image config (`config.md`); Docker's `application/vnd.docker.container.image.v1+json` has the same shape plus extras. */
-export interface ImageConfig {
+/**
+ * An OCI image config (`config.md`); Docker's `application/vnd.docker.container.image.v1+json`
+ * has the same shape plus extras. Its platform fields (`architecture`, `os`, `os.version`,
+ * `os.features`, `variant`) are those of {@link Platform}, at the top level.
+ */
+export interface ImageConfig extends Omit<Platform, 'features'> {
   /** RFC 3339 time of creation. */
   created?: string;
   /** Who made the image. */
   author?: string;
-  /** CPU architecture (Go `GOARCH`). */
-  architecture: string;
-  /** Operating system (Go `GOOS`). */
-  os: string;
-  /** OS version (Windows). */
-  'os.version'?: string;
-  /** OS features (Windows). */
-  'os.features'?: string[];
-  /** CPU variant. */
-  variant?: string;
   /** Execution defaults. */
   config?: ImageExecConfig;
   /** The layers' diff ids. */
