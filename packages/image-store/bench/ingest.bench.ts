@@ -14,11 +14,11 @@ import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Benchmark } from '@berth/testkit';
 import { openLocalStore, type LocalStore } from '@berth/image-store';
-import type { Digest } from '@berth/oci-spec';
+import { createDigester, type Digest } from '@berth/oci-spec';
+import { randomStream } from '../test/helpers/random.js';
 
 const run = promisify(execFile);
 const size = Number(process.env.BERTH_BENCH_INGEST_MB ?? 500) << 20;
@@ -34,18 +34,10 @@ async function setup(): Promise<void> {
   if (dir) return;
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-ingest-bench-'));
   source = path.join(dir, 'source.bin');
-  const cipher = createCipheriv('aes-256-ctr', Buffer.alloc(32, 7), Buffer.alloc(16));
-  const h = createHash('sha256');
-  async function* gen(): AsyncGenerator<Buffer> {
-    const zeros = Buffer.alloc(1 << 20);
-    for (let left = size; left > 0; left -= zeros.length) {
-      const c = cipher.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
-      h.update(c);
-      yield c;
-    }
-  }
-  await pipeline(Readable.from(gen()), createWriteStream(source));
-  digest = `sha256:${h.digest('hex')}` as Digest;
+  // The test helpers' deterministic AES-CTR stream, digested as it is written.
+  const h = createDigester();
+  await pipeline(Readable.from(randomStream(size, 'ingest-bench')), h, createWriteStream(source));
+  digest = h.digest();
   store = await openLocalStore(path.join(dir, 'store'));
 }
 
