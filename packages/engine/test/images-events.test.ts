@@ -1,13 +1,13 @@
 import test from 'ava';
-import { startRegistry, type TestRegistry } from '@berth/testkit';
+import type { TestRegistry } from '@berth/testkit';
 import { nowNanos, openJournalEventBus, type EngineEvent } from '@berth/engine';
-import { openImages } from './helpers/images-env.js';
+import { openImages, startSeededRegistry } from './helpers/images-env.js';
 import { isRoot, tempDir } from './helpers/tmp.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry;
 
-test.before(async () => { if (isRoot) reg = await startRegistry(); });
+test.before(async () => { if (isRoot) reg = await startSeededRegistry(); });
 test.after.always(async () => { await reg?.close(); });
 
 serial('image events reach the engine event bus in Docker shape: pull, tag, untag, delete (root)', async (t) => {

@@ -4,15 +4,15 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { commandExists, startRegistry, type TestRegistry } from '@berth/testkit';
+import { commandExists, type TestRegistry } from '@berth/testkit';
 import { containersUseImage, openFileContainerStore, type EventInput, type ImageProgress } from '@berth/engine';
-import { exists, openImages, withRootfs } from './helpers/images-env.js';
+import { exists, openImages, withRootfs, startSeededRegistry } from './helpers/images-env.js';
 import { isRoot, tempDir } from './helpers/tmp.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry;
 
-test.before(async () => { if (isRoot) reg = await startRegistry(); });
+test.before(async () => { if (isRoot) reg = await startSeededRegistry(); });
 test.after.always(async () => { await reg?.close(); });
 
 serial('tag, list, inspect and history in Docker shapes (root)', async (t) => {

@@ -4,14 +4,14 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { digestOf, type Descriptor } from '@berth/oci-spec';
 import { processStartTicks } from '@berth/engine';
-import { fixture, readFixtureManifest, startRegistry, type TestRegistry } from '@berth/testkit';
-import { multilayerProblems, openImages, withRootfs } from './helpers/images-env.js';
+import { fixture, readFixtureManifest, type TestRegistry } from '@berth/testkit';
+import { multilayerProblems, openImages, withRootfs, startSeededRegistry } from './helpers/images-env.js';
 import { isRoot, tempDir } from './helpers/tmp.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry;
 
-test.before(async () => { if (isRoot) reg = await startRegistry(); });
+test.before(async () => { if (isRoot) reg = await startSeededRegistry(); });
 test.after.always(async () => { await reg?.close(); });
 
 const codeOf = (e: unknown): string | undefined => (e as { code?: string } | undefined)?.code;
@@ -45,7 +45,7 @@ serial('an aborted pull leaves no visible image and a working store; the retry s
 });
 
 serial('a corrupt layer blob in the registry gives a typed data-loss error and no image; other pulls work (root)', async (t) => {
-  const corrupt = await startRegistry();
+  const corrupt = await startSeededRegistry();
   t.teardown(() => corrupt.close());
   const { images, close } = await openImages();
   t.teardown(close);

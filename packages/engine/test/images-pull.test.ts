@@ -1,15 +1,15 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import { fixture, type TestRegistry } from '@berth/testkit';
 import { openLocalImageService, type ImageProgress } from '@berth/engine';
-import { exists, multilayerProblems, openImages, withRootfs } from './helpers/images-env.js';
+import { exists, multilayerProblems, openImages, withRootfs, startSeededRegistry } from './helpers/images-env.js';
 import { isRoot, tempDir } from './helpers/tmp.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry;
 
-test.before(async () => { if (isRoot) reg = await startRegistry(); });
+test.before(async () => { if (isRoot) reg = await startSeededRegistry(); });
 test.after.always(async () => { await reg?.close(); });
 
 for (const variant of ['oci-gzip', 'oci-zstd', 'docker-gzip', 'oci-index', 'docker-manifest-list'] as const) {

@@ -42,6 +42,16 @@ export class LayerFeed {
     this.#buffered = 0;
   }
 
+  /** The unpacker gave up (or the pull failed): drop the bytes and never make the downloader wait again. */
+  cancel(): void {
+    this.#abandoned = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    const w = this.#wakeProducer;
+    this.#wakeProducer = undefined;
+    w?.();
+  }
+
   /** Adds a chunk; waits while a claimed feed holds more than the limit. */
   async push(chunk: Uint8Array): Promise<void> {
     if (this.#abandoned) return;

@@ -242,7 +242,10 @@ export class LocalImageService implements ImageService {
       // Layer downloads start now, concurrently (bounded), beside the config;
       // each settles when its blob is committed.
       const feeds = layers.map((_, i) => (present[i] || this.#feedLimit <= 0 ? undefined : new LayerFeed(this.#feedLimit)));
-      const downloads = this.#downloadAll(fetcher, layers, present, feeds, lease.id, emit, signal);
+      // Downloads stop when the pull fails (the caller's signal, or a failed unpack): partial ingests stay, resumable.
+      const stop = new AbortController();
+      const dlSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+      const downloads = this.#downloadAll(fetcher, layers, present, feeds, lease.id, emit, dlSignal);
       // Failures are handled where each is awaited (or in the finally below), never left unhandled meanwhile.
       for (const d of downloads) d.catch(() => undefined);
       const configStored = this.#fetchBlob(fetcher, manifest.config, lease.id, signal);
@@ -282,8 +285,12 @@ export class LocalImageService implements ImageService {
           downloaded = true;
           emit({ status: 'Pull complete', id, progressDetail: {} });
         }
+      } catch (e) {
+        // Never leave downloads running (or waiting on an unpacker) past a failed unpack.
+        stop.abort(e);
+        for (const f of feeds) f?.cancel();
+        throw e;
       } finally {
-        // Never leave downloads running past a failed unpack.
         await Promise.allSettled([...downloads, configStored, manifestStored]);
       }
       await Promise.all(downloads);

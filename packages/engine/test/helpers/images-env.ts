@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { openLocalImageService, type ImageInUse, type LocalImageService, type ImageEventSink } from '@berth/engine';
+import { startRegistry, type TestRegistry } from '@berth/testkit';
 import { tempDir } from './tmp.js';
 
 /** Options of {@link openImages}. */
@@ -89,4 +90,20 @@ export function multilayerProblems(dir: string): string[] {
   want(exists(d('data/abs-link')) && fs.readlinkSync(d('data/abs-link')) === '/data/keep.txt', 'abs-link target kept');
   want(exists(d('data/fifo')) && fs.lstatSync(d('data/fifo')).isFIFO(), 'fifo is a fifo');
   return problems;
+}
+
+/**
+ * Starts a seeded registry, retrying a start that failed (on a loaded
+ * machine a free port can be taken between probe and bind by another test).
+ */
+export async function startSeededRegistry(): Promise<TestRegistry> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startRegistry();
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
 }
