@@ -7,20 +7,11 @@ import {
   parseDigest, type Digest,
 } from '@berth/oci-spec';
 
-/** Feeds `data` in chunks of `chunk` bytes through `transform` into a sink; returns what reached the sink. */
-async function run(data: Buffer, transform: NodeJS.ReadWriteStream, chunk = 4096): Promise<{ out: Buffer; finished: boolean }> {
-  const parts: Buffer[] = [];
-  let finished = false;
-  const sink = new Writable({
-    write(c: Buffer, _e, cb) { parts.push(c); cb(); },
-    final(cb) { finished = true; cb(); },
-  });
-  const chunks = function* () { for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk); };
-  await pipeline(Readable.from(chunks()), transform, sink);
-  return { out: Buffer.concat(parts), finished };
-}
-
-async function runExpectingFailure(data: Buffer, transform: NodeJS.ReadWriteStream, chunk = 4096) {
+/**
+ * Feeds `data` in chunks of `chunk` bytes through `transform` into a sink; returns the
+ * pipeline's error (if any), what reached the sink and whether the sink finished.
+ */
+async function feed(data: Buffer, transform: NodeJS.ReadWriteStream, chunk = 4096) {
   const parts: Buffer[] = [];
   let finished = false;
   const sink = new Writable({
@@ -29,7 +20,20 @@ async function runExpectingFailure(data: Buffer, transform: NodeJS.ReadWriteStre
   });
   const chunks = function* () { for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk); };
   const error = await pipeline(Readable.from(chunks()), transform, sink).then(() => undefined, (e: unknown) => e);
-  return { error: error as { code?: string; kind?: string } | undefined, received: Buffer.concat(parts).length, finished };
+  return { error, out: Buffer.concat(parts), finished };
+}
+
+/** {@link feed} for a stream that must succeed: rethrows its error. */
+async function run(data: Buffer, transform: NodeJS.ReadWriteStream, chunk = 4096): Promise<{ out: Buffer; finished: boolean }> {
+  const { error, out, finished } = await feed(data, transform, chunk);
+  if (error !== undefined) throw error;
+  return { out, finished };
+}
+
+/** {@link feed} for a stream expected to fail: its error, and how many bytes got through. */
+async function runExpectingFailure(data: Buffer, transform: NodeJS.ReadWriteStream, chunk = 4096) {
+  const { error, out, finished } = await feed(data, transform, chunk);
+  return { error: error as { code?: string; kind?: string } | undefined, received: out.length, finished };
 }
 
 const data = randomBytes(1024 * 1024 + 17);
