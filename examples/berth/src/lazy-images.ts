@@ -11,6 +11,8 @@ export interface LazyImageService extends ImageService {
   resolveImage: LocalImageService['resolveImage'];
   /** The snapshotter holding unpacked layers and container rootfs snapshots (opens the service on first call). */
   readonly snapshotter: Pick<LocalImageService['snapshotter'], 'prepare' | 'mounts' | 'remove' | 'view' | 'commit'>;
+  /** The real service (opened on first call). */
+  service(): Promise<LocalImageService>;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export function lazyLocalImages(opts: LazyImagesOptions): LazyImageService {
     pull: call('pull'), push: call('push'), list: call('list'), inspect: call('inspect'), history: call('history'), tag: call('tag'),
     remove: call('remove'), prune: call('prune'), save: call('save'), load: call('load'), import: call('import'),
     resolveImage: async (ref, o) => (await get()).resolveImage(ref, o),
+    service: get,
     snapshotter: {
       prepare: async (...a) => (await get()).snapshotter.prepare(...a),
       mounts: async (...a) => (await get()).snapshotter.mounts(...a),

@@ -77,3 +77,41 @@ serial('run -d keeps the container running after the CLI exits; logs, stop and r
   t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'bg'])).stdout, 'exited 7\n');
   t.is((await berth(dir, ['rm', 'bg'])).stdout, 'bg\n');
 });
+
+serial('exec, top, stats, pause/unpause, cp in and out, commit and restart through the CLI (root)', async (t) => {
+  const d = await berthBinary(dir, ['run', '-d', '--name', 'ops', '--network', 'none', ref, 'sleep', '1000']);
+  t.is(d.code, 0, d.stderr);
+  const ex = await berth(dir, ['exec', '-e', 'X=1', '-w', '/tmp', 'ops', 'sh', '-c', 'echo "$X $(pwd)"; exit 4']);
+  t.is(ex.stdout, '1 /tmp\n');
+  t.is(ex.code, 4);
+  t.is((await berth(dir, ['exec', 'ops', '/no/such'])).code, 127);
+  const top = (await berth(dir, ['top', 'ops'])).stdout.split('\n');
+  t.regex(top[0]!, /^UID +PID +PPID +C +STIME +TTY +TIME +CMD$/);
+  t.regex(top[1]!, /^root +\d+ +\d+ +\d+ +\d\d:\d\d +\? +\d\d:\d\d:\d\d +sleep 1000$/);
+  const stats = JSON.parse((await berth(dir, ['stats', '--no-stream', '--format', 'json', 'ops'])).stdout);
+  t.is(stats.pids_stats.current, 1);
+  t.is((await berth(dir, ['pause', 'ops'])).stdout, 'ops\n');
+  t.is((await berth(dir, ['ps', '--format', '{{.Status}}'])).stdout.replace(/Up .* \(/, 'Up ('), 'Up (Paused)\n');
+  t.is((await berth(dir, ['unpause', 'ops'])).stdout, 'ops\n');
+
+  const host = await tempDir();
+  fs.writeFileSync(`${host}/note.txt`, 'from the host\n');
+  t.is((await berth(dir, ['cp', `${host}/note.txt`, 'ops:/tmp/'])).code, 0);
+  t.is((await berth(dir, ['exec', 'ops', 'cat', '/tmp/note.txt'])).stdout, 'from the host\n');
+  t.is((await berth(dir, ['cp', 'ops:/tmp/note.txt', `${host}/back.txt`])).code, 0);
+  t.is(fs.readFileSync(`${host}/back.txt`, 'utf8'), 'from the host\n');
+  const c = await berth(dir, ['commit', '-m', 'with note', '-a', 'me', 'ops', 'withnote:1']);
+  t.is(c.code, 0, c.stderr);
+  t.regex(c.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  t.is((await berth(dir, ['run', '--rm', '--network', 'none', 'withnote:1', 'cat', '/tmp/note.txt'])).stdout, 'from the host\n');
+  t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}}', 'ops'])).stdout, 'running\n', 'commit paused and unpaused it');
+
+  const pid = (await berth(dir, ['inspect', '-f', '{{.State.Pid}}', 'ops'])).stdout;
+  const rs = await berth(dir, ['restart', '-t', '1', 'ops']);
+  t.is(rs.stdout, 'ops\n', rs.stderr);
+  t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}}', 'ops'])).stdout, 'running\n');
+  t.not((await berth(dir, ['inspect', '-f', '{{.State.Pid}}', 'ops'])).stdout, pid);
+  t.is((await berth(dir, ['stop', '-t', '0', 'ops'])).stdout, 'ops\n');
+  t.is((await berth(dir, ['rm', 'ops'])).stdout, 'ops\n');
+  t.is((await berth(dir, ['ps', '-aq'])).stdout, '');
+});

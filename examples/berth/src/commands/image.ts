@@ -22,8 +22,8 @@ function progressPrinter(ctx: CliContext, quiet: boolean): (p: ImageProgress) =>
   };
 }
 
-/** `--change 'CMD ["x"]'` style instructions → config fields (the subset import supports). */
-function changesToConfig(changes: string[]): Record<string, unknown> {
+/** `--change 'CMD ["x"]'` style instructions → config fields (the subset import and commit support). */
+export function changesToConfig(changes: string[]): Record<string, unknown> {
   const cfg: Record<string, unknown> = {};
   for (const c of changes) {
     const m = /^\s*(\w+)\s+(.*)$/.exec(c);

@@ -13,11 +13,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { ContainerRecord, CreateContainerOptions, ImageProgress, LocalEngine } from '@berth/engine';
+import os from 'node:os';
+import { ContainerOperations, type ContainerRecord, type CreateContainerOptions, type ImageProgress, type LocalEngine, type LocalImageService } from '@berth/engine';
 import type { CommandSpec, FlagSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
 import { createFlags, createOptionsFrom, runFlags } from './run-options.js';
 import { forEachName } from './common.js';
+import { changesToConfig } from './image.js';
+import { CliErrorCode, CliUsageError } from '../errors.js';
 
 const t = (long: string, help: string, short?: string): FlagSpec => ({ long, short, type: 'string', value: 'string', help });
 const b = (long: string, help: string, short?: string): FlagSpec => ({ long, short, type: 'bool', help });
@@ -94,9 +97,11 @@ async function runAttached(ctx: CliContext, e: LocalEngine, r: ContainerRecord, 
   const forward = (sig: NodeJS.Signals) => { void e.containers.kill(r.Id, sig).catch(() => undefined); };
   const signals: NodeJS.Signals[] = sigProxy ? ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] : [];
   for (const s of signals) process.on(s, forward);
+  const keep = setInterval(() => undefined, 1 << 30); // see execCommand
   try {
     return (await h.wait()).StatusCode;
   } finally {
+    clearInterval(keep);
     for (const s of signals) process.off(s, forward);
     if (h.stdin) ctx.stdin.unpipe(h.stdin);
   }
@@ -143,7 +148,8 @@ const startCommand: CommandSpec<CliContext> = {
       // The detached supervisor: report the start, then stay until the container exits.
       const h = await e.containers.start(cmd.args[0]!);
       await write(ctx.stdout, 'started\n');
-      await h.wait();
+      const keep = setInterval(() => undefined, 1 << 30); // see execCommand
+      await h.wait().finally(() => clearInterval(keep));
       return 0;
     }
     if (cmd.flags.attach) {
@@ -170,67 +176,211 @@ function each(name: string, usage: string, summary: string, flags: FlagSpec[],
   };
 }
 
+/**
+ * Waits until the container's record says it stopped. A detached
+ * supervisor records the real exit status right after the process ends; only
+ * when none does (the supervisor died too) is the engine asked to reconcile,
+ * which records 255 as docker does for an unknown exit.
+ */
+async function waitRecorded(e: LocalEngine, ref: string): Promise<{ StatusCode: number }> {
+  let dead = 0;
+  for (;;) {
+    const r = await e.containers.inspect(ref);
+    if (!r.State.Running) return { StatusCode: r.State.ExitCode };
+    const alive = r.State.Pid > 0 && (() => { try { process.kill(r.State.Pid, 0); return true; } catch { return false; } })();
+    dead = alive ? 0 : dead + 1;
+    if (dead > 100) return e.containers.wait(ref); // ~2 s without a record: nobody supervises it
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** docker stop from another process than the supervisor: signal, wait for the recorded exit up to `timeout`, then SIGKILL. */
+async function stopRecorded(e: LocalEngine, ref: string, f: Record<string, unknown>): Promise<void> {
+  const r = await e.containers.inspect(ref);
+  if (!r.State.Running) return;
+  const timeout = (f.time as number | undefined) ?? r.Config.StopTimeout ?? 10;
+  await e.containers.kill(r.Id, (f.signal as string | undefined) || r.Config.StopSignal || 'SIGTERM').catch(() => undefined);
+  const exited = waitRecorded(e, r.Id).then(() => true);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((res) => { timer = setTimeout(() => res(false), Math.max(0, timeout) * 1000); });
+  const ok = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (!ok) {
+    await e.containers.kill(r.Id, 'SIGKILL').catch(() => undefined);
+    await exited;
+  }
+}
+
 const waitCommand: CommandSpec<CliContext> = {
   name: 'wait', usage: 'CONTAINER [CONTAINER...]', summary: 'Block until one or more containers stop, then print their exit codes', args: { min: 1 },
   run: async (cmd, ctx) => {
     const e = await ctx.engine();
-    for (const n of cmd.args) await write(ctx.stdout, `${(await e.containers.wait(n)).StatusCode}\n`);
+    for (const n of cmd.args) await write(ctx.stdout, `${(await waitRecorded(e, n)).StatusCode}\n`);
     return 0;
   },
 };
+
+/** The engine's runtime operations (pause, exec, top, stats, commit, cp); the image service opens only when one needs it. */
+function opsFor(e: LocalEngine): ContainerOperations {
+  const i = e.images as { service?: () => Promise<LocalImageService> };
+  return new ContainerOperations({
+    store: e.containers.store, events: e.events, runRoot: e.runRoot,
+    images: async () => (i.service ? i.service() : e.images as unknown as LocalImageService),
+  });
+}
+
+/** Prints rows in columns as docker's tabwriter (min width 20, padding 3) does. */
+async function printColumns(ctx: CliContext, titles: string[], rows: string[][]): Promise<void> {
+  const w = titles.map((tt, i) => Math.max(20, ...[tt, ...rows.map((r) => r[i] ?? '')].map((c) => c.length + 3)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('');
+  await write(ctx.stdout, [titles, ...rows].map((r) => `${line(r)}\n`).join(''));
+}
+
+function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${i === 0 ? n : n.toFixed(2).replace(/\.?0+$/, '')}${units[i]}`;
+}
+
+/** `docker exec`: the process's stdio joined to ours; resolves to its exit status. */
+async function execCommand(ctx: CliContext, e: LocalEngine, ref: string, cmd: string[], f: Record<string, unknown>): Promise<number> {
+  const tty = !!f.tty;
+  const stdin = ctx.stdin as NodeJS.ReadStream;
+  const p = await opsFor(e).exec(ref, cmd, {
+    env: (f.env as string[] | undefined) ?? [], user: f.user as string | undefined, workingDir: f.workdir as string | undefined,
+    privileged: !!f.privileged, tty, stdio: f.detach ? 'ignore' : 'pipe',
+    ...(tty && (ctx.stdout as NodeJS.WriteStream).isTTY ? { consoleSize: { rows: (ctx.stdout as NodeJS.WriteStream).rows, cols: (ctx.stdout as NodeJS.WriteStream).columns } } : {}),
+  });
+  if (f.detach) return 0;
+  const pumps: Array<Promise<void>> = [];
+  const pump = (from: NodeJS.ReadableStream | undefined, to: NodeJS.WritableStream) => {
+    if (!from) return;
+    pumps.push(new Promise<void>((resolve) => {
+      from.on('data', (c: Buffer) => { to.write(c); });
+      from.once('end', resolve);
+      from.once('close', resolve);
+      from.once('error', () => resolve());
+    }));
+  };
+  pump(p.stdio.pty, ctx.stdout);
+  pump(p.stdio.stdout, ctx.stdout);
+  pump(p.stdio.stderr, ctx.stderr);
+  const input = p.stdio.pty ?? p.stdio.stdin;
+  if (f.interactive && input) {
+    if (tty && stdin.isTTY) stdin.setRawMode(true);
+    ctx.stdin.pipe(input);
+  } else p.stdio.stdin?.end();
+  // The runtime waits on its own thread, which does not keep Node's event loop alive: hold it open until the exit arrives.
+  const keep = setInterval(() => undefined, 1 << 30);
+  try {
+    const st = await p.wait();
+    // The output is in the pipes once the process exited; EOF on them can lag (a runtime helper may still hold
+    // a write end), so drain what is there and stop after a short grace.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(pumps), new Promise<void>((res) => { grace = setTimeout(res, 250); })]);
+    clearTimeout(grace);
+    for (const s of [p.stdio.stdout, p.stdio.stderr, p.stdio.pty]) s?.destroy();
+    return st.exitCode ?? 128 + (st.signal ? (os.constants.signals[st.signal] ?? 127) : 127);
+  } finally {
+    clearInterval(keep);
+    if (f.interactive && input) ctx.stdin.unpipe(input);
+    if (tty && stdin.isTTY) stdin.setRawMode(false);
+  }
+}
+
+/** Splits `CONTAINER:PATH` (docker cp's operand); a plain path (or `-`) is local. */
+function splitCpArg(a: string): { container?: string; path: string } {
+  if (a === '-' || a.startsWith('/') || a.startsWith('.')) return { path: a };
+  const i = a.indexOf(':');
+  return i > 0 ? { container: a.slice(0, i), path: a.slice(i + 1) } : { path: a };
+}
 
 /** Container commands that need the runtime. */
 export const runtimeCommands: Array<CommandSpec<CliContext>> = [
   startCommand,
   each('stop', '[OPTIONS] CONTAINER [CONTAINER...]', 'Stop one or more running containers', [t('signal', 'Signal to send to the container', 's'), timeFlag],
-    (e, n, f) => e.containers.stop(n, { ...(f.time !== undefined ? { timeout: f.time as number } : {}), ...(f.signal ? { signal: f.signal as string } : {}) })),
+    (e, n, f) => stopRecorded(e, n, f)),
   each('kill', '[OPTIONS] CONTAINER [CONTAINER...]', 'Kill one or more running containers', [t('signal', 'Signal to send to the container', 's')],
     (e, n, f) => e.containers.kill(n, (f.signal as string | undefined) || 'SIGKILL')),
   each('restart', '[OPTIONS] CONTAINER [CONTAINER...]', 'Restart one or more containers', [t('signal', 'Signal to send to the container', 's'), timeFlag],
-    (e, n) => e.containers.restart(n)),
-  each('pause', 'CONTAINER [CONTAINER...]', 'Pause all processes within one or more containers', [], (e, n) => e.containers.pause(n)),
-  each('unpause', 'CONTAINER [CONTAINER...]', 'Unpause all processes within one or more containers', [], (e, n) => e.containers.unpause(n)),
+    async (e, n, f) => {
+      await stopRecorded(e, n, f);
+      await startDetached(e, (await e.containers.inspect(n)).Id);
+    }),
+  each('pause', 'CONTAINER [CONTAINER...]', 'Pause all processes within one or more containers', [], (e, n) => opsFor(e).pause(n)),
+  each('unpause', 'CONTAINER [CONTAINER...]', 'Unpause all processes within one or more containers', [], (e, n) => opsFor(e).unpause(n)),
   waitCommand,
   {
     name: 'exec', usage: '[OPTIONS] CONTAINER COMMAND [ARG...]', summary: 'Execute a command in a running container', args: { min: 2 }, stopAtFirstArg: true,
     flags: [b('detach', 'Detached mode: run command in the background', 'd'), l('env', 'Set environment variables', 'e'), b('interactive', 'Keep STDIN open even if not attached', 'i'),
       b('privileged', 'Give extended privileges to the command'), b('tty', 'Allocate a pseudo-TTY', 't'), t('user', 'Username or UID', 'u'), t('workdir', 'Working directory inside the container', 'w')],
-    run: async (cmd, ctx) => {
-      await (await ctx.engine()).containers.exec(cmd.args[0]!, cmd.args.slice(1));
-      return 0;
-    },
+    run: async (cmd, ctx) => execCommand(ctx, await ctx.engine(), cmd.args[0]!, cmd.args.slice(1), cmd.flags),
   },
   each('attach', '[OPTIONS] CONTAINER', 'Attach local standard input, output, and error streams to a running container', [b('no-stdin', 'Do not attach STDIN')],
     (e, n) => e.containers.attach(n)),
   {
     name: 'top', usage: 'CONTAINER [ps OPTIONS]', summary: 'Display the running processes of a container', args: { min: 1 }, stopAtFirstArg: true,
     run: async (cmd, ctx) => {
-      await (await ctx.engine()).containers.top(cmd.args[0]!);
+      const top = await opsFor(await ctx.engine()).top(cmd.args[0]!);
+      await printColumns(ctx, top.Titles, top.Processes);
       return 0;
     },
   },
   {
-    name: 'stats', usage: '[OPTIONS] [CONTAINER...]', summary: 'Display a live stream of container(s) resource usage statistics', args: { min: 0 },
-    flags: [b('all', 'Show all containers', 'a'), b('no-stream', 'Disable streaming stats'), t('format', 'Format output')],
+    name: 'stats', usage: '[OPTIONS] [CONTAINER...]', summary: 'Display container(s) resource usage statistics (one sample: berth has no stream yet)', args: { min: 0 },
+    flags: [b('all', 'Show all containers', 'a'), b('no-stream', 'Disable streaming stats'), t('format', 'Format output ("json": the raw Docker stats objects)')],
     run: async (cmd, ctx) => {
-      await (await ctx.engine()).containers.stats(cmd.args[0] ?? '');
+      const e = await ctx.engine();
+      const ops = opsFor(e);
+      const names = cmd.args.length ? cmd.args : (await e.containers.list({})).map((c) => c.Id);
+      const rows: string[][] = [];
+      for (const n of names) {
+        const s = await ops.stats(n);
+        if (cmd.flags.format === 'json') {
+          await write(ctx.stdout, `${JSON.stringify(s)}\n`);
+          continue;
+        }
+        rows.push([s.id.slice(0, 12), s.name.slice(1), '--',
+          `${humanBytes(s.memory_stats.usage)} / ${humanBytes(s.memory_stats.limit)}`,
+          `${((s.memory_stats.usage / s.memory_stats.limit) * 100).toFixed(2)}%`, String(s.pids_stats.current)]);
+      }
+      if (cmd.flags.format !== 'json') await printColumns(ctx, ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS'], rows);
       return 0;
     },
   },
   {
-    name: 'commit', usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]', summary: "Create a new image from a container's changes", args: { min: 1, max: 2 },
-    flags: [t('author', 'Author', 'a'), l('change', 'Apply Dockerfile instruction to the created image', 'c'), t('message', 'Commit message', 'm'), b('pause', 'Pause container during commit', 'p')],
+    name: 'commit', usage: '[OPTIONS] CONTAINER REPOSITORY[:TAG]', summary: "Create a new image from a container's changes", args: { min: 2, max: 2 },
+    flags: [t('author', 'Author', 'a'), l('change', 'Apply Dockerfile instruction to the created image', 'c'), t('message', 'Commit message', 'm'),
+      { long: 'pause', short: 'p', type: 'bool', help: 'Pause container during commit', default: true }],
     run: async (cmd, ctx) => {
-      await (await ctx.engine()).containers.commit(cmd.args[0]!);
+      const r = await opsFor(await ctx.engine()).commit(cmd.args[0]!, {
+        reference: cmd.args[1]!, author: cmd.flags.author as string | undefined, message: cmd.flags.message as string | undefined,
+        pause: cmd.flags.pause !== false, changes: changesToConfig((cmd.flags.change as string[] | undefined) ?? []),
+      });
+      await write(ctx.stdout, `${r.id}\n`);
       return 0;
     },
   },
   {
-    name: 'cp', usage: '[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-', summary: 'Copy files/folders between a container and the local filesystem', args: { min: 2, max: 2 },
+    name: 'cp', usage: '[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH', summary: 'Copy files/folders between a container and the local filesystem', args: { min: 2, max: 2 },
     flags: [b('archive', 'Archive mode (copy all uid/gid information)', 'a'), b('follow-link', 'Always follow symbol link in SRC_PATH', 'L')],
     run: async (cmd, ctx) => {
-      await (await ctx.engine()).containers.copy(cmd.args[0]!);
-      return 0;
+      const [src, dst] = [splitCpArg(cmd.args[0]!), splitCpArg(cmd.args[1]!)];
+      const ops = opsFor(await ctx.engine());
+      if (src.container && !dst.container) {
+        if (dst.path === '-') {
+          const tar = await ops.copyFrom(src.container, src.path, { followLink: !!cmd.flags['follow-link'] });
+          for await (const c of tar) await new Promise<void>((res, rej) => ctx.stdout.write(c as Buffer, (err) => (err ? rej(err) : res())));
+        } else await ops.copyToHost(src.container, src.path, dst.path, { followLink: !!cmd.flags['follow-link'] });
+        return 0;
+      }
+      if (dst.container && !src.container) {
+        if (src.path === '-') await ops.copyTo(dst.container, dst.path, ctx.stdin);
+        else await ops.copyFromHost(dst.container, src.path, dst.path);
+        return 0;
+      }
+      throw new CliUsageError(CliErrorCode.InvalidValue, 'berth cp', 'copying between containers or between local paths is not supported: one side must be CONTAINER:PATH');
     },
   },
 ];

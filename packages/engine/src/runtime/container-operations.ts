@@ -105,7 +105,8 @@ export interface ContainerOperationsDeps {
   store: ContainerStore;
   events: EventBus;
   runRoot: string;
-  images?: OperationsImageSource;
+  /** The image side, or a function opening it on first use (commit, cp on a stopped container). */
+  images?: OperationsImageSource | (() => Promise<OperationsImageSource>);
 }
 
 const hz = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK))
@@ -265,9 +266,10 @@ export class ContainerOperations {
     };
   }
 
-  #images(op: string): OperationsImageSource {
-    if (!this.#d.images) throw new NotImplementedError(op, 'an image service with a store and snapshotter (openLocalImageService)');
-    return this.#d.images;
+  async #images(op: string): Promise<OperationsImageSource> {
+    const i = this.#d.images;
+    if (!i) throw new NotImplementedError(op, 'an image service with a store and snapshotter (openLocalImageService)');
+    return typeof i === 'function' ? i() : i;
   }
 
   /**
@@ -277,7 +279,7 @@ export class ContainerOperations {
   async withRootfs<T>(r: ContainerRecord, fn: (rootfs: string, live: boolean) => Promise<T>): Promise<T> {
     const live = this.rootfsOf(r.Id);
     if (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))) return fn(live, true);
-    const images = this.#images('accessing a stopped container\'s files');
+    const images = await this.#images('accessing a stopped container\'s files');
     const key = r.Berth?.SnapshotKey;
     if (!key) throw new InvalidArgumentError('container', r.Name.slice(1), 'has no rootfs snapshot');
     const dir = path.join(this.#d.runRoot, 'mnt', `${r.Id}-${randomBytes(4).toString('hex')}`);
@@ -327,6 +329,47 @@ export class ContainerOperations {
   }
 
   /**
+   * `docker cp CONTAINER:src dest`: copies `src` to the host path `dest`,
+   * into it when it is a directory, else as `dest` itself.
+   */
+  async copyToHost(ref: string, src: string, dest: string, opts: { followLink?: boolean } = {}): Promise<void> {
+    const tar = await this.copyFrom(ref, src, opts);
+    const st = await fs.stat(dest).catch(() => undefined);
+    if (st?.isDirectory()) {
+      await applyLayer(dest, tar, { sync: false, allowDevices: false });
+      return;
+    }
+    const name = path.posix.basename(path.posix.normalize(src.startsWith('/') ? src : `/${src}`)) || '.';
+    const tmp = await fs.mkdtemp(path.join(path.dirname(path.resolve(dest)), '.berth-cp-'));
+    try {
+      await applyLayer(tmp, tar, { sync: false, allowDevices: false });
+      await fs.rename(path.join(tmp, name), dest);
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * `docker cp src CONTAINER:dest`: copies the host path `src` into the
+   * container, into `dest` when it is a directory there, else as `dest`.
+   */
+  async copyFromHost(ref: string, src: string, dest: string): Promise<void> {
+    const r = await this.#d.store.get(ref);
+    if (!dest.startsWith('/')) dest = path.posix.join(r.Config.WorkingDir || '/', dest);
+    await fs.lstat(src);
+    await this.withRootfs(r, async (root) => {
+      const host = await resolveInRoot(root, dest);
+      const st = await fs.stat(host).catch(() => undefined);
+      const [dir, name] = st?.isDirectory()
+        ? [host, path.basename(path.resolve(src))]
+        : [await resolveInRoot(root, path.posix.dirname(dest)), path.posix.basename(dest)];
+      const dst = await fs.stat(dir).catch(() => undefined);
+      if (!dst?.isDirectory()) throw new InvalidArgumentError('destination', dest, 'its directory does not exist in the container');
+      await applyLayer(dir, tarPath(src, name), { sync: false, allowDevices: false });
+    });
+  }
+
+  /**
    * `docker commit`: the container's changes (its snapshot against the
    * image's top layer) become a new gzip layer on top of the image's; the
    * config is the container's (Env, Cmd, Entrypoint, WorkingDir, User,
@@ -335,7 +378,7 @@ export class ContainerOperations {
    * the new image at once. Returns the new image id.
    */
   async commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name: string }> {
-    const images = this.#images('container commit');
+    const images = await this.#images('container commit');
     const r = await this.#d.store.get(ref);
     const key = r.Berth?.SnapshotKey;
     if (!key) throw new InvalidArgumentError('container', r.Name.slice(1), 'has no rootfs snapshot');
