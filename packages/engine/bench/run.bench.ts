@@ -1,0 +1,250 @@
+/**
+ * Running a container that does nothing (`true`), busybox from a local
+ * docker-registry (seeded by @berth/testkit), pulled once in each tool's
+ * setup. Every entry uses `--network none` (no CNI / bridge set-up in any
+ * tool), so the runtime path is what is compared.
+ *
+ * Group "CLI": `berth run --rm` (the example binary: a fresh Node process
+ * each run, no daemon) against `docker run --rm` (dockerd 20.10 started
+ * here with the flags of /work/shared/PEERS.md and stopped afterwards) and
+ * `podman run --rm` (its own storage and config in a temp dir; with runc,
+ * since podman's default crun refuses this host's hybrid cgroups); plus
+ * `node -e ''`, the floor any Node CLI pays, so berth's cost beyond Node's
+ * start-up is the difference of the two medians.
+ *
+ * Group "API": in one Node process, create + start + wait + remove through
+ * the Engine API, against `crun run` of a prepared bundle (rootfs unpacked
+ * once by umoci; crun needs its own mount namespace without the cgroup2
+ * mount here, so its time includes `unshare -m sh -c 'umount …; crun …'`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  commandExists, fixture, runCommand, startRegistry, tempDir, type Benchmark, type TempDir, type TestRegistry,
+} from '@berth/testkit';
+import {
+  openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
+} from '@berth/engine';
+
+const f = fixture('busybox', 'oci-gzip');
+const berthMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth/dist/src/main.js');
+const isRoot = () => process.getuid?.() === 0;
+
+let users = 0;
+let registry: Promise<TestRegistry> | undefined;
+async function acquire(): Promise<TestRegistry> {
+  users++;
+  registry ??= startRegistry({ seed: true });
+  return registry;
+}
+async function release(): Promise<void> {
+  if (--users > 0) return;
+  const r = registry;
+  registry = undefined;
+  await (await r)?.close();
+}
+const refOf = (reg: TestRegistry): string => `${reg.host}/${f.repo}:${f.tag}`;
+
+async function unmountUnder(dir: string): Promise<void> {
+  await runCommand('sh', ['-c', `grep ' ${dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l`], { allowFailure: true });
+}
+
+function cliGroup(): Benchmark[] {
+  const group = 'run --rm busybox true, from the CLI (--network none)';
+  let berthDir: TempDir | undefined;
+  let berthRef = '';
+  let dockerDir: string | undefined;
+  let dockerd: ChildProcess | undefined;
+  let dockerRef = '';
+  const dockerArgs = (...args: string[]): string[] => ['-H', `unix://${dockerDir}/d.sock`, ...args];
+  let podmanDir: TempDir | undefined;
+  let podmanEnv: NodeJS.ProcessEnv = {};
+  let podmanRef = '';
+
+  const berthArgs = (...args: string[]) => [berthMain, '--root', path.join(berthDir!.path, 'root'), '--run-root', path.join(berthDir!.path, 'run'), ...args];
+
+  return [
+    {
+      group, name: 'berth run --rm (example CLI, daemonless)', tool: 'berth', iterations: 15, warmup: 2,
+      available: async () => isRoot() && (await fs.access(berthMain).then(() => true, () => false)),
+      async setup() {
+        berthRef = refOf(await acquire());
+        berthDir = await tempDir('engine-run-bench');
+        await runCommand(process.execPath, berthArgs('pull', '-q', berthRef), { output: 'ignore' });
+      },
+      async run() {
+        await runCommand(process.execPath, berthArgs('run', '--rm', '--network', 'none', berthRef, 'true'), { output: 'ignore' });
+      },
+      async teardown() {
+        if (berthDir) {
+          await unmountUnder(berthDir.path);
+          await berthDir.cleanup();
+        }
+        berthDir = undefined;
+        await release();
+      },
+    },
+    {
+      group, name: "node -e '' (Node start-up floor)", tool: 'node', iterations: 15, warmup: 2,
+      async run() { await runCommand(process.execPath, ['-e', ''], { output: 'ignore' }); },
+    },
+    {
+      group, name: 'docker run --rm (dockerd 20.10)', tool: 'docker', iterations: 15, warmup: 2,
+      available: async () => isRoot() && commandExists('dockerd') && commandExists('docker'),
+      async setup() {
+        const reg = await acquire();
+        dockerRef = refOf(reg);
+        dockerDir = await fs.mkdtemp('/tmp/brd-');
+        const exec = path.join(dockerDir, 'e');
+        dockerd = spawn('/usr/sbin/dockerd', [
+          '--data-root', path.join(dockerDir, 'data'), '--exec-root', exec, '--pidfile', path.join(exec, 'dockerd.pid'),
+          '-H', `unix://${dockerDir}/d.sock`, '--storage-driver', 'overlay2', '--exec-opt', 'native.cgroupdriver=cgroupfs',
+          '--iptables=false', '--ip-forward=false', '--ip-masq=false', '--insecure-registry', reg.host,
+        ], { stdio: 'ignore' });
+        for (let i = 0; ; i++) {
+          if (dockerd.exitCode !== null) throw new Error('dockerd exited while starting');
+          const r = await runCommand('/usr/bin/docker', dockerArgs('version'), { allowFailure: true, output: 'ignore' });
+          if (r.code === 0) break;
+          if (i > 600) throw new Error('dockerd did not start');
+          await sleep(100);
+        }
+        await runCommand('/usr/bin/docker', dockerArgs('pull', '-q', dockerRef), { output: 'ignore' });
+      },
+      async run() {
+        await runCommand('/usr/bin/docker', dockerArgs('run', '--rm', '--network', 'none', dockerRef, 'true'), { output: 'ignore' });
+      },
+      async teardown() {
+        if (dockerd && dockerd.exitCode === null) {
+          dockerd.kill('SIGTERM');
+          const timer = setTimeout(() => dockerd?.kill('SIGKILL'), 20000);
+          await once(dockerd, 'exit');
+          clearTimeout(timer);
+        }
+        dockerd = undefined;
+        if (dockerDir) {
+          await unmountUnder(dockerDir);
+          await fs.rm(dockerDir, { recursive: true, force: true }).catch(() => undefined);
+        }
+        dockerDir = undefined;
+        await release();
+      },
+    },
+    {
+      group, name: 'podman --runtime runc run --rm (4.3, overlay)', tool: 'podman', iterations: 15, warmup: 2,
+      available: async () => isRoot() && commandExists('podman'),
+      async setup() {
+        const reg = await acquire();
+        podmanRef = refOf(reg);
+        podmanDir = await tempDir('engine-run-bench-podman');
+        const d = podmanDir.path;
+        await fs.writeFile(path.join(d, 'containers.conf'), [
+          '[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
+          '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"', 'lock_type = "file"',
+          '[network]', 'network_backend = "cni"', 'cni_plugin_dirs = ["/usr/lib/cni"]', '',
+        ].join('\n'));
+        await fs.writeFile(path.join(d, 'storage.conf'), ['[storage]', 'driver = "overlay"', `graphroot = "${d}/graph"`, `runroot = "${d}/run"`, ''].join('\n'));
+        await fs.writeFile(path.join(d, 'registries.conf'), ['[[registry]]', `location = "${reg.host}"`, 'insecure = true', ''].join('\n'));
+        podmanEnv = {
+          ...process.env, CONTAINERS_CONF: path.join(d, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(d, 'storage.conf'),
+          CONTAINERS_REGISTRIES_CONF: path.join(d, 'registries.conf'),
+        };
+        await runCommand('podman', ['pull', '-q', podmanRef], { env: podmanEnv, output: 'ignore' });
+      },
+      async run() {
+        await runCommand('podman', ['--runtime', 'runc', 'run', '--rm', '--network', 'none', podmanRef, 'true'], { env: podmanEnv, output: 'ignore' });
+      },
+      async teardown() {
+        if (podmanDir) {
+          await runCommand('podman', ['system', 'reset', '-f'], { env: podmanEnv, allowFailure: true, output: 'ignore' });
+          await unmountUnder(podmanDir.path);
+          await podmanDir.cleanup();
+        }
+        podmanDir = undefined;
+        await release();
+      },
+    },
+  ];
+}
+
+function apiGroup(): Benchmark[] {
+  const group = 'create + start + wait + remove of true, in one process (Engine API vs crun run of a prepared bundle)';
+  let dir: TempDir | undefined;
+  let engine: LocalEngine | undefined;
+  let images: LocalImageService | undefined;
+  let opts: CreateContainerOptions;
+  let crunDir: TempDir | undefined;
+  let n = 0;
+  return [
+    {
+      group, name: 'berth Engine API (embedded)', tool: 'berth', iterations: 30, warmup: 3,
+      available: isRoot,
+      async setup() {
+        const ref = refOf(await acquire());
+        dir = await tempDir('engine-api-run-bench');
+        const root = path.join(dir.path, 'root');
+        const events = await openJournalEventBus({ root });
+        images = await openLocalImageService({ root, events });
+        engine = await openEngine({ root, runRoot: path.join(dir.path, 'run'), eventBus: events, imageService: images });
+        await images.pull(ref);
+        opts = {
+          image: ref, cmd: ['true'], env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
+          networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+          logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false,
+        };
+      },
+      async run() {
+        const r = await engine!.containers.create(opts);
+        const h = await engine!.containers.start(r.Id);
+        await h.wait();
+        await engine!.containers.remove(r.Id);
+      },
+      async teardown() {
+        await engine?.close();
+        await images?.close();
+        await images?.snapshotter.close();
+        await images?.store.close();
+        engine = undefined;
+        images = undefined;
+        if (dir) {
+          await unmountUnder(dir.path);
+          await dir.cleanup();
+        }
+        dir = undefined;
+        await release();
+      },
+    },
+    {
+      group, name: 'crun run (prepared bundle, in unshare -m)', tool: 'crun', iterations: 30, warmup: 3,
+      available: async () => isRoot() && commandExists('crun') && commandExists('umoci') && commandExists('unshare'),
+      async setup() {
+        crunDir = await tempDir('engine-api-run-bench-crun');
+        const bundle = path.join(crunDir.path, 'bundle');
+        await runCommand('umoci', ['unpack', '--image', `${f.path}:${f.ref ?? 'latest'}`, bundle], { output: 'ignore' });
+        const cfgPath = path.join(bundle, 'config.json');
+        const cfg = JSON.parse(await fs.readFile(cfgPath, 'utf8')) as { process: { args: string[]; terminal: boolean }; linux?: { namespaces?: Array<{ type: string }> } };
+        cfg.process.args = ['true'];
+        cfg.process.terminal = false;
+        await fs.writeFile(cfgPath, JSON.stringify(cfg));
+      },
+      async run() {
+        const id = `bench-${process.pid}-${n++}`;
+        const st = path.join(crunDir!.path, 'state');
+        await runCommand('unshare', ['-m', 'sh', '-c', `umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --root ${st} run --bundle ${path.join(crunDir!.path, 'bundle')} ${id}`], { output: 'ignore' });
+      },
+      async teardown() {
+        if (crunDir) {
+          await unmountUnder(crunDir.path);
+          await crunDir.cleanup();
+        }
+        crunDir = undefined;
+      },
+    },
+  ];
+}
+
+/** The run benchmarks (see the module comment). */
+export const benchmarks: Benchmark[] = [...cliGroup(), ...apiGroup()];
