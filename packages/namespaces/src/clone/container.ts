@@ -16,8 +16,10 @@ import {
 interface Spawned { pid: number; state?: string; fds?: [number, number, number]; pty?: number }
 interface WaitReport { exitCode?: number | null; signal?: number | null; oomKilled?: boolean; error?: Error }
 
+type Callback<T> = (err: Error | null, value: T) => void;
+
 interface RuntimeBinding {
-  runtimeCreate(o: { id: string; root?: string; bundle: string; spec: string; stdio?: StdioMode; rows?: number; cols?: number; noPivot?: boolean; start?: boolean }): Spawned;
+  runtimeCreate(o: { id: string; root?: string; bundle: string; spec: string; stdio?: StdioMode; rows?: number; cols?: number; noPivot?: boolean; start?: boolean }, cb: Callback<Spawned>): void;
   runtimeStart(root: string, id: string): string;
   runtimeState(root: string, id: string): string;
   runtimeList(root: string): string;
@@ -26,7 +28,7 @@ interface RuntimeBinding {
   runtimePause(root: string, id: string): void;
   runtimeResume(root: string, id: string): void;
   runtimePids(root: string, id: string): string;
-  runtimeExec(o: { root: string; id: string; process: string; stdio?: StdioMode; rows?: number; cols?: number }): Spawned;
+  runtimeExec(o: { root: string; id: string; process: string; stdio?: StdioMode; rows?: number; cols?: number }, cb: Callback<Spawned>): void;
   runtimeWait(pid: number, isChild: boolean, cgroupsPath: string | null, cb: (r: WaitReport) => void): void;
   ptyResize(fd: number, rows: number, cols: number): void;
 }
@@ -45,6 +47,17 @@ function call<T>(fn: () => T): T {
 
 function rt(): RuntimeBinding {
   return binding<RuntimeBinding>();
+}
+
+/** Calls an addon function that finishes on its own thread and reports through `cb`. */
+function callAsync<T>(start: (cb: Callback<T>) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    try {
+      start((err, value) => (err ? reject(fromNativeRuntime(err)) : resolve(value)));
+    } catch (e) {
+      reject(fromNativeRuntime(e));
+    }
+  });
 }
 
 function signalNumber(sig: NodeJS.Signals | number | undefined): number {
@@ -147,10 +160,10 @@ class NativeContainer extends NativeProcess implements Container {
   }
 
   async exec(p: RuntimeProcess, options: ExecOptions = {}): Promise<ContainerProcess> {
-    const s = call(() => rt().runtimeExec({
+    const s = await callAsync<Spawned>((cb) => rt().runtimeExec({
       root: this.root, id: this.id, process: JSON.stringify(p), stdio: options.stdio ?? 'inherit',
       ...(options.consoleSize ? { rows: options.consoleSize.rows, cols: options.consoleSize.cols } : {}),
-    }));
+    }, cb));
     return new NativeProcess(s, true);
   }
 
@@ -167,13 +180,14 @@ class NativeContainer extends NativeProcess implements Container {
   }
 }
 
-function spawn(id: string, spec: RuntimeSpec, options: CreateContainerOptions, start: boolean): Container {
+async function spawn(id: string, spec: RuntimeSpec, options: CreateContainerOptions, start: boolean): Promise<Container> {
   const root = options.root ?? DEFAULT_RUNTIME_ROOT;
-  const s = call(() => rt().runtimeCreate({
+  // The clone and the whole set-up run on a native thread: the event loop stays free.
+  const s = await callAsync<Spawned>((cb) => rt().runtimeCreate({
     id, root, bundle: options.bundle, spec: JSON.stringify(spec), stdio: options.stdio ?? 'inherit',
     noPivot: options.noPivot === true, start,
     ...(options.consoleSize ? { rows: options.consoleSize.rows, cols: options.consoleSize.cols } : {}),
-  }));
+  }, cb));
   return new NativeContainer(id, root, s, JSON.parse(s.state as string) as ContainerState, true);
 }
 

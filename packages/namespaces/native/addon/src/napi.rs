@@ -406,3 +406,37 @@ impl Tsfn {
         unsafe { napi_release_threadsafe_function(self.0, TSFN_RELEASE) };
     }
 }
+
+/// The result of work done off the main thread: a closure that builds the
+/// JavaScript value once back on the main thread.
+pub type Completion = Box<dyn FnOnce(Env) -> JsResult<napi_value> + Send>;
+
+unsafe extern "C" fn completion_call_js(env: napi_env, func: napi_value, _ctx: *mut c_void, data: *mut c_void) {
+    let done = Box::from_raw(data as *mut Completion);
+    if env.is_null() || func.is_null() {
+        return;
+    }
+    let e = Env(env);
+    let args = match (*done)(e) {
+        Ok(v) => e.null().map(|n| [n, v]),
+        Err(err) => e.error(&err).and_then(|x| e.undefined().map(|u| [x, u])),
+    };
+    if let Ok(args) = args {
+        let _ = e.call(func, &args);
+    }
+}
+
+/// Runs `work` on a new thread (never the libuv pool) and calls the
+/// JavaScript `callback(err, value)` with what its completion builds.
+pub fn spawn_task(env: Env, callback: napi_value, name: &str, work: impl FnOnce() -> Completion + Send + 'static) -> JsResult<()> {
+    let tsfn = env.threadsafe_function(callback, name, Some(completion_call_js))?;
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let done: Completion = work();
+            tsfn.call(Box::into_raw(Box::new(done)) as *mut c_void);
+            tsfn.release();
+        })
+        .map(|_| ())
+        .map_err(|e| JsError::new("ERR_NS_INTERNAL", format!("spawning a thread: {e}")))
+}

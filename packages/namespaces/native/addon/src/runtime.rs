@@ -132,43 +132,49 @@ fn json<T: serde::Serialize>(env: Env, v: &T) -> JsResult<napi_value> {
     env.string(&serde_json::to_string(v).map_err(|e| JsError::new("ERR_NS_INTERNAL", e.to_string()))?)
 }
 
-/// `runtimeCreate({ id, root, bundle, spec, stdio, rows, cols, noPivot, start, preserveFds })`
-/// → `{ pid, state, fds?, pty? }`.
+/// `runtimeCreate({ id, root, bundle, spec, stdio, rows, cols, noPivot, start, preserveFds }, callback)`:
+/// the clone and set-up run on their own thread; `callback(err, { pid, state, fds?, pty? })`.
 fn create(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     let o = args[0];
     let spec = Spec::from_json(req_str(env, o, "spec")?.as_bytes()).map_err(core_err)?;
     let terminal = spec.process.as_ref().map(|p| p.terminal).unwrap_or(false);
-    let stdio = make_stdio(env, o, terminal)?;
     let opts = CreateOptions {
         id: req_str(env, o, "id")?,
         root: root_of(env, env.get(o, "root")?.unwrap_or(env.undefined()?))?,
         bundle: PathBuf::from(req_str(env, o, "bundle")?),
         spec,
-        stdio: stdio.child,
+        stdio: StdioFds::Fds([-1; 3]),
         no_pivot: bool_field(env, o, "noPivot")?,
         preserve_fds: int_field(env, o, "preserveFds")?.unwrap_or(0) as i32,
         exec_fifo: !bool_field(env, o, "start")?,
     };
-    let r = rt::create(opts);
-    let created = match r {
-        Ok(c) => c,
-        Err(e) => {
-            stdio.fail();
-            return Err(core_err(e));
+    let mut stdio = make_stdio(env, o, terminal)?;
+    let opts = CreateOptions { stdio: stdio.child, ..opts };
+    napi::spawn_task(env, args[1], "berth-create", move || {
+        let r = rt::create(opts);
+        for &fd in &stdio.close_after {
+            close(fd);
         }
-    };
-    for &fd in &stdio.close_after {
-        close(fd);
-    }
-    let mut stdio = stdio;
-    if created.pty_master.is_some() {
-        stdio.pty = created.pty_master;
-    }
-    let out = env.object()?;
-    env.set(out, "pid", env.int(created.pid as i64)?)?;
-    env.set(out, "state", json(env, &created.state)?)?;
-    stdio_result(env, out, &stdio)?;
-    Ok(out)
+        stdio.close_after.clear();
+        let done: napi::Completion = match r {
+            Err(e) => {
+                stdio.fail();
+                Box::new(move |_| Err(core_err(e)))
+            }
+            Ok(created) => Box::new(move |env: Env| {
+                if created.pty_master.is_some() {
+                    stdio.pty = created.pty_master;
+                }
+                let out = env.object()?;
+                env.set(out, "pid", env.int(created.pid as i64)?)?;
+                env.set(out, "state", json(env, &created.state)?)?;
+                stdio_result(env, out, &stdio)?;
+                Ok(out)
+            }),
+        };
+        done
+    })?;
+    env.undefined()
 }
 
 fn start(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
@@ -212,32 +218,38 @@ fn pids(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     json(env, &rt::pids(&root_of(env, args[0])?, &env.get_string(args[1])?).map_err(core_err)?)
 }
 
-/// `runtimeExec({ root, id, process, stdio, rows, cols })` → `{ pid, fds?, pty? }`.
+/// `runtimeExec({ root, id, process, stdio, rows, cols }, callback)` → `callback(err, { pid, fds?, pty? })`.
 fn exec(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     let o = args[0];
     let process: Process = serde_json::from_str(&req_str(env, o, "process")?).map_err(|e| JsError::new("ERR_NS_INVALID_SPEC", format!("process: {e}")))?;
-    let stdio = make_stdio(env, o, process.terminal)?;
     let root = root_of(env, env.get(o, "root")?.unwrap_or(env.undefined()?))?;
     let id = req_str(env, o, "id")?;
-    let r = rt::exec(&root, &id, ExecOptions { process, stdio: stdio.child, preserve_fds: 0 });
-    let (pid, pty) = match r {
-        Ok(p) => p,
-        Err(e) => {
-            stdio.fail();
-            return Err(core_err(e));
+    let mut stdio = make_stdio(env, o, process.terminal)?;
+    let child = stdio.child;
+    napi::spawn_task(env, args[1], "berth-exec", move || {
+        let r = rt::exec(&root, &id, ExecOptions { process, stdio: child, preserve_fds: 0 });
+        for &fd in &stdio.close_after {
+            close(fd);
         }
-    };
-    for &fd in &stdio.close_after {
-        close(fd);
-    }
-    let mut stdio = stdio;
-    if pty.is_some() {
-        stdio.pty = pty;
-    }
-    let out = env.object()?;
-    env.set(out, "pid", env.int(pid as i64)?)?;
-    stdio_result(env, out, &stdio)?;
-    Ok(out)
+        stdio.close_after.clear();
+        let done: napi::Completion = match r {
+            Err(e) => {
+                stdio.fail();
+                Box::new(move |_| Err(core_err(e)))
+            }
+            Ok((pid, pty)) => Box::new(move |env: Env| {
+                if pty.is_some() {
+                    stdio.pty = pty;
+                }
+                let out = env.object()?;
+                env.set(out, "pid", env.int(pid as i64)?)?;
+                stdio_result(env, out, &stdio)?;
+                Ok(out)
+            }),
+        };
+        done
+    })?;
+    env.undefined()
 }
 
 struct WaitResult {

@@ -60,6 +60,29 @@ unsafe fn die(sock: c_int, f: Fail) -> ! {
 
 const NONE: *const c_char = null();
 
+// The credential calls go straight to the kernel: glibc's wrappers
+// (setxid) try to change every thread of the process it remembers, taking
+// a lock another thread of the parent may have held at clone time.
+unsafe fn setresuid(id: u32) -> c_int {
+    libc::syscall(libc::SYS_setresuid, id, id, id) as c_int
+}
+unsafe fn setresgid(id: u32) -> c_int {
+    libc::syscall(libc::SYS_setresgid, id, id, id) as c_int
+}
+
+/// Closes every fd from `first` up except the sorted `keep` ones.
+pub(crate) unsafe fn close_others(keep: &[c_int], first: c_int) {
+    let mut lo = first as libc::c_uint;
+    for &k in keep {
+        let k = k as libc::c_uint;
+        if k > lo {
+            libc::syscall(libc::SYS_close_range, lo, k - 1, 0);
+        }
+        lo = k + 1;
+    }
+    libc::syscall(libc::SYS_close_range, lo, libc::c_uint::MAX, 0);
+}
+
 /// The entry of the first child (after a clone with the new-namespace flags).
 pub(crate) unsafe fn child_main(plan: &Plan, sock: c_int) -> ! {
     libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -108,8 +131,8 @@ unsafe fn init(plan: &Plan, sock: c_int) -> ! {
     }
     let r = (|| -> R {
         if plan.new_userns {
-            check(libc::setresgid(0, 0, 0), Code::User, b"setresgid", NONE)?;
-            check(libc::setresuid(0, 0, 0), Code::User, b"setresuid", NONE)?;
+            check(setresgid(0), Code::User, b"setresgid", NONE)?;
+            check(setresuid(0), Code::User, b"setresuid", NONE)?;
         }
         libc::umask(0);
         if let Some(r) = &plan.rootfs {
@@ -144,11 +167,27 @@ unsafe fn remount_bind(target: *const c_char, flags: c_ulong) -> c_int {
     if errno() != libc::EPERM {
         return -1;
     }
-    let mut st: libc::statvfs = std::mem::zeroed();
-    if libc::statvfs(target, &mut st) < 0 {
+    // statfs(2) directly: glibc's statvfs may read /proc/mounts (and allocate).
+    #[repr(C)]
+    struct StatFs {
+        f_type: i64,
+        f_bsize: i64,
+        f_blocks: u64,
+        f_bfree: u64,
+        f_bavail: u64,
+        f_files: u64,
+        f_ffree: u64,
+        f_fsid: [i32; 2],
+        f_namelen: i64,
+        f_frsize: i64,
+        f_flags: i64,
+        f_spare: [i64; 4],
+    }
+    let mut st: StatFs = std::mem::zeroed();
+    if libc::syscall(libc::SYS_statfs, target, &mut st as *mut StatFs) < 0 {
         return -1;
     }
-    let f = st.f_flag;
+    let f = st.f_flags as libc::c_ulong;
     let mut locked = 0;
     for (st_flag, ms) in [(libc::ST_NOSUID, libc::MS_NOSUID), (libc::ST_NODEV, libc::MS_NODEV), (libc::ST_NOEXEC, libc::MS_NOEXEC), (libc::ST_NOATIME, libc::MS_NOATIME), (libc::ST_NODIRATIME, libc::MS_NODIRATIME), (libc::ST_RELATIME, libc::MS_RELATIME)] {
         if f & st_flag != 0 {
@@ -466,9 +505,9 @@ pub(crate) unsafe fn exec_process(plan: &Plan, p: &ProcessPlan, sock: c_int) -> 
         }
     }
     libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
-    check(libc::setgroups(p.groups.len(), p.groups.as_ptr()), Code::User, b"setgroups", NONE)?;
-    check(libc::setresgid(p.gid, p.gid, p.gid), Code::User, b"setresgid", NONE)?;
-    check(libc::setresuid(p.uid, p.uid, p.uid), Code::User, b"setresuid", NONE)?;
+    check(libc::syscall(libc::SYS_setgroups, p.groups.len(), p.groups.as_ptr()) as c_int, Code::User, b"setgroups", NONE)?;
+    check(setresgid(p.gid), Code::User, b"setresgid", NONE)?;
+    check(setresuid(p.uid), Code::User, b"setresuid", NONE)?;
     libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
     let mut hdr = CapHeader { version: 0x2008_0522, pid: 0 };
     let data = [

@@ -153,6 +153,20 @@ fn spawn(plan: &Plan) -> Result<Spawned> {
     let mut sv = [-1; 2];
     sys(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) }, "socketpair", None)?;
     let (psock, csock) = (Fd(sv[0]), Fd(sv[1]));
+    // The fds the child keeps; it closes every other one at once, so fds
+    // another thread opened for another container cannot leak into this one
+    // (and hold that container's pipes and sync socket open).
+    let mut keep: Vec<c_int> = plan.ns.joins.iter().map(|j| j.0).collect();
+    keep.push(csock.0);
+    keep.push(plan.fifo_dir);
+    match plan.stdio {
+        StdioFds::Fds(f) => keep.extend(f),
+        StdioFds::Pty(s) => keep.push(s),
+        StdioFds::NewPty { .. } => {}
+    }
+    keep.retain(|&f| f >= 3 + plan.preserve_fds);
+    keep.sort_unstable();
+    keep.dedup();
     let flags = if plan.ns.intermediate { 0 } else { plan.ns.clone_flags } as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) } as c_int;
     if pid < 0 {
@@ -160,7 +174,7 @@ fn spawn(plan: &Plan) -> Result<Spawned> {
     }
     if pid == 0 {
         unsafe {
-            libc::close(psock.0);
+            child::close_others(&keep, 3 + plan.preserve_fds);
             child::child_main(plan, csock.0)
         }
     }
