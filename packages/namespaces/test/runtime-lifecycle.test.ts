@@ -267,3 +267,20 @@ rootTest('as root: the init stays non-dumpable until exec (no /proc/1/exe before
     b.cleanup();
   }
 });
+
+rootTest('as root: concurrent creates keep their pipes to themselves and all finish', async (t) => {
+  const b = makeBundle();
+  try {
+    const outs = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+      const c = await createContainer(id(), defaultSpec(['sh', '-c', `read x; echo ${i}-$x`]), { bundle: b.bundle, root: b.root, stdio: 'pipe' });
+      await c.start();
+      c.stdio.stdin!.end(`in${i}\n`);
+      const [out, st] = await Promise.all([readAll(c.stdio.stdout), c.wait()]);
+      await c.delete();
+      return `${out.trim()} ${st.exitCode}`;
+    }));
+    t.deepEqual(outs, Array.from({ length: 8 }, (_, i) => `${i}-in${i} 0`));
+  } finally {
+    b.cleanup();
+  }
+});
