@@ -82,3 +82,15 @@ rootTest('as root: pause freezes the container and resume thaws it', async (t) =
     b.cleanup();
   }
 });
+
+rootTest('as root: a limit this host cannot apply fails create with the cgroup error, leaving nothing behind', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['true']);
+    spec.linux!.resources = { unified: { 'memory.max': '1M' } } as never;
+    await t.throwsAsync(runContainer(id(), spec, { bundle: b.bundle, root: b.root }), { code: 'ERR_NS_CGROUP_UNSUPPORTED' });
+    t.deepEqual(fs.readdirSync(b.root), []);
+  } finally {
+    b.cleanup();
+  }
+});

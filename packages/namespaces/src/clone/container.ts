@@ -6,7 +6,8 @@ import net from 'node:net';
 import os from 'node:os';
 import tty from 'node:tty';
 import { binding } from '../native.js';
-import { fromNativeRuntime } from '../errors.js';
+import { fromNativeRuntime as fromNativeBase } from '../errors.js';
+import { CgroupFreezeTimeoutError, CgroupParseError, CgroupUnsupportedError } from '../cgroups.js';
 import {
   DEFAULT_RUNTIME_ROOT,
   type Container, type ContainerProcess, type ContainerState, type CreateContainerOptions, type ExecOptions,
@@ -36,6 +37,18 @@ interface RuntimeBinding {
 const signalNames: Record<number, NodeJS.Signals> = Object.fromEntries(
   Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
+
+/** The runtime's codes, plus the cgroup manager's (create applies limits; pause freezes). */
+function fromNativeRuntime(e: unknown): unknown {
+  const o = e as { code?: unknown; message?: string; path?: unknown };
+  const fields = typeof o?.path === 'string' ? { path: o.path } : {};
+  switch (o?.code) {
+    case 'ERR_NS_CGROUP_UNSUPPORTED': return new CgroupUnsupportedError(o.message ?? 'unsupported', fields, { cause: e });
+    case 'ERR_NS_CGROUP_FREEZE_TIMEOUT': return new CgroupFreezeTimeoutError(o.message ?? 'freeze timeout', fields, { cause: e });
+    case 'ERR_NS_CGROUP_PARSE': return new CgroupParseError(o.message ?? 'parse', { cause: e });
+    default: return fromNativeBase(e);
+  }
+}
 
 function call<T>(fn: () => T): T {
   try {
