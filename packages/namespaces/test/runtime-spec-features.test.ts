@@ -104,3 +104,23 @@ rootTest('as root: a spec without a mount namespace or with a bad rlimit is an i
     b.cleanup();
   }
 });
+
+for (const nnp of [true, false]) {
+  rootTest(`as root: a seccomp profile returns its errno (noNewPrivileges ${nnp})`, async (t) => {
+    const b = makeBundle();
+    try {
+      const spec = defaultSpec(['sh', '-c', 'mkdir /dev/shm/a 2>/dev/null && echo made || echo refused; touch /dev/shm/b && echo touched; grep Seccomp: /proc/self/status']);
+      spec.process!.noNewPrivileges = nnp;
+      spec.linux!.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'],
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }],
+      };
+      const r = await run(b, spec);
+      t.is(r.exitCode, 0, r.err);
+      t.regex(r.out, /^refused\ntouched\nSeccomp:\s+2\n$/);
+    } finally {
+      b.cleanup();
+    }
+  });
+}

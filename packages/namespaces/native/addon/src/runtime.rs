@@ -7,7 +7,7 @@ use crate::napi::{self, napi_env, napi_value, Env, JsError, JsResult};
 use berth_core::runtime::{self as rt, CreateOptions, ExecOptions, StdioFds};
 use berth_core::spec::{Process, Spec};
 use std::ffi::c_void;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     napi::export(env, exports, "runtimeCreate", create)?;
@@ -314,6 +314,3 @@ fn pty_resize(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     rt::resize_pty(env.get_i64(args[0])? as i32, env.get_i64(args[1])? as u16, env.get_i64(args[2])? as u16).map_err(core_err)?;
     env.undefined()
 }
-
-#[allow(dead_code)]
-fn _p(_: &Path) {}

@@ -8,7 +8,6 @@ use berth_core::error::{Error, Result};
 use berth_core::runtime::{self as rt, CreateOptions, ExecOptions, StdioFds};
 use berth_core::spec::{Process, Spec};
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "usage: berth-runtime [global flags] <command> [flags] <container-id>
@@ -510,9 +509,4 @@ fn features() -> serde_json::Value {
         },
         "annotations": { "org.opencontainers.runc.version": "berth-runtime", "io.github.berth.runtime.version": env!("CARGO_PKG_VERSION") }
     })
-}
-
-#[allow(dead_code)]
-fn os(p: &Path) -> &[u8] {
-    p.as_os_str().as_bytes()
 }

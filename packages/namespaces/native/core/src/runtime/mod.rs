@@ -21,7 +21,6 @@ use libc::{c_int, c_void};
 use plan::{cpath, cstr, NsPlan, Plan};
 pub use plan::StdioFds;
 pub use state::{State, DEFAULT_ROOT};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// What [`create`] needs.
@@ -605,7 +604,6 @@ pub fn exec(root: &Path, id: &str, o: ExecOptions) -> Result<(i32, Option<i32>)>
     let init = s.pid.to_string();
     let mut fds = Vec::new();
     let mut joins = Vec::new();
-    let mut userns = false;
     for (name, flag) in [("user", libc::CLONE_NEWUSER), ("ipc", libc::CLONE_NEWIPC), ("uts", libc::CLONE_NEWUTS), ("net", libc::CLONE_NEWNET), ("pid", libc::CLONE_NEWPID), ("cgroup", libc::CLONE_NEWCGROUP), ("mnt", libc::CLONE_NEWNS)] {
         let theirs = ns_inode(&init, name);
         if theirs.is_none() || theirs == ns_inode("self", name) {
@@ -619,7 +617,6 @@ pub fn exec(root: &Path, id: &str, o: ExecOptions) -> Result<(i32, Option<i32>)>
         }
         fds.push(Fd(fd));
         joins.push((fd, flag));
-        userns |= flag == libc::CLONE_NEWUSER;
     }
     // The container's seccomp profile applies to exec'd processes too.
     let cfg = Path::new(&s.bundle).join("config.json");
@@ -637,7 +634,6 @@ pub fn exec(root: &Path, id: &str, o: ExecOptions) -> Result<(i32, Option<i32>)>
         fifo_name: cstr("")?,
         new_userns: false,
     };
-    let _ = userns;
     let sp = spawn(&plan)?;
     let pid = sp.pid;
     let r = (|| -> Result<Option<c_int>> {
@@ -725,9 +721,4 @@ pub fn wait_foreign(pid: i32) -> Result<()> {
             return Err(Error::last("poll", None));
         }
     }
-}
-
-#[allow(dead_code)]
-fn path_str(p: &Path) -> String {
-    String::from_utf8_lossy(p.as_os_str().as_bytes()).to_string()
 }

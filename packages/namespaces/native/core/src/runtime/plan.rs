@@ -301,8 +301,6 @@ pub(crate) fn plan_rootfs(spec: &Spec, bundle: &Path, no_pivot: bool, new_userns
     }
     let mut devices = Vec::new();
     let mut links = Vec::new();
-    let (uid, gid) = spec.process.as_ref().map(|p| (p.user.uid, p.user.gid)).unwrap_or((0, 0));
-    let _ = (uid, gid);
     if dev_is_fresh {
         for (name, major, minor) in DEFAULT_DEVICES {
             devices.push(DevOp {
