@@ -11,9 +11,9 @@
  * in the cloned child's parent; this is its typed wrapper.
  */
 import os from 'node:os';
-import { BerthError, ErrorKind, type BerthErrorOptions, type LinuxResources } from '@berth/oci-spec';
+import type { LinuxResources } from '@berth/oci-spec';
 import { binding } from './native.js';
-import { fromNative, NamespacesInvalidArgumentError } from './errors.js';
+import { awaitNative, callNative, NamespacesInvalidArgumentError } from './errors.js';
 
 /** The cgroup hierarchy a manager drives. */
 export type CgroupVersion = 'v1' | 'v2';
@@ -87,68 +87,6 @@ interface CgroupBinding {
 
 const native = (): CgroupBinding => binding<CgroupBinding>();
 
-/**
- * A limit or feature this host's cgroups lack: a controller that is not
- * mounted, `blkio.weight` without a weighted I/O scheduler, `unified` on v1.
- * `path` names the missing file when there is one.
- */
-export class CgroupUnsupportedError extends BerthError {
-  readonly path: string | undefined;
-  constructor(message: string, fields: { path?: string } = {}, options: BerthErrorOptions = {}) {
-    super('ERR_NS_CGROUP_UNSUPPORTED', ErrorKind.NotImplemented, message, { ...options, details: { ...fields, ...options.details } });
-    this.path = fields.path;
-  }
-}
-
-/** The kernel did not report the cgroup frozen (or thawed) within 10 s. */
-export class CgroupFreezeTimeoutError extends BerthError {
-  readonly path: string | undefined;
-  constructor(message: string, fields: { path?: string } = {}, options: BerthErrorOptions = {}) {
-    super('ERR_NS_CGROUP_FREEZE_TIMEOUT', ErrorKind.Unavailable, message, { ...options, details: { ...fields, ...options.details } });
-    this.path = fields.path;
-  }
-}
-
-/** A cgroup file held a value berth could not parse. */
-export class CgroupParseError extends BerthError {
-  constructor(message: string, options: BerthErrorOptions = {}) {
-    super('ERR_NS_CGROUP_PARSE', ErrorKind.Internal, message, options);
-  }
-}
-
-function convert(e: unknown): unknown {
-  const o = e as { code?: unknown; message?: string; path?: unknown };
-  const fields = typeof o?.path === 'string' ? { path: o.path } : {};
-  switch (o?.code) {
-    case 'ERR_NS_CGROUP_UNSUPPORTED': return new CgroupUnsupportedError(o.message ?? 'unsupported', fields, { cause: e });
-    case 'ERR_NS_CGROUP_FREEZE_TIMEOUT': return new CgroupFreezeTimeoutError(o.message ?? 'freeze timeout', fields, { cause: e });
-    case 'ERR_NS_CGROUP_PARSE': return new CgroupParseError(o.message ?? 'parse', { cause: e });
-    default: return fromNative(e);
-  }
-}
-
-function call<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw convert(e);
-  }
-}
-
-async function callAsync(fn: () => Promise<void>): Promise<void> {
-  let p: Promise<void>;
-  try {
-    p = fn();
-  } catch (e) {
-    throw convert(e);
-  }
-  try {
-    await p;
-  } catch (e) {
-    throw convert(e);
-  }
-}
-
 function signalNumber(signal: NodeJS.Signals | number): number {
   const n = typeof signal === 'number' ? signal : (os.constants.signals as Record<string, number>)[signal];
   if (n === undefined || !Number.isInteger(n) || n < 1 || n > 64) throw new NamespacesInvalidArgumentError(`unknown signal ${String(signal)}`);
@@ -181,42 +119,42 @@ export class CgroupManager {
 
   /** Creates the cgroup directories (idempotent); on v1 copies the parent's cpuset. */
   create(): void {
-    call(() => native().cgCreate(...this.#args));
+    callNative(() => native().cgCreate(...this.#args));
   }
 
   /** Moves `pid` into the cgroup (`cgroup.procs` of every hierarchy). */
   addTask(pid: number): void {
-    call(() => native().cgAddTask(...this.#args, pid));
+    callNative(() => native().cgAddTask(...this.#args, pid));
   }
 
   /** Writes OCI `linux.resources`; absent fields are left alone. */
   apply(resources: LinuxResources): void {
-    call(() => native().cgApply(...this.#args, JSON.stringify(resources)));
+    callNative(() => native().cgApply(...this.#args, JSON.stringify(resources)));
   }
 
   /** Freezes every task; resolves once the kernel reports the cgroup frozen. */
   freeze(): Promise<void> {
-    return callAsync(() => native().cgFreeze(...this.#args));
+    return awaitNative(() => native().cgFreeze(...this.#args));
   }
 
   /** Thaws the cgroup; resolves once it is thawed. */
   thaw(): Promise<void> {
-    return callAsync(() => native().cgThaw(...this.#args));
+    return awaitNative(() => native().cgThaw(...this.#args));
   }
 
   /** The current freezer state. */
   freezerState(): FreezerState {
-    return call(() => native().cgFreezerState(...this.#args));
+    return callNative(() => native().cgFreezerState(...this.#args));
   }
 
   /** Memory, cpu and pids statistics. */
   stats(): CgroupStats {
-    return JSON.parse(call(() => native().cgStats(...this.#args))) as CgroupStats;
+    return JSON.parse(callNative(() => native().cgStats(...this.#args))) as CgroupStats;
   }
 
   /** The pids in the cgroup and its descendants, sorted. */
   pids(): number[] {
-    return call(() => native().cgPids(...this.#args));
+    return callNative(() => native().cgPids(...this.#args));
   }
 
   /**
@@ -226,17 +164,17 @@ export class CgroupManager {
    */
   async killAll(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     const n = signalNumber(signal);
-    return await callAsync(() => native().cgKillAll(...this.#args, n));
+    return await awaitNative(() => native().cgKillAll(...this.#args, n));
   }
 
   /** Removes the cgroup and its sub-cgroups, retrying rmdir on EBUSY for about two seconds. */
   remove(): Promise<void> {
-    return callAsync(() => native().cgRemove(...this.#args));
+    return awaitNative(() => native().cgRemove(...this.#args));
   }
 
   /** Has the kernel OOM-killed a task in this cgroup? */
   oomKilled(): boolean {
-    return call(() => native().cgOomKilled(...this.#args));
+    return callNative(() => native().cgOomKilled(...this.#args));
   }
 }
 
@@ -247,11 +185,11 @@ export class CgroupManager {
  */
 export function openCgroup(path: string, opts: OpenCgroupOptions = {}): CgroupManager {
   const root = opts.root ?? '/sys/fs/cgroup';
-  const info = call(() => native().cgInfo(path, root, opts.version ?? null));
+  const info = callNative(() => native().cgInfo(path, root, opts.version ?? null));
   return new CgroupManager(info.path, info.version, root);
 }
 
 /** The cgroup version at `root` (default `/sys/fs/cgroup`); hybrid hosts are `v1`. */
 export function detectCgroupVersion(root?: string): CgroupVersion {
-  return call(() => native().cgDetect(root ?? null));
+  return callNative(() => native().cgDetect(root ?? null));
 }

@@ -61,24 +61,6 @@ export class NamespacesError extends BerthError {
   }
 }
 
-/**
- * Converts an error thrown by the addon into a typed berth error. Errors that
- * are already berth errors, or that did not come from the addon, pass through.
- */
-export function fromNative(e: unknown): unknown {
-  if (!(e instanceof Error) || e instanceof BerthError) return e;
-  const o = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown; path?: unknown };
-  if (typeof o.code !== 'string' || !o.code.startsWith('ERR_NS_')) return e;
-  const fields = {
-    ...(typeof o.errno === 'number' ? { errno: o.errno } : {}),
-    ...(typeof o.syscall === 'string' ? { syscall: o.syscall } : {}),
-    ...(typeof o.path === 'string' ? { path: o.path } : {}),
-  };
-  if (o.code === 'ERR_NS_SYSCALL') return new SystemCallError({ ...fields, message: o.message }, { cause: e });
-  if (o.code === 'ERR_NS_INVALID_ARGUMENT') return new NamespacesInvalidArgumentError(o.message, { cause: e, details: fields });
-  return new NamespacesError(o.code, ErrorKind.Internal, o.message, { cause: e, details: fields });
-}
-
 /** Runs `fn`, converting addon errors with {@link fromNative}. */
 export function callNative<T>(fn: () => T): T {
   try {
@@ -162,17 +144,68 @@ const setupCodes = new Set([
   'ERR_NS_USER_FAILED', 'ERR_NS_CAPABILITIES_FAILED', 'ERR_NS_SECCOMP_FAILED', 'ERR_NS_DEVICE_FAILED', 'ERR_NS_ROOTFS_NOT_FOUND',
 ]);
 
-/** Like {@link fromNative}, and also knows the runtime's codes. */
-export function fromNativeRuntime(e: unknown): unknown {
+/**
+ * A limit or feature this host's cgroups lack: a controller that is not
+ * mounted, `blkio.weight` without a weighted I/O scheduler, `unified` on v1.
+ * `path` names the missing file when there is one.
+ */
+export class CgroupUnsupportedError extends BerthError {
+  readonly path: string | undefined;
+  constructor(message: string, fields: { path?: string } = {}, options: BerthErrorOptions = {}) {
+    super('ERR_NS_CGROUP_UNSUPPORTED', ErrorKind.NotImplemented, message, { ...options, details: { ...fields, ...options.details } });
+    this.path = fields.path;
+  }
+}
+
+/** The kernel did not report the cgroup frozen (or thawed) within 10 s. */
+export class CgroupFreezeTimeoutError extends BerthError {
+  readonly path: string | undefined;
+  constructor(message: string, fields: { path?: string } = {}, options: BerthErrorOptions = {}) {
+    super('ERR_NS_CGROUP_FREEZE_TIMEOUT', ErrorKind.Unavailable, message, { ...options, details: { ...fields, ...options.details } });
+    this.path = fields.path;
+  }
+}
+
+/** A cgroup file held a value berth could not parse. */
+export class CgroupParseError extends BerthError {
+  constructor(message: string, options: BerthErrorOptions = {}) {
+    super('ERR_NS_CGROUP_PARSE', ErrorKind.Internal, message, options);
+  }
+}
+
+/**
+ * Converts an error thrown by the addon into a typed berth error: syscalls,
+ * invalid arguments, container set-up steps, lifecycle calls and cgroups each
+ * get their class. Errors that are already berth errors, or that did not come
+ * from the addon, pass through.
+ */
+export function fromNative(e: unknown): unknown {
   if (!(e instanceof Error) || e instanceof BerthError) return e;
   const o = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown; path?: unknown };
-  if (typeof o.code !== 'string') return e;
+  if (typeof o.code !== 'string' || !o.code.startsWith('ERR_NS_')) return e;
   const fields = {
     ...(typeof o.errno === 'number' ? { errno: o.errno } : {}),
     ...(typeof o.syscall === 'string' ? { syscall: o.syscall } : {}),
     ...(typeof o.path === 'string' ? { path: o.path } : {}),
   };
+  const path = typeof o.path === 'string' ? { path: o.path } : {};
+  switch (o.code) {
+    case 'ERR_NS_SYSCALL': return new SystemCallError({ ...fields, message: o.message }, { cause: e });
+    case 'ERR_NS_INVALID_ARGUMENT': return new NamespacesInvalidArgumentError(o.message, { cause: e, details: fields });
+    case 'ERR_NS_CGROUP_UNSUPPORTED': return new CgroupUnsupportedError(o.message, path, { cause: e });
+    case 'ERR_NS_CGROUP_FREEZE_TIMEOUT': return new CgroupFreezeTimeoutError(o.message, path, { cause: e });
+    case 'ERR_NS_CGROUP_PARSE': return new CgroupParseError(o.message, { cause: e });
+  }
   if (setupCodes.has(o.code)) return new ContainerSetupError(o.code, { ...fields, message: o.message }, { cause: e });
   if (o.code in runtimeKinds) return new ContainerError(o.code, o.message, { cause: e, details: fields });
-  return fromNative(e);
+  return new NamespacesError(o.code, ErrorKind.Internal, o.message, { cause: e, details: fields });
+}
+
+/** Awaits `p`, converting addon errors with {@link fromNative}. */
+export async function awaitNative<T>(p: () => Promise<T>): Promise<T> {
+  try {
+    return await p();
+  } catch (e) {
+    throw fromNative(e);
+  }
 }

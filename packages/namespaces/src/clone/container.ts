@@ -6,8 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import tty from 'node:tty';
 import { binding } from '../native.js';
-import { fromNativeRuntime as fromNativeBase } from '../errors.js';
-import { CgroupFreezeTimeoutError, CgroupParseError, CgroupUnsupportedError } from '../cgroups.js';
+import { fromNative } from '../errors.js';
 import {
   DEFAULT_RUNTIME_ROOT,
   type Container, type ContainerProcess, type ContainerState, type CreateContainerOptions, type ExecOptions,
@@ -38,23 +37,11 @@ const signalNames: Record<number, NodeJS.Signals> = Object.fromEntries(
   Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
 
-/** The runtime's codes, plus the cgroup manager's (create applies limits; pause freezes). */
-function fromNativeRuntime(e: unknown): unknown {
-  const o = e as { code?: unknown; message?: string; path?: unknown };
-  const fields = typeof o?.path === 'string' ? { path: o.path } : {};
-  switch (o?.code) {
-    case 'ERR_NS_CGROUP_UNSUPPORTED': return new CgroupUnsupportedError(o.message ?? 'unsupported', fields, { cause: e });
-    case 'ERR_NS_CGROUP_FREEZE_TIMEOUT': return new CgroupFreezeTimeoutError(o.message ?? 'freeze timeout', fields, { cause: e });
-    case 'ERR_NS_CGROUP_PARSE': return new CgroupParseError(o.message ?? 'parse', { cause: e });
-    default: return fromNativeBase(e);
-  }
-}
-
 function call<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    throw fromNativeRuntime(e);
+    throw fromNative(e);
   }
 }
 
@@ -66,9 +53,9 @@ function rt(): RuntimeBinding {
 function callAsync<T>(start: (cb: Callback<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => {
     try {
-      start((err, value) => (err ? reject(fromNativeRuntime(err)) : resolve(value)));
+      start((err, value) => (err ? reject(fromNative(err)) : resolve(value)));
     } catch (e) {
-      reject(fromNativeRuntime(e));
+      reject(fromNative(e));
     }
   });
 }
@@ -112,7 +99,7 @@ class NativeProcess implements ContainerProcess {
   wait(): Promise<ExitStatus> {
     this.#exit ??= new Promise((resolve, reject) => {
       call(() => rt().runtimeWait(this.pid, this.isChild, this.cgroupsPath, (r) => {
-        if (r.error) reject(fromNativeRuntime(r.error));
+        if (r.error) reject(fromNative(r.error));
         else resolve({ exitCode: r.exitCode ?? null, signal: r.signal == null ? null : signalNames[r.signal] ?? null, oomKilled: r.oomKilled === true });
       }));
     });
