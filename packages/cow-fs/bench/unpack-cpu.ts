@@ -6,27 +6,32 @@
  * It unpacks the multilayer fixture (oci-gzip) with berth (in this process),
  * `umoci unpack` and GNU `tar -xzf` of the same layers, interleaved round by
  * round, and prints medians of wall time and of CPU time (user+system: all of
- * berth's threads; the peers' waited-for children, from /proc/self/stat) and,
+ * berth's threads; for a peer, its whole process tree from /usr/bin/time) and,
  * for berth, where its main thread's wall time went according to
  * /proc/<pid>/task/<tid>/schedstat: on a CPU, waiting in the run queue (the
  * machine's other load), or blocked/idle (waiting for the libuv pool or in
- * the kernel off-CPU).
+ * the kernel off-CPU). Peers run through a long-lived shell, as in
+ * unpack.bench.ts (a spawn from this process would charge berth with
+ * copy-on-write faults).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { applyLayer } from '@berth/cow-fs';
 import { fixture, fixtureBlobPath, readFixtureManifest, tempDir } from '@berth/testkit';
+import { BenchShell } from './shell.js';
 
 const rounds = Number(process.argv[2] ?? 10);
 const image = fixture('multilayer', 'oci-gzip');
 const manifest = JSON.parse(readFixtureManifest(image).bytes.toString()) as { layers: Array<{ digest: string }> };
 const layers = manifest.layers.map((l) => fixtureBlobPath(image, l.digest));
 
-/** Jiffies of waited-for children (cutime + cstime), in ms. */
-function childrenCpuMs(): number {
-  const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[13]) + Number(f[14])) * (1000 / 100);
+const shell = new BenchShell();
+
+/** Runs `cmd` under /usr/bin/time through the shell; returns its user+system CPU in ms. */
+async function timed(cmd: string, timesFile: string): Promise<number> {
+  await shell.run(`/usr/bin/time -f '%U %S' -o '${timesFile}' sh -c "${cmd.replace(/"/g, '\\"')}"`);
+  const [u, s] = fs.readFileSync(timesFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return (u! + s!) * 1000;
 }
 
 /** [on-CPU, run-queue wait] of the main thread, in ms. */
@@ -48,17 +53,15 @@ const tools: Record<string, (dir: string) => Promise<Sample>> = {
     return { wall, cpu: (c.user + c.system) / 1000, onCpu: s1[0] - s0[0], runq: s1[1] - s0[1] };
   },
   async umoci(dir) {
-    const k0 = childrenCpuMs();
     const t0 = performance.now();
-    spawnSync('umoci', ['unpack', '--image', `${image.path}:${image.ref ?? 'latest'}`, `${dir}/bundle`], { stdio: 'ignore' });
-    return { wall: performance.now() - t0, cpu: childrenCpuMs() - k0 };
+    const cpu = await timed(`umoci unpack --image '${image.path}:${image.ref ?? 'latest'}' '${dir}/bundle'`, `${dir}.times`);
+    return { wall: performance.now() - t0, cpu };
   },
   async tar(dir) {
-    const k0 = childrenCpuMs();
     const t0 = performance.now();
     // As in unpack.bench.ts: exit status 2 from the whited-out hardlink target is expected.
-    spawnSync('sh', ['-c', layers.map((l) => `tar --recursive-unlink -xzf '${l}' -C '${dir}'`).join(' && ')], { stdio: 'ignore' });
-    return { wall: performance.now() - t0, cpu: childrenCpuMs() - k0 };
+    const cpu = await timed(layers.map((l) => `tar --recursive-unlink -xzf '${l}' -C '${dir}'`).join(' && '), `${dir}.times`);
+    return { wall: performance.now() - t0, cpu };
   },
 };
 
@@ -85,6 +88,7 @@ try {
     }
   }
 } finally {
+  shell.close();
   await tmp.cleanup();
 }
 const f = (x: number): string => x.toFixed(0).padStart(5);
