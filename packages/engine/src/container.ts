@@ -116,6 +116,10 @@ export interface BerthContainerExtras {
   PidStartTicks?: number;
   /** Anonymous volumes created for this container, removed with `rm -v`. */
   AnonymousVolumes?: string[];
+  /** The snapshotter key of the container's writable rootfs layer. */
+  SnapshotKey?: string;
+  /** tmpfs mounts (`--tmpfs`, `--mount type=tmpfs`) as requested, turned into OCI mounts at start. */
+  TmpfsMounts?: import('./mount-request.js').MountRequest[];
 }
 
 /** A container's persisted record: Docker's `config.v2.json` / inspect shape plus {@link BerthContainerExtras}. */

@@ -87,6 +87,63 @@ export interface RemoveContainerOptions {
   volumes?: boolean;
 }
 
+/** How a container's process ended (`docker wait`'s answer). */
+export interface ContainerExit {
+  /** The exit status, or 128 + signal number when killed by a signal. */
+  StatusCode: number;
+  OOMKilled: boolean;
+  Error?: string;
+}
+
+/** Options of {@link ContainerService.start}. */
+export interface StartContainerOptions {
+  /** Receives the container's output as it is written to its json-file log (how `run` shows it). */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+}
+
+/** A container started by this process. */
+export interface ContainerHandle {
+  readonly id: string;
+  readonly pid: number;
+  /** The container's stdin, when its config has `OpenStdin` (`-i`). */
+  readonly stdin?: import('node:stream').Writable;
+  /** Resolves once the process exited, its output is logged, its resources are released (and, with AutoRemove, the container removed). */
+  wait(): Promise<ContainerExit>;
+}
+
+/**
+ * The runtime role the engine needs (structurally `@berth/namespaces`'
+ * `createContainer`): create a container from a spec; the result is started,
+ * waited for, signalled and deleted.
+ */
+export interface ContainerRuntime {
+  create(id: string, spec: import('@berth/oci-spec').RuntimeSpec, opts: { bundle: string; root: string; stdio: 'pipe' | 'ignore' }): Promise<RuntimeContainer>;
+}
+
+/** A container as the runtime hands it back. */
+export interface RuntimeContainer {
+  readonly pid: number;
+  readonly stdio: { stdin?: import('node:stream').Writable; stdout?: import('node:stream').Readable; stderr?: import('node:stream').Readable };
+  start(): Promise<void>;
+  wait(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; oomKilled: boolean }>;
+  kill(signal?: NodeJS.Signals | number, opts?: { all?: boolean }): void;
+  delete(opts?: { force?: boolean }): Promise<void>;
+}
+
+/**
+ * The image role container creation needs (structurally the
+ * `LocalImageService`): resolve a reference to its config and layer
+ * chainIds, and the snapshotter holding the unpacked layers.
+ */
+export interface ContainerImageSource {
+  resolveImage(ref: string): Promise<{ id: string; config: import('@berth/oci-spec').ImageConfig; chainIds: string[] }>;
+  readonly snapshotter: {
+    prepare(key: string, parent?: string): Promise<import('@berth/oci-spec').Mount[]>;
+    mounts(key: string): Promise<import('@berth/oci-spec').Mount[]>;
+    remove(key: string): Promise<void>;
+  };
+}
+
 /** Container operations at Docker's level. Operations that need the runtime throw `ERR_ENGINE_NOT_IMPLEMENTED`. */
 export interface ContainerService {
   /** The underlying metadata store. */
@@ -99,15 +156,24 @@ export interface ContainerService {
   rename(ref: string, newName: string): Promise<void>;
   /** Removes a stopped container with its sandbox, name and (with `volumes`) anonymous volumes. */
   remove(ref: string, opts?: RemoveContainerOptions): Promise<void>;
-  /** Not wired until @berth/namespaces, @berth/image-store and @berth/cow-fs are composed here. */
-  create(opts: CreateContainerOptions): Promise<never>;
-  start(ref: string): Promise<never>;
-  stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<never>;
-  kill(ref: string, signal?: string): Promise<never>;
+  /**
+   * Creates a container from an image (Docker's semantics: image Entrypoint,
+   * Cmd, Env, WorkingDir, User, ExposedPorts and Volumes, overridden by the
+   * options) with its writable snapshot. Needs an image service that is a
+   * {@link ContainerImageSource}; otherwise `ERR_ENGINE_NOT_IMPLEMENTED`.
+   */
+  create(opts: CreateContainerOptions): Promise<ContainerRecord>;
+  /** Starts a created or exited container in this process: rootfs, network, mounts, spec, runtime, json-file log. */
+  start(ref: string, opts?: StartContainerOptions): Promise<ContainerHandle>;
+  /** Sends the stop signal, waits `timeout` seconds (default StopTimeout or 10), then SIGKILL. */
+  stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<void>;
+  /** Sends a signal (default SIGKILL) to the container's process. */
+  kill(ref: string, signal?: string): Promise<void>;
   restart(ref: string): Promise<never>;
   pause(ref: string): Promise<never>;
   unpause(ref: string): Promise<never>;
-  wait(ref: string): Promise<never>;
+  /** Waits until the container is not running and returns its exit. */
+  wait(ref: string): Promise<ContainerExit>;
   exec(ref: string, cmd: string[]): Promise<never>;
   attach(ref: string): Promise<never>;
   top(ref: string): Promise<never>;
@@ -214,6 +280,8 @@ export interface EngineOptions {
   defaultBridge?: string;
   defaultSubnet?: string;
   subnetPool?: string;
+  /** The container runtime; default `@berth/namespaces`' `createContainer`. */
+  runtime?: ContainerRuntime;
   /** Fix recorded state against reality on open (default true). */
   reconcile?: boolean;
 }

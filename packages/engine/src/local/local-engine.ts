@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
 import type {
-  ContainerService, ContainerSummary, CreateContainerOptions, Engine, EngineInfo, EngineOptions, ImageService, NetworkService, NetworkSetup,
-  RemoveContainerOptions,
+  ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, ContainerService, ContainerSummary, CreateContainerOptions,
+  Engine, EngineInfo, EngineOptions, ImageService, NetworkService, NetworkSetup, RemoveContainerOptions, StartContainerOptions,
 } from '../engine.js';
 import {
   AlreadyConnectedError, ClosedError, ContainerNotFoundError, ContainerNotRunningError, InvalidArgumentError, NetworkInUseError, NetworkNotFoundError,
@@ -19,6 +19,8 @@ import type { LogEntry, ReadLogsOptions } from '../log.js';
 import type { AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, NetworkManager, PortMapping } from '../network.js';
 import { buildHosts, resolvConfFor, writeInPlace } from '../cni/hosts.js';
 import { allocateHostPort } from '../ports/parse-publish.js';
+import { createContainer as namespacesCreateContainer } from '@berth/namespaces';
+import { ContainerLifecycle } from './container-lifecycle.js';
 import type { VolumeStore } from '../volume.js';
 import { openFileContainerStore } from '../file/container-store.js';
 import { openLocalVolumeStore } from './volume-store.js';
@@ -65,7 +67,12 @@ export async function openEngine(opts: EngineOptions): Promise<LocalEngine> {
       Actor: { ID: n.Id, Attributes: { name: n.Name, type: n.Driver, ...(container ? { container } : {}) } },
     }),
   });
-  const engine = new LocalEngine(root, runRoot, store, volumes, networks, events, opts.imageService ?? unwiredImages);
+  const images = opts.imageService ?? unwiredImages;
+  const runtime: ContainerRuntime = opts.runtime ?? {
+    // @berth/namespaces' createContainer fits the runtime role structurally.
+    create: (id, spec, o) => namespacesCreateContainer(id, spec, o),
+  };
+  const engine = new LocalEngine(root, runRoot, store, volumes, networks, events, images, runtime);
   if (opts.reconcile !== false) {
     for (const id of await store.reconcile()) {
       const r = await store.get(id);
@@ -86,14 +93,19 @@ export class LocalEngine implements Engine {
   readonly events: EventBus;
   #closed = false;
 
-  constructor(root: string, runRoot: string, store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus, images: ImageService) {
+  constructor(root: string, runRoot: string, store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus,
+    images: ImageService, runtime?: ContainerRuntime) {
     this.root = root;
     this.runRoot = runRoot;
     this.volumes = volumes;
     this.events = events;
-    this.containers = new LocalContainerService(store, volumes, networks, events);
     this.networks = new LocalNetworkService(networks, store);
     this.images = images;
+    // Containers can be made from images only when the image service can resolve them and owns their snapshots.
+    const source = 'resolveImage' in images && 'snapshotter' in images ? images as unknown as ContainerImageSource : undefined;
+    this.containers = new LocalContainerService(store, volumes, networks, events, (remove) => new ContainerLifecycle({
+      store, volumes, networks: this.networks, events, runRoot, images: source, runtime, remove,
+    }));
   }
 
   async info(): Promise<EngineInfo> {
@@ -197,12 +209,15 @@ export class LocalContainerService implements ContainerService {
   readonly #volumes: VolumeStore;
   readonly #networks: NetworkManager;
   readonly #events: EventBus;
+  readonly #life: ContainerLifecycle;
 
-  constructor(store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus) {
+  constructor(store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus,
+    lifecycle: (remove: (id: string) => Promise<void>) => ContainerLifecycle) {
     this.store = store;
     this.#volumes = volumes;
     this.#networks = networks;
     this.#events = events;
+    this.#life = lifecycle((id) => this.remove(id, { volumes: true }));
   }
 
   async list(opts: ListContainersOptions = {}): Promise<ContainerSummary[]> {
@@ -236,13 +251,16 @@ export class LocalContainerService implements ContainerService {
 
   async remove(ref: string, opts: RemoveContainerOptions = {}): Promise<void> {
     const r = await this.store.get(ref);
-    if (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))) {
-      // Docker refuses without force; with force it kills first, which needs the runtime.
+    if (this.#life.isSupervised(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
+      // Docker refuses without force; with force it kills first.
       if (!opts.force) throw new InvalidArgumentError('container', r.Name.slice(1), 'is running: stop it first or use force');
-      return notWired('force-removing a running container');
+      await this.#life.kill(r.Id, 'SIGKILL').catch(() => undefined);
+      await this.#life.wait(r.Id);
+      if (r.HostConfig.AutoRemove) return; // the exit task removed it
     }
     await this.#networks.removeSandbox(r.Id);
     await this.store.remove(r.Id);
+    await this.#life.removeSnapshot(r);
     if (opts.volumes) {
       for (const v of r.Berth?.AnonymousVolumes ?? []) await this.#volumes.remove(v, { force: true }).catch(() => undefined);
     }
@@ -266,14 +284,14 @@ export class LocalContainerService implements ContainerService {
     });
   }
 
-  create(_opts: CreateContainerOptions): Promise<never> { return notWired('container create'); }
-  start(_ref: string): Promise<never> { return notWired('container start'); }
-  stop(_ref: string, _opts?: { timeout?: number; signal?: string }): Promise<never> { return notWired('container stop'); }
-  kill(_ref: string, _signal?: string): Promise<never> { return notWired('container kill'); }
+  create(opts: CreateContainerOptions): Promise<ContainerRecord> { return this.#life.create(opts); }
+  start(ref: string, opts?: StartContainerOptions): Promise<ContainerHandle> { return this.#life.start(ref, opts); }
+  stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<void> { return this.#life.stop(ref, opts); }
+  kill(ref: string, signal?: string): Promise<void> { return this.#life.kill(ref, signal); }
   restart(_ref: string): Promise<never> { return notWired('container restart'); }
   pause(_ref: string): Promise<never> { return notWired('container pause'); }
   unpause(_ref: string): Promise<never> { return notWired('container unpause'); }
-  wait(_ref: string): Promise<never> { return notWired('container wait'); }
+  wait(ref: string): Promise<ContainerExit> { return this.#life.wait(ref); }
   exec(_ref: string, _cmd: string[]): Promise<never> { return notWired('container exec'); }
   attach(_ref: string): Promise<never> { return notWired('container attach'); }
   top(_ref: string): Promise<never> { return notWired('container top'); }

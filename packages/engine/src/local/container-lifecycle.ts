@@ -1,0 +1,374 @@
+/**
+ * Container create/start/stop/kill/wait: the one place where image store,
+ * snapshotter, volumes, networks, runtime spec and runtime meet (containerd's
+ * `client/` composition, in Docker's semantics).
+ *
+ * start, in order: mount the container's snapshot at `<runRoot>/bundles/<id>/rootfs`
+ * (cow-fs `mountAll`), set up the network (namespace, CNI, hosts files),
+ * mount volumes, build the spec (oci-spec defaults + `with…` options), create
+ * the container with piped stdio (namespaces), copy its output into the
+ * json-file log, start it. A background task waits for the exit and undoes
+ * everything in reverse order.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import os from 'node:os';
+import {
+  generateSpec, mergeEnv, resolveUser, withAddedCapabilities, withCgroupsPath, withCpus, withCwd, withDroppedCapabilities,
+  withEnv, withArgs, withHostname, withMemoryLimit, withMounts, withNamespace, withoutNamespace, withPidsLimit, withPrivileged,
+  withReadonlyRootfs, withRootfs, withUser, isBerthError, type RuntimeMount, type SpecOpt,
+} from '@berth/oci-spec';
+import { mountAll, unmountAll } from '@berth/cow-fs';
+import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings } from '../container.js';
+import type {
+  ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions, NetworkService,
+  RuntimeContainer, StartContainerOptions,
+} from '../engine.js';
+import {
+  ContainerNotRunningError, InvalidArgumentError, InvalidMountError, NotImplementedError,
+} from '../errors.js';
+import type { EventBus } from '../event.js';
+import type { VolumeStore } from '../volume.js';
+import type { MountRequest } from '../mount-request.js';
+import { toOciMount } from '../mounts/parse-mount-spec.js';
+import { openJsonFileLogWriter } from '../json-file/json-file-log.js';
+import { isSameProcessAlive } from '../internal/proc.js';
+import { parseSize } from '../mounts/parse-mount-spec.js';
+
+const predefined = new Set(['bridge', 'host', 'none']);
+
+function emptyEndpoint(aliases: string[] | null, ip?: string): EndpointSettings {
+  return {
+    IPAMConfig: ip ? { IPv4Address: ip } : null, Links: null, Aliases: aliases, MacAddress: '', NetworkID: '', EndpointID: '', Gateway: '',
+    IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null,
+  };
+}
+
+/** The exit status Docker reports for a process: its code, or 128 + the signal number. */
+export function exitStatusOf(r: { exitCode: number | null; signal: NodeJS.Signals | null }): number {
+  if (r.exitCode !== null) return r.exitCode;
+  const n = r.signal ? os.constants.signals[r.signal] : undefined;
+  return n === undefined ? 255 : 128 + n;
+}
+
+/** Docker's exit code for a start failure: 127 command not found, 126 not executable, else 128. */
+function startFailureCode(e: unknown): number {
+  if (!isBerthError(e)) return 128;
+  if (e.code === 'ERR_NS_EXEC_NOT_FOUND') return 127;
+  if (e.code === 'ERR_NS_EXEC_FAILED') {
+    const d = e.details as { errnoCode?: string; errno?: number };
+    return d.errnoCode === 'ENOENT' || d.errno === 2 ? 127 : 126;
+  }
+  return 128;
+}
+
+interface Running {
+  container: RuntimeContainer;
+  done: Promise<ContainerExit>;
+}
+
+/** Dependencies of {@link ContainerLifecycle}. */
+export interface LifecycleDeps {
+  store: ContainerStore;
+  volumes: VolumeStore;
+  networks: NetworkService;
+  events: EventBus;
+  runRoot: string;
+  images?: ContainerImageSource;
+  runtime?: ContainerRuntime;
+  /** Removes a stopped container (the container service's remove, for AutoRemove). */
+  remove: (id: string) => Promise<void>;
+}
+
+/** Creates, starts and supervises containers for the local engine. */
+export class ContainerLifecycle {
+  readonly #d: LifecycleDeps;
+  readonly #running = new Map<string, Running>();
+
+  constructor(deps: LifecycleDeps) {
+    this.#d = deps;
+  }
+
+  #images(op: string): ContainerImageSource {
+    if (!this.#d.images) throw new NotImplementedError(op, 'an image service with resolveImage and a snapshotter (openLocalImageService)');
+    return this.#d.images;
+  }
+
+  #runtime(op: string): ContainerRuntime {
+    if (!this.#d.runtime) throw new NotImplementedError(op, 'a container runtime (@berth/namespaces)');
+    return this.#d.runtime;
+  }
+
+  /** The snapshotter key of a container's rootfs. */
+  static snapshotKey(id: string): string {
+    return `berth-container-${id}`;
+  }
+
+  async create(opts: CreateContainerOptions): Promise<ContainerRecord> {
+    const images = this.#images('container create');
+    this.#runtime('container create');
+    const img = await images.resolveImage(opts.image);
+    const ic = img.config.config ?? {};
+    // Docker: an --entrypoint override also drops the image's Cmd.
+    const entrypoint = opts.entrypoint ?? ic.Entrypoint ?? [];
+    const cmd = opts.entrypoint !== undefined ? (opts.cmd ?? []) : (opts.cmd ?? ic.Cmd ?? []);
+    const args = [...entrypoint, ...cmd];
+    if (args.length === 0) throw new InvalidArgumentError('command', opts.image, 'no command specified');
+    if (opts.tty) throw new NotImplementedError('a TTY (-t)', 'pty stdio wiring in the engine');
+
+    // Network mode: predefined, container:<ref>, or an existing user network.
+    const mode = opts.networkMode || 'bridge';
+    let netName: string | undefined;
+    if (mode.startsWith('container:')) await this.#d.store.get(mode.slice('container:'.length));
+    else if (!predefined.has(mode)) netName = (await this.#d.networks.inspect(mode)).Name;
+    else if (mode === 'bridge') netName = 'bridge';
+
+    const ports: Record<string, PortBinding[]> = {};
+    for (const p of opts.publish) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: p.hostPort ? String(p.hostPort) : '' });
+    const exposed: Record<string, Record<string, never>> = { ...(ic.ExposedPorts ?? {}) };
+    for (const e of opts.expose) exposed[e.includes('/') ? e : `${e}/tcp`] = {};
+    for (const k of Object.keys(ports)) exposed[k] = {};
+    if (opts.publishAll) for (const k of Object.keys(exposed)) ports[k] ??= [{ HostIp: '', HostPort: '' }];
+
+    // Mounts: named volumes are created on demand, anonymous ones for -v /path and the image's VOLUMEs.
+    const mounts: MountPoint[] = [];
+    const anonymous: string[] = [];
+    const tmpfs: MountRequest[] = [];
+    const targets = new Set(opts.mounts.map((m) => m.Target));
+    const volumeReqs: MountRequest[] = [...opts.mounts];
+    for (const v of Object.keys(ic.Volumes ?? {})) if (!targets.has(v)) volumeReqs.push({ Type: 'volume', Source: '', Target: v, ReadOnly: false });
+    try {
+      for (const m of volumeReqs) {
+        if (m.Type === 'tmpfs') { tmpfs.push(m); continue; }
+        if (m.Type === 'bind') {
+          const exists = await fs.stat(m.Source).then(() => true, () => false);
+          if (!exists) {
+            if (!m.CreateHostPath) throw new InvalidMountError(m.Source, 'bind source path does not exist');
+            await fs.mkdir(m.Source, { recursive: true });
+          }
+          mounts.push({ Type: 'bind', Source: m.Source, Destination: m.Target, Mode: m.Relabel ?? '', RW: !m.ReadOnly, Propagation: m.Propagation ?? 'rprivate' });
+          continue;
+        }
+        const v = m.Source
+          ? await this.#d.volumes.create({ name: m.Source, labels: m.VolumeLabels, options: m.VolumeOptions })
+          : await this.#d.volumes.create();
+        if (!m.Source) anonymous.push(v.Name);
+        mounts.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: m.Target, Driver: 'local', Mode: m.Relabel ?? 'z', RW: !m.ReadOnly, Propagation: '' });
+      }
+    } catch (e) {
+      for (const a of anonymous) await this.#d.volumes.remove(a, { force: true }).catch(() => undefined);
+      throw e;
+    }
+
+    const networks: Record<string, EndpointSettings> = {};
+    if (netName) networks[netName] = emptyEndpoint(opts.networkAliases.length ? opts.networkAliases : null, opts.ipv4Address);
+    const record = await this.#d.store.create({
+      name: opts.name, image: img.id, path: args[0]!, args: args.slice(1),
+      config: {
+        ...(opts.hostname ? { Hostname: opts.hostname } : {}),
+        User: opts.user ?? ic.User ?? '', Tty: opts.tty, OpenStdin: opts.openStdin, StdinOnce: opts.openStdin,
+        AttachStdin: opts.openStdin, AttachStdout: true, AttachStderr: true,
+        Env: mergeEnv(ic.Env ?? [], opts.env), Cmd: cmd.length ? cmd : null, Image: opts.image,
+        WorkingDir: opts.workingDir ?? ic.WorkingDir ?? '', Entrypoint: entrypoint.length ? entrypoint : null,
+        Labels: { ...(ic.Labels ?? {}), ...opts.labels }, ExposedPorts: exposed,
+        Volumes: ic.Volumes ? { ...ic.Volumes } as Record<string, Record<string, never>> : null,
+        ...(opts.stopSignal ?? ic.StopSignal ? { StopSignal: opts.stopSignal ?? ic.StopSignal } : {}),
+        ...(opts.stopTimeout !== undefined ? { StopTimeout: opts.stopTimeout } : {}),
+      },
+      hostConfig: {
+        NetworkMode: mode, PortBindings: ports, AutoRemove: opts.autoRemove, Memory: opts.memory, NanoCpus: opts.nanoCpus,
+        PidsLimit: opts.pidsLimit ?? null, LogConfig: opts.logConfig, RestartPolicy: opts.restartPolicy,
+        ReadonlyRootfs: opts.readOnly, Privileged: opts.privileged, CapAdd: opts.capAdd, CapDrop: opts.capDrop,
+        ExtraHosts: opts.extraHosts, Dns: opts.dns, Init: opts.init,
+        Binds: opts.mounts.filter((m) => m.Type === 'bind').map((m) => `${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`),
+        Tmpfs: Object.fromEntries(tmpfs.map((t) => [t.Target, (t.TmpfsOptions ?? []).join(',')])),
+      },
+      mounts, networkSettings: { Networks: networks }, anonymousVolumes: anonymous,
+    });
+    const key = ContainerLifecycle.snapshotKey(record.Id);
+    try {
+      await images.snapshotter.prepare(key, img.chainIds.at(-1));
+      const r = await this.#d.store.update(record.Id, (rec) => { rec.Berth = { ...rec.Berth, SnapshotKey: key, TmpfsMounts: tmpfs }; });
+      await this.#d.events.publish({ Type: 'container', Action: 'create', Actor: { ID: r.Id, Attributes: { ...r.Config.Labels, image: opts.image, name: r.Name.slice(1) } } });
+      return r;
+    } catch (e) {
+      await this.#d.store.remove(record.Id).catch(() => undefined);
+      for (const a of anonymous) await this.#d.volumes.remove(a, { force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The spec of a container whose rootfs is mounted at `rootfs`. */
+  async #spec(r: ContainerRecord, rootfs: string, netnsPath: string | undefined): Promise<ReturnType<typeof generateSpec>> {
+    const read = (p: string) => fs.readFile(path.join(rootfs, p), 'utf8').catch(() => undefined);
+    const db = { passwd: await read('etc/passwd'), group: await read('etc/group') };
+    const user = r.Config.User || '0';
+    const home = resolveUser(user, db, 'container user').home;
+    const env = r.Config.Env.some((e) => e.startsWith('HOME=')) ? r.Config.Env : [...r.Config.Env, `HOME=${home || '/'}`];
+    const files: RuntimeMount[] = [
+      { destination: '/etc/resolv.conf', type: 'bind', source: r.ResolvConfPath, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hosts', type: 'bind', source: r.HostsPath, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hostname', type: 'bind', source: r.HostnamePath, options: ['rbind', 'rprivate'] },
+    ];
+    const userMounts: RuntimeMount[] = [];
+    for (const m of r.Mounts) {
+      const req: MountRequest = { Type: m.Type === 'volume' ? 'volume' : 'bind', Source: m.Source, Target: m.Destination, ReadOnly: !m.RW,
+        Propagation: m.Type === 'bind' ? m.Propagation || 'rprivate' : undefined };
+      userMounts.push(toOciMount(req, m.Source) as RuntimeMount);
+    }
+    for (const t of r.Berth?.TmpfsMounts ?? []) userMounts.push(toOciMount(t) as RuntimeMount);
+    const hc = r.HostConfig;
+    const opts: SpecOpt[] = [
+      withRootfs(rootfs), withArgs([r.Path, ...r.Args]), withEnv(env), withCwd(r.Config.WorkingDir || '/'), withUser(user, db),
+      withMounts([...files, ...userMounts]),
+      netnsPath ? withNamespace('network', netnsPath) : withoutNamespace('network'),
+      withCgroupsPath(`/berth/${r.Id}`),
+    ];
+    // A host-network container keeps the host's UTS name, as Docker does.
+    if (hc.NetworkMode !== 'host') opts.push(withHostname(r.Config.Hostname));
+    if (hc.Memory && hc.Memory > 0) opts.push(withMemoryLimit(hc.Memory));
+    if (hc.NanoCpus && hc.NanoCpus > 0) opts.push(withCpus(hc.NanoCpus / 1e9));
+    if (hc.PidsLimit && hc.PidsLimit > 0) opts.push(withPidsLimit(hc.PidsLimit));
+    if (hc.ReadonlyRootfs) opts.push(withReadonlyRootfs());
+    if (hc.Privileged) opts.push(withPrivileged());
+    if ((hc.CapAdd as string[] | undefined)?.length) opts.push(withAddedCapabilities(hc.CapAdd as string[]));
+    if ((hc.CapDrop as string[] | undefined)?.length) opts.push(withDroppedCapabilities(hc.CapDrop as string[]));
+    return generateSpec(...opts);
+  }
+
+  async start(ref: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
+    const images = this.#images('container start');
+    const runtime = this.#runtime('container start');
+    const r = await this.#d.store.get(ref);
+    if (this.#running.has(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
+      throw new InvalidArgumentError('container', r.Name.slice(1), 'is already running');
+    }
+    const bundle = path.join(this.#d.runRoot, 'bundles', r.Id);
+    const rootfs = path.join(bundle, 'rootfs');
+    const undo: Array<() => Promise<unknown>> = [];
+    const unwind = async () => {
+      for (const u of undo.reverse()) await u().catch(() => undefined);
+      undo.length = 0;
+    };
+    let container: RuntimeContainer;
+    let pumps: Promise<void>[];
+    let log: Awaited<ReturnType<typeof openJsonFileLogWriter>>;
+    try {
+      await fs.mkdir(rootfs, { recursive: true, mode: 0o700 });
+      undo.push(() => fs.rm(bundle, { recursive: true, force: true }));
+      const key = r.Berth?.SnapshotKey ?? ContainerLifecycle.snapshotKey(r.Id);
+      mountAll(await images.snapshotter.mounts(key), rootfs);
+      undo.push(async () => unmountAll(rootfs, 1, { detach: true }));
+      const setup = await this.#d.networks.setUp(r.Id);
+      undo.push(() => this.#d.networks.tearDown(r.Id));
+      for (const m of r.Mounts) {
+        if (m.Type !== 'volume' || !m.Name) continue;
+        await this.#d.volumes.mount(m.Name, r.Id);
+        undo.push(() => this.#d.volumes.unmount(m.Name!, r.Id));
+      }
+      const fresh = await this.#d.store.get(r.Id); // setUp may have moved the hosts/resolv.conf paths (container:<id>)
+      const spec = await this.#spec(fresh, rootfs, setup.netnsPath);
+      const lc = fresh.HostConfig.LogConfig?.Config ?? {};
+      log = await openJsonFileLogWriter(fresh.LogPath, {
+        ...(lc['max-size'] ? { maxSize: parseSize('max-size', lc['max-size']) } : {}),
+        ...(lc['max-file'] ? { maxFile: Number(lc['max-file']) } : {}),
+      });
+      undo.push(() => log.close());
+      container = await runtime.create(r.Id, spec, { bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: 'pipe' });
+      undo.push(() => container.delete({ force: true }));
+      const pump = (stream: 'stdout' | 'stderr') => new Promise<void>((resolve) => {
+        const s = container.stdio[stream];
+        if (!s) return resolve();
+        s.on('data', (chunk: Buffer) => {
+          void log.write(stream, chunk);
+          opts.onOutput?.(stream, chunk);
+        });
+        s.once('end', () => resolve());
+        s.once('close', () => resolve());
+        s.once('error', () => resolve());
+      });
+      pumps = [pump('stdout'), pump('stderr')];
+      if (!fresh.Config.OpenStdin) container.stdio.stdin?.end();
+      await container.start();
+    } catch (e) {
+      await unwind();
+      const code = startFailureCode(e);
+      await this.#d.store.update(r.Id, (rec) => {
+        rec.State.ExitCode = code;
+        rec.State.Error = (e as Error).message;
+      }).catch(() => undefined);
+      throw e;
+    }
+    const started = await this.#d.store.markRunning(r.Id, container.pid);
+    await this.#d.events.publish({ Type: 'container', Action: 'start', Actor: { ID: r.Id, Attributes: { image: started.Config.Image, name: started.Name.slice(1) } } });
+    const done = (async (): Promise<ContainerExit> => {
+      const st = await container.wait().catch((e: unknown) => ({ exitCode: null, signal: null, oomKilled: false, error: e }));
+      await Promise.all(pumps);
+      const exit: ContainerExit = { StatusCode: exitStatusOf(st), OOMKilled: st.oomKilled };
+      await unwind();
+      const rec = await this.#d.store.markExited(r.Id, { exitCode: exit.StatusCode, oomKilled: exit.OOMKilled });
+      this.#running.delete(r.Id);
+      await this.#d.events.publish({
+        Type: 'container', Action: 'die',
+        Actor: { ID: r.Id, Attributes: { image: rec.Config.Image, name: rec.Name.slice(1), exitCode: String(exit.StatusCode) } },
+      });
+      if (rec.HostConfig.AutoRemove) await this.#d.remove(r.Id).catch(() => undefined);
+      return exit;
+    })();
+    this.#running.set(r.Id, { container, done });
+    return { id: r.Id, pid: container.pid, stdin: started.Config.OpenStdin ? container.stdio.stdin : undefined, wait: () => done };
+  }
+
+  /** Signals the container's init: through the runtime when this process started it, else by its recorded pid. */
+  async kill(ref: string, signal: string | number = 'SIGKILL'): Promise<void> {
+    const r = await this.#d.store.get(ref);
+    const sig = typeof signal === 'number' ? signal : (signal.startsWith('SIG') ? signal : `SIG${signal}`) as NodeJS.Signals;
+    const mine = this.#running.get(r.Id);
+    if (mine) {
+      mine.container.kill(sig);
+      return;
+    }
+    if (!(r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
+      throw new ContainerNotRunningError(r.Name.slice(1), 'nothing to signal');
+    }
+    process.kill(r.State.Pid, sig);
+  }
+
+  async wait(ref: string): Promise<ContainerExit> {
+    const r = await this.#d.store.get(ref);
+    const mine = this.#running.get(r.Id);
+    if (mine) return mine.done;
+    // Started by another process: poll until its pid is gone (reconcile then records the exit).
+    while (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))) {
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    await this.#d.store.reconcile();
+    const after = await this.#d.store.get(r.Id);
+    return { StatusCode: after.State.ExitCode, OOMKilled: after.State.OOMKilled };
+  }
+
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const r = await this.#d.store.get(ref);
+    const running = this.#running.has(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)));
+    if (!running) return; // docker stop on a stopped container succeeds
+    const timeout = opts.timeout ?? r.Config.StopTimeout ?? 10;
+    await this.kill(r.Id, opts.signal ?? r.Config.StopSignal ?? 'SIGTERM').catch(() => undefined);
+    const exited = this.wait(r.Id).then(() => true);
+    const timer = new Promise<boolean>((res) => setTimeout(() => res(false), Math.max(0, timeout) * 1000).unref());
+    if (!(await Promise.race([exited, timer]))) {
+      await this.kill(r.Id, 'SIGKILL').catch(() => undefined);
+      await exited;
+    }
+  }
+
+  /** Whether this process supervises the container. */
+  isSupervised(id: string): boolean {
+    return this.#running.has(id);
+  }
+
+  /** Removes the container's snapshot (after the record is gone or going). */
+  async removeSnapshot(r: ContainerRecord): Promise<void> {
+    if (!this.#d.images || !r.Berth?.SnapshotKey) return;
+    await this.#d.images.snapshotter.remove(r.Berth.SnapshotKey).catch(() => undefined);
+  }
+}

@@ -1,0 +1,115 @@
+import test from 'ava';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import {
+  openEngine, openJournalEventBus, openLocalImageService, type LocalEngine, type LocalImageService, type CreateContainerOptions,
+} from '@berth/engine';
+import { tempDir, isRoot } from './helpers/tmp.js';
+
+const serial = isRoot ? test.serial : test.skip;
+let reg: TestRegistry | undefined;
+let engine: LocalEngine;
+let images: LocalImageService;
+let ref: string;
+const tag = randomBytes(3).toString('hex');
+
+test.before(async () => {
+  if (!isRoot) return;
+  reg = await startRegistry();
+  const root = await tempDir();
+  const events = await openJournalEventBus({ root });
+  images = await openLocalImageService({ root, events });
+  engine = await openEngine({ root, eventBus: events, imageService: images, defaultBridge: `br${tag}`, defaultSubnet: '10.227.0.0/16', subnetPool: '10.228.0.0/16' });
+  const f = fixture('busybox', 'oci-gzip');
+  ref = `${reg.host}/${f.repo}:${f.tag}`;
+  await images.pull(ref);
+});
+
+test.after.always(async () => {
+  // A failed test may leave containers running: kill them so the worker can exit.
+  for (const c of await engine?.containers.list() ?? []) await engine.containers.remove(c.Id, { force: true }).catch(() => undefined);
+  await engine?.close();
+  await images?.close();
+  await images?.snapshotter.close();
+  await images?.store.close();
+  await reg?.close();
+});
+
+function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
+  return {
+    image: ref, env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
+    networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false,
+    ...o,
+  };
+}
+
+async function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {
+  const r = await engine.containers.create(opts(o));
+  let out = '';
+  const h = await engine.containers.start(r.Id, { onOutput: (_s, c) => { out += c; } });
+  const exit = await h.wait();
+  return { id: r.Id, code: exit.StatusCode, out };
+}
+
+serial('run echo: output reaches the caller and the json-file log; exit codes are the container\'s (root)', async (t) => {
+  const a = await run({ cmd: ['echo', 'hello'] });
+  t.is(a.out, 'hello\n');
+  t.is(a.code, 0);
+  const logs = [];
+  for await (const l of engine.containers.logs(a.id)) logs.push(l.log);
+  t.deepEqual(logs, ['hello\n']);
+  const rec = await engine.containers.inspect(a.id);
+  t.is(rec.State.Status, 'exited');
+  t.is(rec.State.ExitCode, 0);
+  t.is((await run({ cmd: ['sh', '-c', 'exit 3'] })).code, 3);
+  await t.throwsAsync(run({ cmd: ['/no/such/binary'] }), { code: 'ERR_NS_EXEC_NOT_FOUND' });
+});
+
+
+serial('image config applies (env, cwd, user) and options override it (root)', async (t) => {
+  const a = await run({ cmd: ['sh', '-c', 'echo "$FOO $HOME $(pwd) $(id -u) $(hostname)"'], env: ['FOO=bar'], workingDir: '/tmp', user: '65534', hostname: 'box' });
+  t.is(a.out, 'bar /nonexistent /tmp 65534 box\n', 'HOME comes from the image\'s /etc/passwd for uid 65534');
+  const b = await run({ entrypoint: ['echo'], cmd: ['via', 'entrypoint'] });
+  t.is(b.out, 'via entrypoint\n');
+});
+
+serial('volumes persist across containers, binds can be read-only, tmpfs is tmpfs; --rm removes the container and its anonymous volumes (root)', async (t) => {
+  await run({ cmd: ['sh', '-c', 'echo kept > /data/f'], mounts: [{ Type: 'volume', Source: 'persist', Target: '/data', ReadOnly: false }] });
+  t.is((await run({ cmd: ['cat', '/data/f'], mounts: [{ Type: 'volume', Source: 'persist', Target: '/data', ReadOnly: true }] })).out, 'kept\n');
+  const host = await tempDir();
+  await fs.writeFile(path.join(host, 'file'), 'from host');
+  const ro = await run({ cmd: ['sh', '-c', 'cat /mnt/file; touch /mnt/new 2>/dev/null && echo wrote || echo denied'],
+    mounts: [{ Type: 'bind', Source: host, Target: '/mnt', ReadOnly: true }] });
+  t.is(ro.out, 'from hostdenied\n');
+  t.false(await fs.access(path.join(host, 'new')).then(() => true, () => false));
+  const tm = await run({ cmd: ['sh', '-c', 'grep " /scratch " /proc/mounts | cut -d" " -f3'], mounts: [{ Type: 'tmpfs', Source: '', Target: '/scratch', ReadOnly: false }] });
+  t.is(tm.out, 'tmpfs\n');
+  const gone = await run({ cmd: ['true'], autoRemove: true, mounts: [{ Type: 'volume', Source: '', Target: '/anon', ReadOnly: false }] });
+  t.is(gone.code, 0);
+  await t.throwsAsync(engine.containers.inspect(gone.id), { code: 'ERR_ENGINE_CONTAINER_NOT_FOUND' });
+  t.false((await engine.volumes.list()).some((v) => 'com.docker.volume.anonymous' in v.Labels && (v.Name !== '')), 'the anonymous volume went with it');
+  await t.throwsAsync(engine.volumes.remove('persist'), { code: 'ERR_ENGINE_VOLUME_IN_USE' });
+});
+
+// The fixture's busybox is Debian's static build: its getaddrinfo (static glibc, no NSS modules in the
+// image) crashes, and so does its wget. The container resolves the peer's name with awk over its
+// /etc/hosts (the file the engine generates and keeps current) and speaks HTTP with nc.
+serial('two containers on a user network reach each other by name through their generated /etc/hosts (root, CNI)', async (t) => {
+  await engine.networks.create({ name: `app${tag}` });
+  const server = await engine.containers.create(opts({ name: `server${tag}`, networkMode: `app${tag}`,
+    cmd: ['sh', '-c', 'mkdir -p /www && echo pong > /www/index.html && exec httpd -f -p 80 -h /www'] }));
+  const h = await engine.containers.start(server.Id);
+  const client = await run({ networkMode: `app${tag}`, cmd: ['sh', '-c', `ip=$(awk '$2=="server${tag}"{print $1}' /etc/hosts); [ -n "$ip" ] || exit 2; `
+      + 'for i in $(seq 100); do r=$(printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc $ip 80 2>/dev/null | tail -n 1); [ "$r" = pong ] && { echo $r; exit 0; }; sleep 0.1; done; exit 1'] });
+  t.is(client.out, 'pong\n');
+  t.is(client.code, 0);
+  // httpd is pid 1 without a SIGTERM handler, so the kernel drops SIGTERM and stop escalates to SIGKILL.
+  await engine.containers.stop(server.Id, { timeout: 1 });
+  t.is((await h.wait()).StatusCode, 137);
+  await engine.containers.remove(server.Id);
+  await engine.containers.remove(client.id);
+  await engine.networks.remove(`app${tag}`);
+});
