@@ -1,7 +1,8 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import http from 'node:http';
+import { fixture, freePort, startRegistry, type TestRegistry } from '@berth/testkit';
 import { berth, berthBinary, tempDir } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -114,4 +115,38 @@ serial('exec, top, stats, pause/unpause, cp in and out, commit and restart throu
   t.is((await berth(dir, ['stop', '-t', '0', 'ops'])).stdout, 'ops\n');
   t.is((await berth(dir, ['rm', 'ops'])).stdout, 'ops\n');
   t.is((await berth(dir, ['ps', '-aq'])).stdout, '');
+});
+
+serial('two containers on a user network reach each other by name; a published port answers on 127.0.0.1 (root, CNI)', async (t) => {
+  const net = `app${process.pid}`;
+  t.is((await berth(dir, ['network', 'create', '--subnet', '10.231.7.0/24', net])).code, 0);
+  const httpd = (name: string, body: string) => ['sh', '-c', `mkdir -p /www && echo ${body} > /www/index.html && exec httpd -f -p 80 -h /www`];
+  const srv = await berthBinary(dir, ['run', '-d', '--name', 'srv', '--network', net, ref, ...httpd('srv', 'pong')]);
+  t.is(srv.code, 0, srv.stderr);
+  const client = await berth(dir, ['run', '--rm', '--network', net, ref, 'sh', '-c', 'for i in $(seq 50); do wget -qO- http://srv/ && exit 0; sleep 0.1; done; exit 1']);
+  t.is(client.stdout, 'pong\n', client.stderr);
+  t.is(client.code, 0);
+
+  const port = await freePort();
+  const web = await berthBinary(dir, ['run', '-d', '--name', 'pub', '--network', net, '-p', `127.0.0.1:${port}:80`, ref, ...httpd('pub', 'published')]);
+  t.is(web.code, 0, web.stderr);
+  let body = '';
+  for (let i = 0; i < 50 && !body; i++) {
+    body = await new Promise<string>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 2000, agent: false }, (res) => {
+        let d = '';
+        res.on('data', (c) => { d += c; });
+        res.on('end', () => resolve(d));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => setTimeout(() => resolve(''), 100));
+    });
+  }
+  t.is(body, 'published\n');
+  t.is((await berth(dir, ['ps', '--format', '{{.Names}} {{.Ports}}', '--filter', 'name=pub'])).stdout, `pub 127.0.0.1:${port}->80/tcp\n`);
+  for (const n of ['srv', 'pub']) {
+    t.is((await berth(dir, ['stop', '-t', '1', n])).code, 0);
+    t.is((await berth(dir, ['rm', n])).code, 0);
+  }
+  t.is((await berth(dir, ['network', 'rm', net])).code, 0);
 });
