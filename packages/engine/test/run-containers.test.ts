@@ -1,5 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
@@ -35,6 +37,8 @@ test.after.always(async () => {
   await images?.snapshotter.close();
   await images?.store.close();
   await reg?.close();
+  // The engine never deletes its default bridge; the test does, so runs do not stack same-subnet bridges.
+  if (isRoot) await (await import('@berth/engine')).run('ip', ['link', 'del', `br${tag}`], { allowFailure: true });
 });
 
 function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
@@ -112,4 +116,41 @@ serial('two containers on a user network reach each other by name through their 
   await engine.containers.remove(server.Id);
   await engine.containers.remove(client.id);
   await engine.networks.remove(`app${tag}`);
+});
+
+serial('a published port answers on 127.0.0.1; stop escalates to SIGKILL after the timeout (root, CNI)', async (t) => {
+  const free = net.createServer();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', () => r()));
+  const port = (free.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => free.close(() => r()));
+  const web = await engine.containers.create(opts({ networkMode: 'bridge', publish: [{ hostIP: '127.0.0.1', hostPort: port, containerPort: 80, protocol: 'tcp' }],
+    cmd: ['sh', '-c', 'mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www'] }));
+  const h = await engine.containers.start(web.Id);
+  let body = '';
+  for (let i = 0; i < 100 && !body; i++) {
+    body = await new Promise<string>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 2000 }, (res) => {
+        let d = '';
+        res.on('data', (c) => { d += c; });
+        res.on('end', () => resolve(d));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => setTimeout(() => resolve(''), 100));
+    });
+  }
+  t.is(body, 'published\n');
+  t.deepEqual((await engine.containers.inspect(web.Id)).NetworkSettings.Ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: String(port) }]);
+  await engine.containers.kill(web.Id, 'SIGKILL');
+  t.is((await h.wait()).StatusCode, 137);
+  const stubborn = await engine.containers.create(opts({ cmd: ['sleep', '1000'] }));
+  const hs = await engine.containers.start(stubborn.Id);
+  await engine.containers.stop(stubborn.Id, { timeout: 1 });
+  t.is((await hs.wait()).StatusCode, 137, 'sleep is pid 1 without a SIGTERM handler: stop escalates');
+  const rec = await engine.containers.inspect(stubborn.Id);
+  t.is(rec.State.Status, 'exited');
+  t.is(rec.State.ExitCode, 137);
+  await engine.containers.remove(stubborn.Id);
+  await engine.containers.remove(web.Id);
+  // Removal ran CNI DEL: the DNAT rule for the port is gone.
+  t.false((await (await import('@berth/engine')).run('iptables-save', ['-t', 'nat'])).stdout.includes(`--dport ${port} `));
 });
