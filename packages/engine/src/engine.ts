@@ -169,17 +169,27 @@ export interface ContainerService {
   stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<void>;
   /** Sends a signal (default SIGKILL) to the container's process. */
   kill(ref: string, signal?: string): Promise<void>;
-  restart(ref: string): Promise<never>;
-  pause(ref: string): Promise<never>;
-  unpause(ref: string): Promise<never>;
+  /** Stops (as {@link ContainerService.stop}) and starts the container again in this process. */
+  restart(ref: string, opts?: { timeout?: number; signal?: string }): Promise<ContainerHandle>;
+  /** Freezes the container's processes (cgroup freezer); publishes `pause`. */
+  pause(ref: string): Promise<void>;
+  /** Thaws a paused container; publishes `unpause`. */
+  unpause(ref: string): Promise<void>;
   /** Waits until the container is not running and returns its exit. */
   wait(ref: string): Promise<ContainerExit>;
-  exec(ref: string, cmd: string[]): Promise<never>;
+  /** Runs another process in a running container (its Env, User, WorkingDir unless overridden). */
+  exec(ref: string, cmd: string[], opts?: import('./runtime/container-operations.js').ExecContainerOptions): Promise<import('@berth/namespaces').ContainerProcess>;
   attach(ref: string): Promise<never>;
-  top(ref: string): Promise<never>;
-  stats(ref: string): Promise<never>;
-  commit(ref: string): Promise<never>;
-  copy(ref: string): Promise<never>;
+  /** The container's processes in `ps -ef` columns (Docker's `{ Titles, Processes }`). */
+  top(ref: string): Promise<import('./runtime/container-operations.js').ContainerTop>;
+  /** One stats sample from the container's cgroup, in Docker's shape. */
+  stats(ref: string): Promise<import('./runtime/container-operations.js').ContainerStats>;
+  /** A new image from the container's changes (diff → layer → config with history → tagged `reference`). */
+  commit(ref: string, opts: import('./runtime/container-operations.js').CommitContainerOptions): Promise<{ id: string; name: string }>;
+  /** A tar stream of a path of the container's rootfs (`docker cp CONTAINER:path -`). */
+  copyFrom(ref: string, path: string, opts?: { followLink?: boolean }): Promise<import('node:stream').Readable>;
+  /** Extracts a tar into a directory of the container's rootfs, safely (`docker cp - CONTAINER:dir`). */
+  copyTo(ref: string, dir: string, tar: import('node:stream').Readable | AsyncIterable<Uint8Array>): Promise<void>;
   prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
 }
 

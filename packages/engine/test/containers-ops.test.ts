@@ -16,6 +16,7 @@ let reg: TestRegistry | undefined;
 let engine: LocalEngine;
 let images: LocalImageService;
 let ops: ContainerOperations;
+let t0 = '';
 let ref: string;
 const tag = randomBytes(3).toString('hex');
 
@@ -27,6 +28,7 @@ test.before(async () => {
   images = await openLocalImageService({ root, events });
   engine = await openEngine({ root, eventBus: events, imageService: images, defaultBridge: `bo${tag}`, defaultSubnet: '10.229.0.0/16', subnetPool: '10.230.0.0/16' });
   ops = new ContainerOperations({ store: engine.containers.store, events: engine.events, runRoot: engine.runRoot, images });
+  t0 = ops.runtimeRoot;
   const f = fixture('busybox', 'oci-gzip');
   ref = `${reg.host}/${f.repo}:${f.tag}`;
   await images.pull(ref);
@@ -79,49 +81,49 @@ serial('pause freezes the cgroup and unpause thaws it; state, inspect and events
   const r = await engine.containers.create(opts({ cmd: ['sleep', '1000'] }));
   const h = await engine.containers.start(r.Id);
   const since = Date.now();
-  await ops.pause(r.Id);
+  await engine.containers.pause(r.Id);
   const rec = await engine.containers.inspect(r.Id);
   t.true(rec.State.Paused);
   t.is(rec.State.Status, 'paused');
   const freezer = path.join('/sys/fs/cgroup/freezer/berth', r.Id, 'freezer.state');
   t.is((await fs.readFile(freezer, 'utf8')).trim(), 'FROZEN');
-  await t.throwsAsync(ops.exec(r.Id, ['true']), { code: 'ERR_ENGINE_INVALID_ARGUMENT' });
-  await ops.unpause(r.Id);
+  await t.throwsAsync(engine.containers.exec(r.Id, ['true']), { code: 'ERR_ENGINE_INVALID_ARGUMENT' });
+  await engine.containers.unpause(r.Id);
   t.is((await fs.readFile(freezer, 'utf8')).trim(), 'THAWED');
   t.is((await engine.containers.inspect(r.Id)).State.Status, 'running');
-  await t.throwsAsync(ops.unpause(r.Id), { code: 'ERR_ENGINE_INVALID_ARGUMENT' });
+  await t.throwsAsync(engine.containers.unpause(r.Id), { code: 'ERR_ENGINE_INVALID_ARGUMENT' });
   const actions: string[] = [];
   for await (const e of engine.events.subscribe({ since: BigInt(since) * 1_000_000n, until: BigInt(Date.now() + 1) * 1_000_000n, filters: { container: [r.Id] } }) as AsyncIterable<EngineEvent>) actions.push(e.Action);
   t.deepEqual(actions.filter((a) => a === 'pause' || a === 'unpause'), ['pause', 'unpause']);
   await engine.containers.kill(r.Id, 'SIGKILL');
   t.is((await h.wait()).StatusCode, 137);
-  await t.throwsAsync(ops.pause(r.Id), { code: 'ERR_ENGINE_CONTAINER_NOT_RUNNING' });
+  await t.throwsAsync(engine.containers.pause(r.Id), { code: 'ERR_ENGINE_CONTAINER_NOT_RUNNING' });
   await engine.containers.remove(r.Id);
 });
 
 serial('exec runs in the container with its env, user and cwd (and overrides); top lists its processes; stats reads its cgroup (root)', async (t) => {
   const r = await engine.containers.create(opts({ cmd: ['sleep', '1000'], env: ['FROM_RUN=1'], workingDir: '/tmp', pidsLimit: 50, memory: 64 * 1024 * 1024 }));
   const h = await engine.containers.start(r.Id);
-  const p = await ops.exec(r.Id, ['sh', '-c', 'echo "$FROM_RUN $EXTRA $(pwd) $(id -u) $(hostname)"; exit 5'], { env: ['EXTRA=x'] });
+  const p = await engine.containers.exec(r.Id, ['sh', '-c', 'echo "$FROM_RUN $EXTRA $(pwd) $(id -u) $(hostname)"; exit 5'], { env: ['EXTRA=x'] });
   const out = collect(p.stdio.stdout);
   p.stdio.stdin?.end();
   t.is((await p.wait()).exitCode, 5);
   t.is(await out, `1 x /tmp 0 ${r.Config.Hostname}\n`);
-  const q = await ops.exec(r.Id, ['id', '-un'], { user: 'nobody', workingDir: '/' });
+  const q = await engine.containers.exec(r.Id, ['id', '-un'], { user: 'nobody', workingDir: '/' });
   q.stdio.stdin?.end();
   const qo = collect(q.stdio.stdout);
   await q.wait();
   t.is(await qo, 'nobody\n');
-  await t.throwsAsync(ops.exec(r.Id, ['/no/such']), { code: 'ERR_NS_EXEC_NOT_FOUND' });
+  await t.throwsAsync(engine.containers.exec(r.Id, ['/no/such']), { code: 'ERR_NS_EXEC_NOT_FOUND' });
 
-  const top = await ops.top(r.Id);
+  const top = await engine.containers.top(r.Id);
   t.deepEqual(top.Titles, ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
   t.is(top.Processes.length, 1);
   t.is(top.Processes[0]![1], String(h.pid));
   t.is(top.Processes[0]![7], 'sleep 1000');
   t.is(top.Processes[0]![0], 'root');
 
-  const s = await ops.stats(r.Id);
+  const s = await engine.containers.stats(r.Id);
   t.is(s.id, r.Id);
   t.is(s.pids_stats.current, 1);
   t.is(s.pids_stats.limit, 50);
@@ -131,7 +133,7 @@ serial('exec runs in the container with its env, user and cwd (and overrides); t
   t.true(s.cpu_stats.system_cpu_usage > s.cpu_stats.cpu_usage.total_usage);
   await engine.containers.kill(r.Id, 'SIGKILL');
   await h.wait();
-  await t.throwsAsync(ops.top(r.Id), { code: 'ERR_ENGINE_CONTAINER_NOT_RUNNING' });
+  await t.throwsAsync(engine.containers.top(r.Id), { code: 'ERR_ENGINE_CONTAINER_NOT_RUNNING' });
   await engine.containers.remove(r.Id);
 });
 
@@ -141,22 +143,22 @@ serial('cp: a tar goes into a running and a stopped container safely, and comes 
   const r = await engine.containers.create(opts({ cmd: ['sh', '-c', 'ln -s /etc /tmp/etc-link; while [ ! -e /tmp/in.txt ]; do sleep 0.05; done; cat /tmp/in.txt'] }));
   let out = '';
   const h = await engine.containers.start(r.Id, { onOutput: (_s, c) => { out += c; } });
-  await t.throwsAsync(ops.copyTo(r.Id, '/tmp', Readable.from([...file('../../escape.txt', 'nope'), TAR_END])), { code: 'ERR_LAYER_PATH_ESCAPE' });
-  await ops.copyTo(r.Id, '/tmp', tar());
+  await t.throwsAsync(engine.containers.copyTo(r.Id, '/tmp', Readable.from([...file('../../escape.txt', 'nope'), TAR_END])), { code: 'ERR_LAYER_PATH_ESCAPE' });
+  await engine.containers.copyTo(r.Id, '/tmp', tar());
   await h.wait();
   t.false(await fs.access(path.join(engine.runRoot, 'bundles', 'escape.txt')).then(() => true, () => false));
   t.is(out, 'copied in\n');
   // Stopped: the snapshot is mounted for the call.
-  await ops.copyTo(r.Id, '/', Readable.from([...file('root.txt', 'at root\n'), TAR_END]));
-  const got = await tarEntries(await ops.copyFrom(r.Id, '/tmp'));
+  await engine.containers.copyTo(r.Id, '/', Readable.from([...file('root.txt', 'at root\n'), TAR_END]));
+  const got = await tarEntries(await engine.containers.copyFrom(r.Id, '/tmp'));
   t.deepEqual(got.map((e) => e.name).sort(), ['tmp/', 'tmp/etc-link', 'tmp/in.txt']);
   t.is(got.find((e) => e.name === 'tmp/in.txt')!.data, 'copied in\n');
-  t.is((await tarEntries(await ops.copyFrom(r.Id, '/root.txt')))[0]!.data, 'at root\n');
+  t.is((await tarEntries(await engine.containers.copyFrom(r.Id, '/root.txt')))[0]!.data, 'at root\n');
   // A symlink to /etc followed from the rootfs stays in the rootfs.
-  const passwd = await tarEntries(await ops.copyFrom(r.Id, '/tmp/etc-link/passwd'));
+  const passwd = await tarEntries(await engine.containers.copyFrom(r.Id, '/tmp/etc-link/passwd'));
   t.regex(passwd[0]!.data, /^root:x:0:0:/);
   t.notRegex(passwd[0]!.data, new RegExp((await fs.readFile('/etc/passwd', 'utf8')).split('\n')[1]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-  await t.throwsAsync(ops.copyTo(r.Id, '/tmp/in.txt', tar()), { code: 'ERR_ENGINE_INVALID_ARGUMENT' });
+  await t.throwsAsync(engine.containers.copyTo(r.Id, '/tmp/in.txt', tar()), { code: 'ERR_ENGINE_INVALID_ARGUMENT' });
   const root = '/x';
   t.is(await resolveInRoot(root, '/../../etc/passwd'), '/x/etc/passwd');
   await engine.containers.remove(r.Id);
@@ -166,7 +168,7 @@ serial('commit: a change made in one container is in a new container made from t
   const a = await run({ cmd: ['sh', '-c', 'echo committed > /hello.txt; rm /bin/vi'], env: ['ADDED=yes'], workingDir: '/tmp' });
   t.is(a.code, 0);
   const before = await images.resolveImage(ref);
-  const c = await ops.commit(a.id, { reference: `committed${tag}:v1`, author: 'berth test', message: 'add hello' });
+  const c = await engine.containers.commit(a.id, { reference: `committed${tag}:v1`, author: 'berth test', message: 'add hello' });
   const img = await images.resolveImage(`committed${tag}:v1`);
   t.is(img.id, c.id);
   t.is(img.config.rootfs.diff_ids.length, before.config.rootfs.diff_ids.length + 1);
@@ -181,3 +183,18 @@ serial('commit: a change made in one container is in a new container made from t
   await engine.containers.remove(a.id);
   await engine.containers.remove(b.id);
 });
+
+serial('restart stops the container and starts it again; the ContainerService and a standalone ContainerOperations see the same runtime root (root)', async (t) => {
+  t.is(t0, engine.containers.operations.runtimeRoot);
+  const r = await engine.containers.create(opts({ cmd: ['sleep', '1000'], stopTimeout: 1 }));
+  const h1 = await engine.containers.start(r.Id);
+  const h2 = await engine.containers.restart(r.Id, { timeout: 0 });
+  t.is((await h1.wait()).StatusCode, 137);
+  t.not(h2.pid, h1.pid);
+  t.is((await engine.containers.inspect(r.Id)).State.Pid, h2.pid);
+  t.is((await ops.top(r.Id)).Processes[0]![1], String(h2.pid));
+  await engine.containers.kill(r.Id, 'SIGKILL');
+  await h2.wait();
+  await engine.containers.remove(r.Id);
+});
+

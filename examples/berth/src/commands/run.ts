@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { ContainerOperations, type ContainerRecord, type CreateContainerOptions, type ImageProgress, type LocalEngine, type LocalImageService } from '@berth/engine';
+import type { ContainerOperations, ContainerRecord, CreateContainerOptions, ImageProgress, LocalEngine } from '@berth/engine';
 import type { CommandSpec, FlagSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
 import { createFlags, createOptionsFrom, runFlags } from './run-options.js';
@@ -222,11 +222,7 @@ const waitCommand: CommandSpec<CliContext> = {
 
 /** The engine's runtime operations (pause, exec, top, stats, commit, cp); the image service opens only when one needs it. */
 function opsFor(e: LocalEngine): ContainerOperations {
-  const i = e.images as { service?: () => Promise<LocalImageService> };
-  return new ContainerOperations({
-    store: e.containers.store, events: e.events, runRoot: e.runRoot,
-    images: async () => (i.service ? i.service() : e.images as unknown as LocalImageService),
-  });
+  return e.containers.operations;
 }
 
 /** Prints rows in columns as docker's tabwriter (min width 20, padding 3) does. */
@@ -303,7 +299,7 @@ export const runtimeCommands: Array<CommandSpec<CliContext>> = [
     (e, n, f) => stopRecorded(e, n, f)),
   each('kill', '[OPTIONS] CONTAINER [CONTAINER...]', 'Kill one or more running containers', [t('signal', 'Signal to send to the container', 's')],
     (e, n, f) => e.containers.kill(n, (f.signal as string | undefined) || 'SIGKILL')),
-  each('restart', '[OPTIONS] CONTAINER [CONTAINER...]', 'Restart one or more containers', [t('signal', 'Signal to send to the container', 's'), timeFlag],
+  each('restart', '[OPTIONS] CONTAINER [CONTAINER...]', 'Restart one or more containers (in a detached supervisor)', [t('signal', 'Signal to send to the container', 's'), timeFlag],
     async (e, n, f) => {
       await stopRecorded(e, n, f);
       await startDetached(e, (await e.containers.inspect(n)).Id);

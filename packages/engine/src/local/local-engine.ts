@@ -21,6 +21,11 @@ import { buildHosts, resolvConfFor, writeInPlace } from '../cni/hosts.js';
 import { allocateHostPort } from '../ports/parse-publish.js';
 import { createContainer as namespacesCreateContainer } from '@berth/namespaces';
 import { ContainerLifecycle } from './container-lifecycle.js';
+import {
+  ContainerOperations, type CommitContainerOptions, type ContainerStats, type ContainerTop, type ExecContainerOptions, type OperationsImageSource,
+} from '../runtime/container-operations.js';
+import type { ContainerProcess } from '@berth/namespaces';
+import type { Readable } from 'node:stream';
 import type { VolumeStore } from '../volume.js';
 import { openFileContainerStore } from '../file/container-store.js';
 import { openLocalVolumeStore } from './volume-store.js';
@@ -103,9 +108,13 @@ export class LocalEngine implements Engine {
     this.images = images;
     // Containers can be made from images only when the image service can resolve them and owns their snapshots.
     const source = 'resolveImage' in images && 'snapshotter' in images ? images as unknown as ContainerImageSource : undefined;
+    // commit and cp need the image store too: the service itself, or a lazy one's `service()` (the CLI's).
+    const lazy = images as unknown as { service?: () => Promise<OperationsImageSource> };
+    const opsImages = source && 'store' in images ? images as unknown as OperationsImageSource
+      : typeof lazy.service === 'function' ? () => lazy.service!() : undefined;
     this.containers = new LocalContainerService(store, volumes, networks, events, (remove) => new ContainerLifecycle({
       store, volumes, networks: this.networks, events, runRoot, images: source, runtime, remove,
-    }));
+    }), new ContainerOperations({ store, events, runRoot, images: opsImages }));
   }
 
   async info(): Promise<EngineInfo> {
@@ -211,13 +220,16 @@ export class LocalContainerService implements ContainerService {
   readonly #events: EventBus;
   readonly #life: ContainerLifecycle;
 
+  readonly #ops: ContainerOperations;
+
   constructor(store: ContainerStore, volumes: VolumeStore, networks: NetworkManager, events: EventBus,
-    lifecycle: (remove: (id: string) => Promise<void>) => ContainerLifecycle) {
+    lifecycle: (remove: (id: string) => Promise<void>) => ContainerLifecycle, operations?: ContainerOperations) {
     this.store = store;
     this.#volumes = volumes;
     this.#networks = networks;
     this.#events = events;
     this.#life = lifecycle((id) => this.remove(id, { volumes: true }));
+    this.#ops = operations ?? new ContainerOperations({ store, events, runRoot: os.tmpdir() });
   }
 
   async list(opts: ListContainersOptions = {}): Promise<ContainerSummary[]> {
@@ -288,16 +300,23 @@ export class LocalContainerService implements ContainerService {
   start(ref: string, opts?: StartContainerOptions): Promise<ContainerHandle> { return this.#life.start(ref, opts); }
   stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<void> { return this.#life.stop(ref, opts); }
   kill(ref: string, signal?: string): Promise<void> { return this.#life.kill(ref, signal); }
-  restart(_ref: string): Promise<never> { return notWired('container restart'); }
-  pause(_ref: string): Promise<never> { return notWired('container pause'); }
-  unpause(_ref: string): Promise<never> { return notWired('container unpause'); }
+  async restart(ref: string, opts?: { timeout?: number; signal?: string }): Promise<ContainerHandle> {
+    await this.#life.stop(ref, opts);
+    return this.#life.start(ref);
+  }
+  pause(ref: string): Promise<void> { return this.#ops.pause(ref); }
+  unpause(ref: string): Promise<void> { return this.#ops.unpause(ref); }
   wait(ref: string): Promise<ContainerExit> { return this.#life.wait(ref); }
-  exec(_ref: string, _cmd: string[]): Promise<never> { return notWired('container exec'); }
+  exec(ref: string, cmd: string[], opts?: ExecContainerOptions): Promise<ContainerProcess> { return this.#ops.exec(ref, cmd, opts); }
   attach(_ref: string): Promise<never> { return notWired('container attach'); }
-  top(_ref: string): Promise<never> { return notWired('container top'); }
-  stats(_ref: string): Promise<never> { return notWired('container stats'); }
-  commit(_ref: string): Promise<never> { return notWired('container commit', `${runtimeNeeds} and @berth/image-store`); }
-  copy(_ref: string): Promise<never> { return notWired('container cp'); }
+  top(ref: string): Promise<ContainerTop> { return this.#ops.top(ref); }
+  stats(ref: string): Promise<ContainerStats> { return this.#ops.stats(ref); }
+  commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name: string }> { return this.#ops.commit(ref, opts); }
+  copyFrom(ref: string, p: string, opts?: { followLink?: boolean }): Promise<Readable> { return this.#ops.copyFrom(ref, p, opts); }
+  copyTo(ref: string, dir: string, tar: Readable | AsyncIterable<Uint8Array>): Promise<void> { return this.#ops.copyTo(ref, dir, tar); }
+
+  /** The runtime operations (pause, exec, top, stats, commit, cp) this service delegates to. */
+  get operations(): ContainerOperations { return this.#ops; }
 }
 
 /** The {@link NetworkService} of the local engine: a NetworkManager plus container-level connect. */
