@@ -120,7 +120,7 @@ test('rename and remove publish events; rm -v removes anonymous volumes; connect
 
 test('operations that need unwritten packages fail with ERR_ENGINE_NOT_IMPLEMENTED and map to 501', async (t) => {
   const e = await engineAt();
-  for (const p of [e.images.pull('busybox'), e.images.list(), e.containers.create({} as never), e.containers.start('x'), e.containers.exec('x', ['sh'])]) {
+  for (const p of [e.images.pull('busybox'), e.images.list(), e.containers.create({} as never), e.containers.start('x')]) {
     const err = await t.throwsAsync(p, { code: 'ERR_ENGINE_NOT_IMPLEMENTED' });
     t.is((err as unknown as { kind: string }).kind, 'not-implemented');
     t.is(httpStatusForError(err), 501);
