@@ -7,7 +7,10 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import { isBerthError } from '@berth/oci-spec';
-import type { Engine } from '../engine.js';
+import type { CreateContainerOptions, Engine } from '../engine.js';
+import type { MountRequest } from '../mount-request.js';
+import { parseTmpfsFlag, parseVolumeFlag } from '../mounts/parse-mount-spec.js';
+import type { PublishSpec } from '../ports/parse-publish.js';
 import { InvalidArgumentError, InvalidFilterError, NotImplementedError } from '../errors.js';
 import { parseTimestamp } from '../internal/ids.js';
 import { engineVersion, toInspect } from '../local/local-engine.js';
@@ -171,8 +174,28 @@ function routes(engine: Engine): Array<[string, RegExp, Handler]> {
       for (let n = first; !n.done; n = await it.next()) if (!res.write(frame(n.value))) await new Promise((r2) => res.once('drain', r2));
       res.end();
     }],
-    ['POST', /^\/containers\/create$/, notWired('container create', runtime)],
-    ['POST', /^\/containers\/[^/]+\/(start|stop|kill|restart|pause|unpause|wait|attach|resize|exec|update)$/, notWired('container lifecycle', runtime)],
+    ['POST', /^\/containers\/create$/, async (req, res, _p, q) => {
+      const r = await engine.containers.create(createOptionsFromApi(await body(req), q.get('name') ?? undefined));
+      send(res, 201, { Id: r.Id, Warnings: [] });
+    }],
+    // The API server process supervises what it starts (output to the json-file log, exit recorded).
+    ['POST', /^\/containers\/(?<id>[^/]+)\/start$/, async (_r, res, p) => {
+      await engine.containers.start(p.id!);
+      send(res, 204);
+    }],
+    ['POST', /^\/containers\/(?<id>[^/]+)\/stop$/, async (_r, res, p, q) => {
+      await engine.containers.stop(p.id!, { timeout: q.has('t') ? Number(q.get('t')) : undefined, signal: q.get('signal') ?? undefined });
+      send(res, 204);
+    }],
+    ['POST', /^\/containers\/(?<id>[^/]+)\/kill$/, async (_r, res, p, q) => {
+      await engine.containers.kill(p.id!, q.get('signal') ?? 'SIGKILL');
+      send(res, 204);
+    }],
+    ['POST', /^\/containers\/(?<id>[^/]+)\/wait$/, async (_r, res, p) => {
+      const exit = await engine.containers.wait(p.id!);
+      send(res, 200, { StatusCode: exit.StatusCode, Error: exit.Error ? { Message: exit.Error } : null });
+    }],
+    ['POST', /^\/containers\/[^/]+\/(restart|pause|unpause|attach|resize|exec|update)$/, notWired('container lifecycle over the API', runtime)],
     ['GET', /^\/containers\/[^/]+\/(top|stats|changes|export|archive)$/, notWired('container inspection', runtime)],
     ['PUT', /^\/containers\/[^/]+\/archive$/, notWired('container cp', runtime)],
     ['POST', /^\/exec\/[^/]+\/(start|resize)$/, notWired('exec', runtime)],
@@ -236,6 +259,48 @@ function routes(engine: Engine): Array<[string, RegExp, Handler]> {
       res.end();
     }],
   ];
+}
+
+/** Maps a `POST /containers/create` body (API 1.41) to the engine's create options. */
+export function createOptionsFromApi(b: Record<string, unknown>, name?: string): CreateContainerOptions {
+  const hc = (b.HostConfig ?? {}) as Record<string, unknown>;
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
+  const mounts: MountRequest[] = [
+    ...list(hc.Binds).map((v) => parseVolumeFlag(v)),
+    ...Object.keys((b.Volumes ?? {}) as object).map((v) => parseVolumeFlag(v)),
+    ...Object.entries((hc.Tmpfs ?? {}) as Record<string, string>).map(([t, o]) => parseTmpfsFlag(o ? `${t}:${o}` : t)),
+    ...((hc.Mounts ?? []) as Array<Record<string, unknown>>).map((m) => ({
+      Type: String(m.Type ?? 'volume') as MountRequest['Type'], Source: String(m.Source ?? ''), Target: String(m.Target ?? ''), ReadOnly: !!m.ReadOnly,
+    })),
+  ];
+  const publish: PublishSpec[] = [];
+  for (const [key, binds] of Object.entries((hc.PortBindings ?? {}) as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>)) {
+    const [port, proto = 'tcp'] = key.split('/');
+    for (const bnd of binds ?? []) {
+      publish.push({ hostIP: bnd.HostIp ?? '', hostPort: Number(bnd.HostPort || 0), containerPort: Number(port), protocol: proto as PublishSpec['protocol'] });
+    }
+  }
+  const endpoints = ((b.NetworkingConfig as { EndpointsConfig?: Record<string, { Aliases?: string[]; IPAMConfig?: { IPv4Address?: string } }> } | undefined)?.EndpointsConfig) ?? {};
+  const firstEp = Object.values(endpoints)[0];
+  const restart = (hc.RestartPolicy ?? {}) as { Name?: string; MaximumRetryCount?: number };
+  const log = (hc.LogConfig ?? {}) as { Type?: string; Config?: Record<string, string> };
+  return {
+    image: String(b.Image ?? ''), name: name || undefined,
+    cmd: Array.isArray(b.Cmd) && b.Cmd.length ? list(b.Cmd) : undefined,
+    entrypoint: Array.isArray(b.Entrypoint) ? list(b.Entrypoint) : typeof b.Entrypoint === 'string' ? [b.Entrypoint] : undefined,
+    env: list(b.Env), workingDir: (b.WorkingDir as string) || undefined, user: (b.User as string) || undefined,
+    hostname: (b.Hostname as string) || undefined, tty: !!b.Tty, openStdin: !!b.OpenStdin, labels: (b.Labels ?? {}) as Record<string, string>,
+    mounts, publish, publishAll: !!hc.PublishAllPorts, expose: Object.keys((b.ExposedPorts ?? {}) as object),
+    networkMode: (hc.NetworkMode as string) && hc.NetworkMode !== 'default' ? String(hc.NetworkMode) : 'bridge',
+    networkAliases: firstEp?.Aliases ?? [], ipv4Address: firstEp?.IPAMConfig?.IPv4Address || undefined,
+    autoRemove: !!hc.AutoRemove, memory: Number(hc.Memory ?? 0), nanoCpus: Number(hc.NanoCpus ?? 0),
+    pidsLimit: hc.PidsLimit == null ? undefined : Number(hc.PidsLimit),
+    restartPolicy: { Name: restart.Name || 'no', MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
+    logConfig: { Type: log.Type || 'json-file', Config: log.Config ?? {} },
+    stopSignal: (b.StopSignal as string) || undefined, stopTimeout: b.StopTimeout == null ? undefined : Number(b.StopTimeout),
+    readOnly: !!hc.ReadonlyRootfs, privileged: !!hc.Privileged, capAdd: list(hc.CapAdd), capDrop: list(hc.CapDrop),
+    extraHosts: list(hc.ExtraHosts), dns: list(hc.Dns), init: !!hc.Init,
+  };
 }
 
 /** A running API server; `close()` stops it and removes the socket. */
