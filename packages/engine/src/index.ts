@@ -33,7 +33,7 @@ export { run, type RunResult, type RunOptions } from './internal/exec.js';
 export type * from './engine.js';
 export { openEngine, LocalEngine, LocalContainerService, LocalNetworkService, unwiredImages, toSummary, toInspect, engineVersion } from './local/local-engine.js';
 export { httpStatusForError } from './api/status.js';
-export { serveDockerApi, parseFiltersParam, apiVersion, minApiVersion, type DockerApiServer, type ServeDockerApiOptions } from './api/docker-api-server.js';
+export { serveDockerApi, parseFiltersParam, createOptionsFromApi, apiVersion, minApiVersion, type DockerApiServer, type ServeDockerApiOptions } from './api/docker-api-server.js';
 export { humanDuration, containerStatusText } from './internal/human.js';
 export type * from './images.js';
 export * from './images/errors.js';
