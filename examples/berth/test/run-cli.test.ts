@@ -47,6 +47,12 @@ serial('exit codes: the container\'s own, 127 for a missing command, 126 for a n
   t.regex(missing.stderr, /ERR_NS_EXEC_NOT_FOUND/);
   t.is((await berth(dir, ['run', '--rm', '--network', 'none', ref, '/etc/passwd'])).code, 126);
   t.is((await berth(dir, ['run', '--rm', '--network', 'none', '--pull', 'never', 'nosuch-image'])).code, 125);
+  // Without --rm the record keeps the code, as docker inspect shows it.
+  t.is((await berth(dir, ['run', '--name', 'notfound', '--network', 'none', ref, '/no/such/command'])).code, 127);
+  t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'notfound'])).stdout, 'created 127\n');
+  t.is((await berth(dir, ['run', '--name', 'noexec', '--network', 'none', ref, '/etc/passwd'])).code, 126);
+  t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'noexec'])).stdout, 'created 126\n');
+  t.is((await berth(dir, ['rm', 'notfound', 'noexec'])).stdout, 'notfound\nnoexec\n');
   t.is((await berth(dir, ['ps', '-aq'])).stdout, '', 'failed --rm runs are removed too');
 });
 

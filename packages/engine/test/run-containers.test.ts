@@ -72,6 +72,21 @@ serial('run echo: output reaches the caller and the json-file log; exit codes ar
   await t.throwsAsync(run({ cmd: ['/no/such/binary'] }), { code: 'ERR_NS_EXEC_NOT_FOUND' });
 });
 
+serial('a start that cannot exec is recorded as Docker does: 127 for a missing command, 126 for a non-executable one (root)', async (t) => {
+  const missing = await engine.containers.create(opts({ cmd: ['/no/such/binary'] }));
+  const e1 = await t.throwsAsync(engine.containers.start(missing.Id)) as Error & { code?: string; details?: { errnoCode?: string } };
+  t.is(e1.code, 'ERR_NS_EXEC_NOT_FOUND');
+  t.is(e1.details?.errnoCode, 'ENOENT');
+  t.is((await engine.containers.inspect(missing.Id)).State.ExitCode, 127);
+  // /etc/passwd exists but has no execute bit: execve fails with EACCES.
+  const noexec = await engine.containers.create(opts({ cmd: ['/etc/passwd'] }));
+  const e2 = await t.throwsAsync(engine.containers.start(noexec.Id)) as Error & { code?: string; details?: { errnoCode?: string } };
+  t.is(e2.code, 'ERR_NS_EXEC_NOT_FOUND');
+  t.is(e2.details?.errnoCode, 'EACCES');
+  t.is((await engine.containers.inspect(noexec.Id)).State.ExitCode, 126);
+  for (const id of [missing.Id, noexec.Id]) await engine.containers.remove(id);
+});
+
 
 serial('image config applies (env, cwd, user) and options override it (root)', async (t) => {
   const a = await run({ cmd: ['sh', '-c', 'echo "$FOO $HOME $(pwd) $(id -u) $(hostname)"'], env: ['FOO=bar'], workingDir: '/tmp', user: '65534', hostname: 'box' });

@@ -51,15 +51,18 @@ export function exitStatusOf(r: { exitCode: number | null; signal: NodeJS.Signal
   return n === undefined ? 255 : 128 + n;
 }
 
-/** Docker's exit code for a start failure: 127 command not found, 126 not executable, else 128. */
+/**
+ * Docker's exit code for a start failure: 127 command not found, 126 found
+ * but not executable, else 128. The runtime's exec errors carry execve's
+ * errno, which decides: ENOENT is 127; EACCES, ENOEXEC and the rest are 126
+ * (an ERR_NS_EXEC_NOT_FOUND without an errno stays 127).
+ */
 function startFailureCode(e: unknown): number {
   if (!isBerthError(e)) return 128;
-  if (e.code === 'ERR_NS_EXEC_NOT_FOUND') return 127;
-  if (e.code === 'ERR_NS_EXEC_FAILED') {
-    const d = e.details as { errnoCode?: string; errno?: number };
-    return d.errnoCode === 'ENOENT' || d.errno === 2 ? 127 : 126;
-  }
-  return 128;
+  if (e.code !== 'ERR_NS_EXEC_NOT_FOUND' && e.code !== 'ERR_NS_EXEC_FAILED') return 128;
+  const d = (e.details ?? {}) as { errnoCode?: string; errno?: number };
+  if (d.errnoCode === undefined && d.errno === undefined) return e.code === 'ERR_NS_EXEC_NOT_FOUND' ? 127 : 126;
+  return d.errnoCode === 'ENOENT' || d.errno === 2 ? 127 : 126;
 }
 
 interface Running {
