@@ -287,6 +287,9 @@ fn wait(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     let pid = env.get_i64(args[0])? as i32;
     let is_child = env.get_bool(args[1])?;
     let cg = if env.is_nullish(args[2])? { None } else { Some(env.get_string(args[2])?) };
+    // The threadsafe function stays ref'd (never napi_unref_threadsafe_function):
+    // like a child_process handle it keeps the event loop alive while the
+    // wait is pending, and releasing it after the one call lets the loop go.
     let tsfn = env.threadsafe_function(args[3], "berth.wait", Some(wait_call_js))?;
     std::thread::Builder::new()
         .name(format!("berth-wait-{pid}"))
