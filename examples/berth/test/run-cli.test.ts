@@ -85,6 +85,16 @@ serial('run -d keeps the container running after the CLI exits; logs, stop and r
   t.is((await berth(dir, ['rm', 'bg'])).stdout, 'bg\n');
 });
 
+serial('wait from another process prints the exit code the detached supervisor records (root)', async (t) => {
+  const d = await berthBinary(dir, ['run', '-d', '--network', 'none', ref, 'sh', '-c', 'sleep 1; exit 7']);
+  t.is(d.code, 0, d.stderr);
+  const id = d.stdout.trim();
+  const w = await berthBinary(dir, ['wait', id]);
+  t.is(w.stdout, '7\n', w.stderr);
+  t.is((await berthBinary(dir, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', id])).stdout, 'exited 7\n');
+  t.is((await berth(dir, ['rm', id])).code, 0);
+});
+
 serial('exec, top, stats, pause/unpause, cp in and out, commit and restart through the CLI (root)', async (t) => {
   const d = await berthBinary(dir, ['run', '-d', '--name', 'ops', '--network', 'none', ref, 'sleep', '1000']);
   t.is(d.code, 0, d.stderr);

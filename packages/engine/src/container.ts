@@ -114,6 +114,15 @@ export interface NetworkSettings {
 export interface BerthContainerExtras {
   /** Start time of `State.Pid` in clock ticks since boot, to detect pid reuse. */
   PidStartTicks?: number;
+  /**
+   * The process that supervises the running container and records its exit
+   * (the engine process that started it: a foreground `run`, or the detached
+   * `container start --supervise` copy of the CLI). While it lives, no other
+   * process records the exit.
+   */
+  SupervisorPid?: number;
+  /** Start time of `SupervisorPid` in clock ticks since boot, to detect pid reuse. */
+  SupervisorStartTicks?: number;
   /** Anonymous volumes created for this container, removed with `rm -v`. */
   AnonymousVolumes?: string[];
   /** The snapshotter key of the container's writable rootfs layer. */

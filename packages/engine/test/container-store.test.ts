@@ -112,6 +112,37 @@ test('after a restart, a container whose process died is shown exited (real proc
   t.deepEqual(await reopened.list(), []);
 });
 
+test('reconcile leaves a dead container process to its live supervisor, and records 255 only once the supervisor is gone too', async (t) => {
+  const root = await tempDir();
+  const store = await openFileContainerStore({ root });
+  const container = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  const supervisor = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  await Promise.all([once(container, 'spawn'), once(supervisor, 'spawn')]);
+  t.teardown(() => { container.kill('SIGKILL'); supervisor.kill('SIGKILL'); });
+  const r = await store.create({ ...base, name: 'supervised' });
+  const ticks = await processStartTicks(supervisor.pid!);
+  await store.update(r.Id, (rec) => { rec.Berth = { ...rec.Berth, SupervisorPid: supervisor.pid!, SupervisorStartTicks: ticks }; });
+  await store.markRunning(r.Id, container.pid!);
+  container.kill('SIGKILL');
+  await once(container, 'exit');
+  // The container is gone but its supervisor lives: the exit is the supervisor's to record.
+  t.deepEqual(await (await openFileContainerStore({ root })).reconcile(), []);
+  t.true((await store.get(r.Id)).State.Running);
+  // A supervisor pid now held by another process (start time differs) does not count.
+  await store.update(r.Id, (rec) => { rec.Berth = { ...rec.Berth, SupervisorStartTicks: ticks! - 1 }; });
+  t.deepEqual(await (await openFileContainerStore({ root })).reconcile(), [r.Id]);
+  t.is((await store.get(r.Id)).State.ExitCode, 255);
+  // And when the real supervisor records the exit, reconcile leaves that record alone.
+  await store.update(r.Id, (rec) => { rec.Berth = { ...rec.Berth, SupervisorPid: supervisor.pid!, SupervisorStartTicks: ticks }; });
+  t.is((await store.markRunning(r.Id, process.pid)).Berth?.SupervisorPid, supervisor.pid, 'markRunning keeps the supervisor');
+  const done = await store.markExited(r.Id, { exitCode: 7 });
+  t.is(done.Berth?.SupervisorPid, undefined, 'markExited forgets the supervisor');
+  supervisor.kill('SIGKILL');
+  await once(supervisor, 'exit');
+  t.deepEqual(await (await openFileContainerStore({ root })).reconcile(), []);
+  t.is((await store.get(r.Id)).State.ExitCode, 7);
+});
+
 test('after a restart, a recorded pid now used by another process is detected by its start time', async (t) => {
   const root = await tempDir();
   const store = await openFileContainerStore({ root });

@@ -176,46 +176,19 @@ function each(name: string, usage: string, summary: string, flags: FlagSpec[],
   };
 }
 
-/**
- * Waits until the container's record says it stopped. A detached
- * supervisor records the real exit status right after the process ends; only
- * when none does (the supervisor died too) is the engine asked to reconcile,
- * which records 255 as docker does for an unknown exit.
- */
-async function waitRecorded(e: LocalEngine, ref: string): Promise<{ StatusCode: number }> {
-  let dead = 0;
-  for (;;) {
-    const r = await e.containers.inspect(ref);
-    if (!r.State.Running) return { StatusCode: r.State.ExitCode };
-    const alive = r.State.Pid > 0 && (() => { try { process.kill(r.State.Pid, 0); return true; } catch { return false; } })();
-    dead = alive ? 0 : dead + 1;
-    if (dead > 100) return e.containers.wait(ref); // ~2 s without a record: nobody supervises it
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
-
-/** docker stop from another process than the supervisor: signal, wait for the recorded exit up to `timeout`, then SIGKILL. */
-async function stopRecorded(e: LocalEngine, ref: string, f: Record<string, unknown>): Promise<void> {
-  const r = await e.containers.inspect(ref);
-  if (!r.State.Running) return;
-  const timeout = (f.time as number | undefined) ?? r.Config.StopTimeout ?? 10;
-  await e.containers.kill(r.Id, (f.signal as string | undefined) || r.Config.StopSignal || 'SIGTERM').catch(() => undefined);
-  const exited = waitRecorded(e, r.Id).then(() => true);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((res) => { timer = setTimeout(() => res(false), Math.max(0, timeout) * 1000); });
-  const ok = await Promise.race([exited, late]);
-  clearTimeout(timer);
-  if (!ok) {
-    await e.containers.kill(r.Id, 'SIGKILL').catch(() => undefined);
-    await exited;
-  }
+/** docker stop's flags as the engine's stop options (the engine waits for the supervisor's recorded exit). */
+function stopOptions(f: Record<string, unknown>): { timeout?: number; signal?: string } {
+  return {
+    ...(f.time !== undefined ? { timeout: f.time as number } : {}),
+    ...(f.signal ? { signal: f.signal as string } : {}),
+  };
 }
 
 const waitCommand: CommandSpec<CliContext> = {
   name: 'wait', usage: 'CONTAINER [CONTAINER...]', summary: 'Block until one or more containers stop, then print their exit codes', args: { min: 1 },
   run: async (cmd, ctx) => {
     const e = await ctx.engine();
-    for (const n of cmd.args) await write(ctx.stdout, `${(await waitRecorded(e, n)).StatusCode}\n`);
+    for (const n of cmd.args) await write(ctx.stdout, `${(await e.containers.wait(n)).StatusCode}\n`);
     return 0;
   },
 };
@@ -296,12 +269,12 @@ function splitCpArg(a: string): { container?: string; path: string } {
 export const runtimeCommands: Array<CommandSpec<CliContext>> = [
   startCommand,
   each('stop', '[OPTIONS] CONTAINER [CONTAINER...]', 'Stop one or more running containers', [t('signal', 'Signal to send to the container', 's'), timeFlag],
-    (e, n, f) => stopRecorded(e, n, f)),
+    (e, n, f) => e.containers.stop(n, stopOptions(f))),
   each('kill', '[OPTIONS] CONTAINER [CONTAINER...]', 'Kill one or more running containers', [t('signal', 'Signal to send to the container', 's')],
     (e, n, f) => e.containers.kill(n, (f.signal as string | undefined) || 'SIGKILL')),
   each('restart', '[OPTIONS] CONTAINER [CONTAINER...]', 'Restart one or more containers (in a detached supervisor)', [t('signal', 'Signal to send to the container', 's'), timeFlag],
     async (e, n, f) => {
-      await stopRecorded(e, n, f);
+      await e.containers.stop(n, stopOptions(f));
       await startDetached(e, (await e.containers.inspect(n)).Id);
     }),
   each('pause', 'CONTAINER [CONTAINER...]', 'Pause all processes within one or more containers', [], (e, n) => opsFor(e).pause(n)),

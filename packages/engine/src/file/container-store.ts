@@ -230,7 +230,7 @@ export class FileContainerStore implements ContainerStore {
         Status: 'exited', Running: false, Paused: false, Restarting: false, OOMKilled: exit.oomKilled ?? false,
         Pid: 0, ExitCode: exit.exitCode, Error: exit.error ?? '', FinishedAt: rfc3339Nano(),
       });
-      if (r.Berth) delete r.Berth.PidStartTicks;
+      if (r.Berth) clearLiveness(r.Berth);
     });
   }
 
@@ -288,18 +288,42 @@ export class FileContainerStore implements ContainerStore {
     for (const r of await this.list({ all: true })) {
       if (!(r.State.Running || r.State.Paused || r.State.Restarting)) continue;
       if (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)) continue;
-      await this.update(r.Id, (rec) => {
+      // The process is gone, but its supervisor records the real exit status: leave that to it.
+      if (await isSupervisorAlive(r)) continue;
+      let vanished = false;
+      const marked = await this.update(r.Id, (rec) => {
+        // Re-checked under the record's lock: the supervisor may have recorded the exit meanwhile.
+        if (!(rec.State.Running || rec.State.Paused || rec.State.Restarting)) return;
         Object.assign(rec.State, {
           Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0,
           // The real status is lost with the process; 255 is what Docker shows for an unknown exit.
           ExitCode: 255, Error: 'container process vanished while no engine was watching it', FinishedAt: rfc3339Nano(),
         });
-        if (rec.Berth) delete rec.Berth.PidStartTicks;
+        if (rec.Berth) clearLiveness(rec.Berth);
+        vanished = true;
       });
-      changed.push(r.Id);
+      if (vanished) changed.push(marked.Id);
     }
     return changed;
   }
+}
+
+/** Forgets the pids of a container that is no longer running. */
+function clearLiveness(b: NonNullable<ContainerRecord['Berth']>): void {
+  delete b.PidStartTicks;
+  delete b.SupervisorPid;
+  delete b.SupervisorStartTicks;
+}
+
+/**
+ * Whether the process that supervises `r` (and will record its exit) still
+ * lives. A record without a supervisor (written by an older berth, or by a
+ * caller of {@link FileContainerStore.markRunning} alone) has none.
+ */
+export async function isSupervisorAlive(r: ContainerRecord): Promise<boolean> {
+  const pid = r.Berth?.SupervisorPid;
+  if (pid === undefined) return false;
+  return isSameProcessAlive(pid, r.Berth?.SupervisorStartTicks);
 }
 
 async function exists(p: string): Promise<boolean> {

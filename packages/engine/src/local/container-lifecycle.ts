@@ -32,10 +32,17 @@ import type { VolumeStore } from '../volume.js';
 import type { MountRequest } from '../mount-request.js';
 import { toOciMount } from '../mounts/parse-mount-spec.js';
 import { openJsonFileLogWriter } from '../json-file/json-file-log.js';
-import { isSameProcessAlive } from '../internal/proc.js';
+import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
+import { isSupervisorAlive } from '../file/container-store.js';
 import { parseSize } from '../mounts/parse-mount-spec.js';
 
 const predefined = new Set(['bridge', 'host', 'none']);
+
+/** How often {@link ContainerLifecycle.wait} re-reads the record of a container another process supervises. */
+const waitPollMs = 25;
+
+/** This process's start time (clock ticks since boot), recorded with its pid as a container's supervisor. */
+let supervisorTicks: number | undefined;
 
 function emptyEndpoint(aliases: string[] | null, ip?: string): EndpointSettings {
   return {
@@ -302,8 +309,22 @@ export class ContainerLifecycle {
       }).catch(() => undefined);
       throw e;
     }
-    const started = await this.#d.store.markRunning(r.Id, container.pid);
-    await this.#d.events.publish({ Type: 'container', Action: 'start', Actor: { ID: r.Id, Attributes: { image: started.Config.Image, name: started.Name.slice(1) } } });
+    // The runtime waits on its own thread, which does not hold the event loop open; the container's pipes do, but
+    // they may close before the exit arrives. Hold the loop until this supervisor has recorded the exit.
+    const keep = setInterval(() => undefined, 1 << 30);
+    let started: ContainerRecord;
+    try {
+      // This process supervises the container and records its exit: say so, so others wait for that record.
+      supervisorTicks ??= await processStartTicks(process.pid);
+      await this.#d.store.update(r.Id, (rec) => {
+        rec.Berth = { ...rec.Berth, SupervisorPid: process.pid, SupervisorStartTicks: supervisorTicks };
+      });
+      started = await this.#d.store.markRunning(r.Id, container.pid);
+      await this.#d.events.publish({ Type: 'container', Action: 'start', Actor: { ID: r.Id, Attributes: { image: started.Config.Image, name: started.Name.slice(1) } } });
+    } catch (e) {
+      clearInterval(keep);
+      throw e;
+    }
     const done = (async (): Promise<ContainerExit> => {
       const st = await container.wait().catch((e: unknown) => ({ exitCode: null, signal: null, oomKilled: false, error: e }));
       await Promise.all(pumps);
@@ -317,7 +338,7 @@ export class ContainerLifecycle {
       });
       if (rec.HostConfig.AutoRemove) await this.#d.remove(r.Id).catch(() => undefined);
       return exit;
-    })();
+    })().finally(() => clearInterval(keep));
     this.#running.set(r.Id, { container, done });
     return { id: r.Id, pid: container.pid, stdin: started.Config.OpenStdin ? container.stdio.stdin : undefined, wait: () => done };
   }
@@ -337,22 +358,35 @@ export class ContainerLifecycle {
     process.kill(r.State.Pid, sig);
   }
 
+  /**
+   * Waits for the container's exit. Started by another process, the exit is
+   * that process's to record (its supervisor): the record is polled until it
+   * says the container stopped. Only when the container process and its
+   * supervisor are both gone without a record does reconcile record 255.
+   */
   async wait(ref: string): Promise<ContainerExit> {
     const r = await this.#d.store.get(ref);
     const mine = this.#running.get(r.Id);
     if (mine) return mine.done;
-    // Started by another process: poll until its pid is gone (reconcile then records the exit).
-    while (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))) {
-      await new Promise((res) => setTimeout(res, 100));
+    for (;;) {
+      const cur = await this.#d.store.get(r.Id);
+      if (!(cur.State.Running || cur.State.Restarting)) return { StatusCode: cur.State.ExitCode, OOMKilled: cur.State.OOMKilled };
+      const waiting = this.#running.get(r.Id); // started by this process since
+      if (waiting) return waiting.done;
+      if (!(await isSameProcessAlive(cur.State.Pid, cur.Berth?.PidStartTicks)) && !(await isSupervisorAlive(cur))) {
+        await this.#d.store.reconcile();
+        const after = await this.#d.store.get(r.Id);
+        return { StatusCode: after.State.ExitCode, OOMKilled: after.State.OOMKilled };
+      }
+      await new Promise((res) => setTimeout(res, waitPollMs));
     }
-    await this.#d.store.reconcile();
-    const after = await this.#d.store.get(r.Id);
-    return { StatusCode: after.State.ExitCode, OOMKilled: after.State.OOMKilled };
   }
 
   async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
     const r = await this.#d.store.get(ref);
-    const running = this.#running.has(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)));
+    // A container whose process ended but whose supervisor has not yet recorded the exit is still stopping: wait for the record.
+    const running = this.#running.has(r.Id)
+      || (r.State.Running && ((await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)) || (await isSupervisorAlive(r))));
     if (!running) return; // docker stop on a stopped container succeeds
     const timeout = opts.timeout ?? r.Config.StopTimeout ?? 10;
     await this.kill(r.Id, opts.signal ?? r.Config.StopSignal ?? 'SIGTERM').catch(() => undefined);
