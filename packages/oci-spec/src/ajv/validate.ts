@@ -4,7 +4,8 @@
  * is a JSON pointer to the offending value (`/layers/0/digest`).
  */
 import { isUtf8 } from 'node:buffer';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Descriptor } from '../descriptor.js';
 import type { DistributionErrorBody } from '../distribution.js';
 import type { DockerManifest, DockerManifestList } from '../docker.js';
@@ -22,6 +23,9 @@ import {
 } from './schemas.js';
 
 let ajv: Ajv | undefined;
+// ajv (about 60 CommonJS files) is loaded on the first validation, not when
+// this package is imported: most importers never validate on their hot path.
+const requireCjs = createRequire(import.meta.url);
 const compiled = new Map<object, ValidateFunction>();
 
 function compile(schema: object): ValidateFunction {
@@ -30,7 +34,8 @@ function compile(schema: object): ValidateFunction {
     // strict: schema mistakes throw here instead of being logged; allErrors
     // stays off so hostile documents cost one failure, not thousands.
     // unicodeRegExp off: every pattern is ASCII, and non-`u` regexps run faster.
-    ajv ??= new Ajv({
+    const { Ajv: AjvClass } = requireCjs('ajv') as typeof import('ajv');
+    ajv ??= new AjvClass({
       strict: true, strictTypes: true, allowUnionTypes: true, allErrors: false, logger: false, unicodeRegExp: false,
     });
     fn = ajv.compile(schema);
