@@ -148,33 +148,41 @@ fn create(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
         preserve_fds: int_field(env, o, "preserveFds")?.unwrap_or(0) as i32,
         exec_fifo: !bool_field(env, o, "start")?,
     };
-    let mut stdio = make_stdio(env, o, terminal)?;
+    let stdio = make_stdio(env, o, terminal)?;
     let opts = CreateOptions { stdio: stdio.child, ..opts };
     napi::spawn_task(env, args[1], "berth-create", move || {
-        let r = rt::create(opts);
-        for &fd in &stdio.close_after {
-            close(fd);
-        }
-        stdio.close_after.clear();
-        let done: napi::Completion = match r {
-            Err(e) => {
-                stdio.fail();
-                Box::new(move |_| Err(core_err(e)))
-            }
-            Ok(created) => Box::new(move |env: Env| {
-                if created.pty_master.is_some() {
-                    stdio.pty = created.pty_master;
-                }
-                let out = env.object()?;
-                env.set(out, "pid", env.int(created.pid as i64)?)?;
-                env.set(out, "state", json(env, &created.state)?)?;
-                stdio_result(env, out, &stdio)?;
-                Ok(out)
-            }),
-        };
-        done
+        let r = rt::create(opts).map(|c| (c.pid, c.pty_master, Some(c.state)));
+        complete(stdio, r)
     })?;
     env.undefined()
+}
+
+/// Closes the parent's copies of the child's stdio ends, then builds what the
+/// JS callback gets: `{ pid, state?, fds? | pty? }`, or the error (closing the
+/// parent's ends too).
+fn complete(mut stdio: Stdio, r: Result<(i32, Option<i32>, Option<rt::State>), berth_core::error::Error>) -> napi::Completion {
+    for &fd in &stdio.close_after {
+        close(fd);
+    }
+    stdio.close_after.clear();
+    match r {
+        Err(e) => {
+            stdio.fail();
+            Box::new(move |_| Err(core_err(e)))
+        }
+        Ok((pid, pty, state)) => Box::new(move |env: Env| {
+            if pty.is_some() {
+                stdio.pty = pty;
+            }
+            let out = env.object()?;
+            env.set(out, "pid", env.int(pid as i64)?)?;
+            if let Some(state) = &state {
+                env.set(out, "state", json(env, state)?)?;
+            }
+            stdio_result(env, out, &stdio)?;
+            Ok(out)
+        }),
+    }
 }
 
 fn start(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
@@ -224,30 +232,11 @@ fn exec(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     let process: Process = serde_json::from_str(&req_str(env, o, "process")?).map_err(|e| JsError::new("ERR_NS_INVALID_SPEC", format!("process: {e}")))?;
     let root = root_of(env, env.get(o, "root")?.unwrap_or(env.undefined()?))?;
     let id = req_str(env, o, "id")?;
-    let mut stdio = make_stdio(env, o, process.terminal)?;
+    let stdio = make_stdio(env, o, process.terminal)?;
     let child = stdio.child;
     napi::spawn_task(env, args[1], "berth-exec", move || {
-        let r = rt::exec(&root, &id, ExecOptions { process, stdio: child, preserve_fds: 0 });
-        for &fd in &stdio.close_after {
-            close(fd);
-        }
-        stdio.close_after.clear();
-        let done: napi::Completion = match r {
-            Err(e) => {
-                stdio.fail();
-                Box::new(move |_| Err(core_err(e)))
-            }
-            Ok((pid, pty)) => Box::new(move |env: Env| {
-                if pty.is_some() {
-                    stdio.pty = pty;
-                }
-                let out = env.object()?;
-                env.set(out, "pid", env.int(pid as i64)?)?;
-                stdio_result(env, out, &stdio)?;
-                Ok(out)
-            }),
-        };
-        done
+        let r = rt::exec(&root, &id, ExecOptions { process, stdio: child, preserve_fds: 0 }).map(|(pid, pty)| (pid, pty, None));
+        complete(stdio, r)
     })?;
     env.undefined()
 }
