@@ -1,6 +1,6 @@
 /**
- * Validation of untrusted JSON with ajv: every schema is compiled once, on
- * first use, and reused. Failures become `OciValidationError`s whose `path`
+ * Validation of untrusted JSON with ajv validators compiled ahead of time
+ * (`compiled/`), each loaded on first use. Failures become `OciValidationError`s whose `path`
  * is a JSON pointer to the offending value (`/layers/0/digest`).
  */
 import { isUtf8 } from 'node:buffer';
@@ -17,28 +17,35 @@ import type { ImageConfig, ImageIndex, ImageManifest, OciLayout } from '../image
 import { DockerMediaType, OciMediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType } from '../media-types.js';
 import type { RuntimeSpec } from '../runtime-spec.js';
 import type { JsonInput, ParsedConfig, ParsedImageJson, ParsedIndex, ParsedManifest } from '../validation.js';
+import { ajvOptions, compiledFileName, compiledSchemaNames, type CompiledSchemaName } from './generate.js';
+import * as schemas from './schemas.js';
 import {
   descriptorSchema, distributionErrorBodySchema, dockerManifestListSchema, dockerManifestSchema,
   imageConfigSchema, imageIndexSchema, imageManifestSchema, ociLayoutSchema, runtimeSpecSchema,
 } from './schemas.js';
 
 let ajv: Ajv | undefined;
-// ajv (about 60 CommonJS files) is loaded on the first validation, not when
-// this package is imported: most importers never validate on their hot path.
 const requireCjs = createRequire(import.meta.url);
 const compiled = new Map<object, ValidateFunction>();
+const precompiled = new Map<object, CompiledSchemaName>(compiledSchemaNames.map((name) => [schemas[name], name]));
 
+/**
+ * The validate function of `schema`, loaded on first use: the package's
+ * schemas come precompiled (`compiled/*.cts`, see `generate.ts`), so
+ * importing this package loads no validator and validating loads only the
+ * one it needs, never ajv itself; any other schema is compiled by ajv.
+ */
 function compile(schema: object): ValidateFunction {
   let fn = compiled.get(schema);
   if (fn === undefined) {
-    // strict: schema mistakes throw here instead of being logged; allErrors
-    // stays off so hostile documents cost one failure, not thousands.
-    // unicodeRegExp off: every pattern is ASCII, and non-`u` regexps run faster.
-    const { Ajv: AjvClass } = requireCjs('ajv') as typeof import('ajv');
-    ajv ??= new AjvClass({
-      strict: true, strictTypes: true, allowUnionTypes: true, allErrors: false, logger: false, unicodeRegExp: false,
-    });
-    fn = ajv.compile(schema);
+    const name = precompiled.get(schema);
+    if (name !== undefined) {
+      fn = (requireCjs(`./compiled/${compiledFileName(name).replace(/\.cts$/, '.cjs')}`) as { validate: ValidateFunction }).validate;
+    } else {
+      const { Ajv: AjvClass } = requireCjs('ajv') as typeof import('ajv');
+      ajv ??= new AjvClass(ajvOptions);
+      fn = ajv.compile(schema);
+    }
     compiled.set(schema, fn);
   }
   return fn;
