@@ -32,7 +32,8 @@ import {
   exportDockerArchive, importDockerArchive, openLocalStore, readBlob, writeBlob,
   type ContentWriter, type ImageStore,
 } from '@berth/image-store';
-import { createRegistryClient, type Fetcher, type Pusher, type Resolver } from '@berth/registry-client';
+import type { Fetcher, Pusher, Resolver } from '@berth/registry-client';
+import { LazyRegistryClient } from './lazy-registry.js';
 import {
   applyLayerToMounts, openCopySnapshotter, openOverlaySnapshotter, type Snapshotter,
 } from '@berth/cow-fs';
@@ -154,7 +155,7 @@ export async function openLocalImageService(opts: LocalImageServiceOptions): Pro
       snapshotter = await openCopySnapshotter(path.join(root, 'snapshots', 'copy'));
     }
   }
-  const registry = opts.registry ?? createRegistryClient({});
+  const registry = opts.registry ?? new LazyRegistryClient();
   const owned = { store: opts.store === undefined, snapshotter: opts.snapshotter === undefined, registry: opts.registry === undefined };
   const service = new LocalImageService(root, store, snapshotter, registry, owned, opts);
   await service.cleanupUnpacks();

@@ -1,0 +1,51 @@
+/**
+ * The default registry client, loaded on first use: `@berth/registry-client`
+ * pulls in undici (about 110 modules), which commands that never touch a
+ * registry (run, rm, ps) should not pay for at start-up.
+ */
+import type { Descriptor as RegistryDescriptor } from '@berth/oci-spec';
+import type {
+  CallOptions, FetchManifestOptions, FetchOptions, Fetcher, PushOptions, Pusher,
+} from '@berth/registry-client';
+import type { ImageRegistry } from './local-image-service.js';
+
+type Client = ImageRegistry & { close(): Promise<void> };
+
+/** An {@link ImageRegistry} that imports and creates the registry client on its first call. */
+export class LazyRegistryClient implements ImageRegistry {
+  #client: Promise<Client> | undefined;
+
+  #load(): Promise<Client> {
+    this.#client ??= import('@berth/registry-client').then((m) => m.createRegistryClient({}));
+    return this.#client;
+  }
+
+  /** Resolves `ref` to a descriptor (loads the client). */
+  resolve(ref: string, options?: CallOptions): ReturnType<ImageRegistry['resolve']> {
+    return this.#load().then((c) => c.resolve(ref, options));
+  }
+
+  /** A fetcher for `ref`; the client is loaded by its first call. */
+  fetcher(ref: string): Fetcher {
+    const f = this.#load().then((c) => c.fetcher(ref));
+    return {
+      fetch: async (desc: RegistryDescriptor, options?: FetchOptions) => (await f).fetch(desc, options),
+      fetchManifest: async (desc: RegistryDescriptor, options?: FetchManifestOptions) => (await f).fetchManifest(desc, options),
+    };
+  }
+
+  /** A pusher for `ref`; the client is loaded by its first call. */
+  pusher(ref: string): Pusher {
+    const p = this.#load().then((c) => c.pusher(ref));
+    return {
+      push: async (desc: RegistryDescriptor, options?: PushOptions) => (await p).push(desc, options),
+      pushBlob: async (desc, content, options?: PushOptions) => (await p).pushBlob(desc, content, options),
+      pushManifest: async (desc, bytes, options?: PushOptions) => (await p).pushManifest(desc, bytes, options),
+    };
+  }
+
+  /** Closes the client if it was loaded. */
+  async close(): Promise<void> {
+    if (this.#client !== undefined) await (await this.#client).close();
+  }
+}
