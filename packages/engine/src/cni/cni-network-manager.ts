@@ -313,12 +313,8 @@ export class CniNetworkManager implements NetworkManager {
 
   async createSandbox(containerId: string): Promise<string> {
     const file = this.sandboxPath(containerId);
+    // lo comes up in createNetns (as the CNI loopback plugin would do, one child fewer).
     await this.#mutex.run('netns-dir', () => createNetns(file));
-    // lo up, as CRI runtimes do with the loopback plugin.
-    await execPlugin(this.#pluginDirs, {
-      command: 'ADD', containerId, netns: file, ifname: 'lo',
-      config: { cniVersion: '1.0.0', name: 'lo', type: 'loopback' },
-    });
     return file;
   }
 
