@@ -200,8 +200,8 @@ export interface ContainerStore {
   list(opts?: ListContainersOptions): Promise<ContainerRecord[]>;
   /** Read-modify-write of one record (serialised per container within this process). */
   update(ref: string, mutate: (r: ContainerRecord) => void): Promise<ContainerRecord>;
-  /** Records that the container's init process `pid` runs. */
-  markRunning(ref: string, pid: number): Promise<ContainerRecord>;
+  /** Records that the container's init process `pid` runs (and sets `extras` on `Berth`, in the same write). */
+  markRunning(ref: string, pid: number, extras?: Partial<BerthContainerExtras>): Promise<ContainerRecord>;
   /** Records that the container's process exited. */
   markExited(ref: string, exit: ExitInfo): Promise<ContainerRecord>;
   /** Records pause / unpause. */

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type {
-  ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
+  BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
 } from '../container.js';
 import {
   AmbiguousIdError, ContainerNotFoundError, InvalidFilterError, InvalidNameError, NameInUseError, StateCorruptError,
@@ -213,14 +213,14 @@ export class FileContainerStore implements ContainerStore {
     });
   }
 
-  async markRunning(ref: string, pid: number): Promise<ContainerRecord> {
+  async markRunning(ref: string, pid: number, extras: Partial<BerthContainerExtras> = {}): Promise<ContainerRecord> {
     const ticks = await processStartTicks(pid);
     return this.update(ref, (r) => {
       Object.assign(r.State, {
         Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
         Pid: pid, ExitCode: 0, Error: '', StartedAt: rfc3339Nano(),
       });
-      r.Berth = { ...r.Berth, PidStartTicks: ticks };
+      r.Berth = { ...r.Berth, ...extras, PidStartTicks: ticks };
     });
   }
 

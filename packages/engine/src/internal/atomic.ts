@@ -1,9 +1,15 @@
-/** Atomic file replacement: write a temp file, fsync it, rename over the target, fsync the directory. */
+/**
+ * Atomic file replacement: write a temp file, fsync it, rename over the
+ * target. The directory is not fsynced on a replacement: after a crash the
+ * file holds the old or the new content, never a torn one, which is all a
+ * state record needs (one fsync per write on the hot path). Creations and
+ * removals that must survive a crash call {@link fsyncDir} themselves.
+ */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-/** Writes `data` to `file` atomically and durably (temp + fsync + rename + fsync dir). */
+/** Writes `data` to `file` atomically (temp + fsync + rename); see the module comment for durability. */
 export async function atomicWrite(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -20,7 +26,6 @@ export async function atomicWrite(file: string, data: string | Uint8Array, mode 
     await fs.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dir);
 }
 
 /** Writes JSON atomically. */

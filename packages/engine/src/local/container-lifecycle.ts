@@ -315,11 +315,9 @@ export class ContainerLifecycle {
     let started: ContainerRecord;
     try {
       // This process supervises the container and records its exit: say so, so others wait for that record.
+      // One record write for both.
       supervisorTicks ??= await processStartTicks(process.pid);
-      await this.#d.store.update(r.Id, (rec) => {
-        rec.Berth = { ...rec.Berth, SupervisorPid: process.pid, SupervisorStartTicks: supervisorTicks };
-      });
-      started = await this.#d.store.markRunning(r.Id, container.pid);
+      started = await this.#d.store.markRunning(r.Id, container.pid, { SupervisorPid: process.pid, SupervisorStartTicks: supervisorTicks });
       await this.#d.events.publish({ Type: 'container', Action: 'start', Actor: { ID: r.Id, Attributes: { image: started.Config.Image, name: started.Name.slice(1) } } });
     } catch (e) {
       clearInterval(keep);
