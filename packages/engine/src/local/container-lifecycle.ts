@@ -264,13 +264,18 @@ export class ContainerLifecycle {
     let pumps: Promise<void>[];
     let log: Awaited<ReturnType<typeof openJsonFileLogWriter>>;
     try {
+      // The network sandbox (a child process) is made while the rootfs is mounted.
+      const network = this.#d.networks.setUp(r.Id);
+      network.catch(() => undefined);
+      undo.push(async () => {
+        if (await network.then(() => true, () => false)) await this.#d.networks.tearDown(r.Id);
+      });
       await fs.mkdir(rootfs, { recursive: true, mode: 0o700 });
       undo.push(() => fs.rm(bundle, { recursive: true, force: true }));
       const key = r.Berth?.SnapshotKey ?? ContainerLifecycle.snapshotKey(r.Id);
       mountAll(await images.snapshotter.mounts(key), rootfs);
       undo.push(async () => unmountAll(rootfs, 1, { detach: true }));
-      const setup = await this.#d.networks.setUp(r.Id);
-      undo.push(() => this.#d.networks.tearDown(r.Id));
+      const setup = await network;
       for (const m of r.Mounts) {
         if (m.Type !== 'volume' || !m.Name) continue;
         await this.#d.volumes.mount(m.Name, r.Id);
