@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
-import { openEngine, openJournalEventBus, openLocalImageService } from '@berth/engine';
+import { openEngine, openJournalEventBus, openLocalImageService, processStartTicks } from '@berth/engine';
 import { tempDir, isRoot } from './helpers/tmp.js';
 
 const serial = isRoot ? test.serial : test.skip;
@@ -15,7 +15,7 @@ test.after.always(async () => { await reg?.close(); });
 
 /** Runs an ES module body in a fresh `node` process (the engine's own process, which then exits), resolving `@berth/engine` from this package. */
 function inChild(body: string, env: Record<string, string>): Promise<string> {
-  const src = `import { openEngine, openJournalEventBus, openLocalImageService } from '@berth/engine';
+  const src = `import { openEngine, openJournalEventBus, openLocalImageService, processStartTicks } from '@berth/engine';
 const { ROOT: root, RUN: runRoot, REF: ref } = process.env;
 const events = await openJournalEventBus({ root });
 const images = await openLocalImageService({ root, events });
@@ -39,7 +39,7 @@ process.exit(0);`;
  * resolves with that process and the line it prints once the container runs.
  */
 async function supervisorChild(body: string, env: Record<string, string>): Promise<{ child: ChildProcess; line: string }> {
-  const src = `import { openEngine, openJournalEventBus, openLocalImageService } from '@berth/engine';
+  const src = `import { openEngine, openJournalEventBus, openLocalImageService, processStartTicks } from '@berth/engine';
 const { ROOT: root, RUN: runRoot, REF: ref } = process.env;
 const events = await openJournalEventBus({ root });
 const images = await openLocalImageService({ root, events });
@@ -164,6 +164,9 @@ console.log(h.pid);
 `, env);
   const vanishedPid = Number(out.trim());
   process.kill(vanishedPid, 'SIGKILL');
+  // kill(2) only queues the signal: wait until the process is really gone (or a zombie),
+  // so the engine opened below meets a dead process, not one still dying.
+  for (let i = 0; i < 500 && (await processStartTicks(vanishedPid)) !== undefined; i++) await new Promise((r) => setTimeout(r, 20));
 
   // Process 2: this one.
   const events = await openJournalEventBus({ root: env.ROOT });
