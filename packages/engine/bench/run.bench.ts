@@ -17,12 +17,10 @@
  * once by umoci; crun needs its own mount namespace without the cgroup2
  * mount here, so its time includes `unshare -m sh -c 'umount …; crun …'`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
 import {
   commandExists, fixture, runCommand, startRegistry, tempDir, type Benchmark, type TempDir, type TestRegistry,
 } from '@berth/testkit';
@@ -57,10 +55,8 @@ function cliGroup(): Benchmark[] {
   const group = 'run --rm busybox true, from the CLI (--network none)';
   let berthDir: TempDir | undefined;
   let berthRef = '';
-  let dockerDir: string | undefined;
-  let dockerd: ChildProcess | undefined;
+  let dockerd: BenchDockerd | undefined;
   let dockerRef = '';
-  const dockerArgs = (...args: string[]): string[] => ['-H', `unix://${dockerDir}/d.sock`, ...args];
   let podmanDir: TempDir | undefined;
   let podmanEnv: NodeJS.ProcessEnv = {};
   let podmanRef = '';
@@ -94,42 +90,19 @@ function cliGroup(): Benchmark[] {
     },
     {
       group, name: 'docker run --rm (dockerd 20.10)', tool: 'docker', iterations: 15, warmup: 2,
-      available: async () => isRoot() && commandExists('dockerd') && commandExists('docker'),
+      available: dockerdAvailable,
       async setup() {
         const reg = await acquire();
         dockerRef = refOf(reg);
-        dockerDir = await fs.mkdtemp('/tmp/brd-');
-        const exec = path.join(dockerDir, 'e');
-        dockerd = spawn('/usr/sbin/dockerd', [
-          '--data-root', path.join(dockerDir, 'data'), '--exec-root', exec, '--pidfile', path.join(exec, 'dockerd.pid'),
-          '-H', `unix://${dockerDir}/d.sock`, '--storage-driver', 'overlay2', '--exec-opt', 'native.cgroupdriver=cgroupfs',
-          '--iptables=false', '--ip-forward=false', '--ip-masq=false', '--insecure-registry', reg.host,
-        ], { stdio: 'ignore' });
-        for (let i = 0; ; i++) {
-          if (dockerd.exitCode !== null) throw new Error('dockerd exited while starting');
-          const r = await runCommand('/usr/bin/docker', dockerArgs('version'), { allowFailure: true, output: 'ignore' });
-          if (r.code === 0) break;
-          if (i > 600) throw new Error('dockerd did not start');
-          await sleep(100);
-        }
-        await runCommand('/usr/bin/docker', dockerArgs('pull', '-q', dockerRef), { output: 'ignore' });
+        dockerd = await startBenchDockerd(reg.host, '/tmp/brd-');
+        await runCommand('/usr/bin/docker', dockerd.args('pull', '-q', dockerRef), { output: 'ignore' });
       },
       async run() {
-        await runCommand('/usr/bin/docker', dockerArgs('run', '--rm', '--network', 'none', dockerRef, 'true'), { output: 'ignore' });
+        await runCommand('/usr/bin/docker', dockerd!.args('run', '--rm', '--network', 'none', dockerRef, 'true'), { output: 'ignore' });
       },
       async teardown() {
-        if (dockerd && dockerd.exitCode === null) {
-          dockerd.kill('SIGTERM');
-          const timer = setTimeout(() => dockerd?.kill('SIGKILL'), 20000);
-          await once(dockerd, 'exit');
-          clearTimeout(timer);
-        }
+        await dockerd?.stop();
         dockerd = undefined;
-        if (dockerDir) {
-          await unmountUnder(dockerDir);
-          await fs.rm(dockerDir, { recursive: true, force: true }).catch(() => undefined);
-        }
-        dockerDir = undefined;
         await release();
       },
     },
