@@ -22,17 +22,15 @@
  *   until its image is on disk (the same guarantee for all three);
  * - "as shipped": no sync added (berth still syncs; the others do not).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { digestOf, type Descriptor } from '@berth/oci-spec';
 import { createRegistryClient } from '@berth/registry-client';
 import {
   commandExists, fixture, readFixtureManifest, runCommand, startRegistry, tempDir, type Benchmark, type TempDir, type TestRegistry,
 } from '@berth/testkit';
 import { openLocalImageService, type LocalImageService } from '@berth/engine';
+import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
 
 const f = fixture('multilayer', 'docker-gzip');
 const groupName = 'image pull + unpack: multilayer fixture, layers 1-3 (docker-gzip) from a local registry';
@@ -93,10 +91,9 @@ function entries(durable: boolean): Benchmark[] {
   let berthReg: TestRegistry;
 
   // docker: a private dockerd.
-  let dockerDir: string | undefined;
-  let dockerd: ChildProcess | undefined;
+  let dockerd: BenchDockerd | undefined;
   let dockerReg: TestRegistry;
-  const dockerArgs = (...args: string[]): string[] => ['-H', `unix://${dockerDir}/d.sock`, ...args];
+  const dockerArgs = (...args: string[]): string[] => dockerd!.args(...args);
 
   // podman: private storage and config.
   let podmanDir: TempDir | undefined;
@@ -104,36 +101,12 @@ function entries(durable: boolean): Benchmark[] {
   let podmanReg: TestRegistry;
 
   async function startDockerd(reg: TestRegistry): Promise<void> {
-    // Short paths: unix socket paths are limited to 108 bytes.
-    dockerDir = await fs.mkdtemp('/tmp/bpd-');
-    const exec = path.join(dockerDir, 'e');
-    dockerd = spawn('/usr/sbin/dockerd', [
-      '--data-root', path.join(dockerDir, 'data'), '--exec-root', exec, '--pidfile', path.join(exec, 'dockerd.pid'),
-      '-H', `unix://${dockerDir}/d.sock`, '--storage-driver', 'overlay2', '--exec-opt', 'native.cgroupdriver=cgroupfs',
-      '--iptables=false', '--ip-forward=false', '--ip-masq=false', '--insecure-registry', reg.host,
-    ], { stdio: 'ignore' });
-    for (let i = 0; ; i++) {
-      if (dockerd.exitCode !== null) throw new Error('dockerd exited while starting');
-      const r = await runCommand('/usr/bin/docker', dockerArgs('version'), { allowFailure: true, output: 'ignore' });
-      if (r.code === 0) return;
-      if (i > 600) throw new Error('dockerd did not start');
-      await sleep(100);
-    }
+    dockerd = await startBenchDockerd(reg.host, '/tmp/bpd-');
   }
 
   async function stopDockerd(): Promise<void> {
-    if (dockerd && dockerd.exitCode === null) {
-      dockerd.kill('SIGTERM');
-      const timer = setTimeout(() => dockerd?.kill('SIGKILL'), 20000);
-      await once(dockerd, 'exit');
-      clearTimeout(timer);
-    }
+    await dockerd?.stop();
     dockerd = undefined;
-    if (dockerDir) {
-      await runCommand('sh', ['-c', `grep ' ${dockerDir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l`], { allowFailure: true });
-      await fs.rm(dockerDir, { recursive: true, force: true }).catch(() => undefined);
-    }
-    dockerDir = undefined;
   }
 
   return [
@@ -169,7 +142,7 @@ function entries(durable: boolean): Benchmark[] {
       tool: 'docker',
       iterations: 8,
       warmup: 1,
-      available: async () => process.getuid?.() === 0 && commandExists('/usr/sbin/dockerd') && commandExists('/usr/bin/docker'),
+      available: dockerdAvailable,
       async setup() {
         dockerReg = await acquire();
         await startDockerd(dockerReg);
