@@ -17,11 +17,12 @@
  */
 import http from 'node:http';
 import path from 'node:path';
-import { fixture, runCommand, startRegistry, tempDir, type Benchmark, type TempDir, type TestRegistry } from '@berth/testkit';
+import { fixture, runCommand, tempDir, type Benchmark, type TempDir, type TestRegistry } from '@berth/testkit';
 import {
   openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
 } from '@berth/engine';
 import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
+import { sharedRegistry, unmountUnder } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
 const group = 'commit of a stopped container with 1000 changed small files (diff → layer → image)';
@@ -37,19 +38,7 @@ function plannedRuns(): number {
   return rounds + w;
 }
 
-let users = 0;
-let registry: Promise<TestRegistry> | undefined;
-async function acquire(): Promise<TestRegistry> {
-  users++;
-  registry ??= startRegistry({ seed: true });
-  return registry;
-}
-async function release(): Promise<void> {
-  if (--users > 0) return;
-  const r = registry;
-  registry = undefined;
-  await (await r)?.close();
-}
+const { acquire, release } = sharedRegistry();
 const refOf = (reg: TestRegistry): string => `${reg.host}/${f.repo}:${f.tag}`;
 
 /** One request to dockerd's API; rejects on a status of 400 or more. */
@@ -125,7 +114,7 @@ function berthEntry(): Benchmark {
       engine = undefined;
       images = undefined;
       if (dir) {
-        await runCommand('sh', ['-c', `grep ' ${dir.path}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l`], { allowFailure: true });
+        await unmountUnder(dir.path);
         await dir.cleanup();
       }
       dir = undefined;

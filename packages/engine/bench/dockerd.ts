@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commandExists, runCommand } from '@berth/testkit';
+import { unmountUnder } from './peers.js';
 
 /** A running private dockerd. */
 export interface BenchDockerd {
@@ -48,7 +49,7 @@ export async function startBenchDockerd(insecureRegistry: string, prefix = '/tmp
       await exited;
       clearTimeout(timer);
     }
-    await runCommand('sh', ['-c', `grep ' ${dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l`], { allowFailure: true });
+    await unmountUnder(dir);
     await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
   };
   try {

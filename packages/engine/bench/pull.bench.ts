@@ -31,19 +31,17 @@ import {
 } from '@berth/testkit';
 import { openLocalImageService, type LocalImageService } from '@berth/engine';
 import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
+import { podmanEnv as writePodmanConfig, sharedRegistry, unmountUnder } from './peers.js';
 
 const f = fixture('multilayer', 'docker-gzip');
 const groupName = 'image pull + unpack: multilayer fixture, layers 1-3 (docker-gzip) from a local registry';
 const benchRepo = 'multilayer-peers:3';
 
-let users = 0;
-let registry: Promise<TestRegistry> | undefined;
-
-async function acquire(): Promise<TestRegistry> {
-  users++;
-  registry ??= startRegistry({ seed: true }).then(async (reg) => { await pushFirstLayers(reg); return reg; });
-  return registry;
-}
+const { acquire, release } = sharedRegistry(async () => {
+  const reg = await startRegistry({ seed: true });
+  await pushFirstLayers(reg);
+  return reg;
+});
 
 /** Pushes the fixture's first three layers with a config cut to match, as `multilayer-peers:3`. */
 async function pushFirstLayers(reg: TestRegistry): Promise<void> {
@@ -70,13 +68,6 @@ async function pushFirstLayers(reg: TestRegistry): Promise<void> {
   } finally {
     await client.close();
   }
-}
-
-async function release(): Promise<void> {
-  if (--users > 0) return;
-  const r = registry;
-  registry = undefined;
-  await (await r)?.close();
 }
 
 const refOf = (reg: TestRegistry): string => `${reg.host}/${benchRepo}`;
@@ -168,24 +159,7 @@ function entries(durable: boolean): Benchmark[] {
       async setup() {
         podmanReg = await acquire();
         podmanDir = await tempDir('engine-pull-bench-podman');
-        const d = podmanDir.path;
-        await fs.writeFile(path.join(d, 'containers.conf'), [
-          '[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-          '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"', 'lock_type = "file"',
-          '[network]', 'network_backend = "cni"', 'cni_plugin_dirs = ["/usr/lib/cni"]', '',
-        ].join('\n'));
-        await fs.writeFile(path.join(d, 'storage.conf'), [
-          '[storage]', 'driver = "overlay"', `graphroot = "${d}/graph"`, `runroot = "${d}/run"`, '',
-        ].join('\n'));
-        await fs.writeFile(path.join(d, 'registries.conf'), [
-          '[[registry]]', `location = "${podmanReg.host}"`, 'insecure = true', '',
-        ].join('\n'));
-        podmanEnv = {
-          ...process.env,
-          CONTAINERS_CONF: path.join(d, 'containers.conf'),
-          CONTAINERS_STORAGE_CONF: path.join(d, 'storage.conf'),
-          CONTAINERS_REGISTRIES_CONF: path.join(d, 'registries.conf'),
-        };
+        podmanEnv = await writePodmanConfig(podmanDir.path, podmanReg.host);
       },
       async run() {
         const ref = refOf(podmanReg);
@@ -196,7 +170,7 @@ function entries(durable: boolean): Benchmark[] {
       async teardown() {
         if (podmanDir) {
           await runCommand('podman', ['system', 'reset', '-f'], { env: podmanEnv, allowFailure: true, output: 'ignore' });
-          await runCommand('sh', ['-c', `grep ' ${podmanDir.path}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l`], { allowFailure: true });
+          await unmountUnder(podmanDir.path);
           await podmanDir.cleanup();
         }
         podmanDir = undefined;

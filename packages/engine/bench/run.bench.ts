@@ -22,34 +22,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
 import {
-  commandExists, fixture, runCommand, startRegistry, tempDir, type Benchmark, type TempDir, type TestRegistry,
+  commandExists, fixture, runCommand, tempDir, type Benchmark, type TempDir, type TestRegistry,
 } from '@berth/testkit';
 import {
   openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
 } from '@berth/engine';
+import { podmanEnv as writePodmanConfig, sharedRegistry, unmountUnder } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
 const berthMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth/dist/src/main.js');
 const isRoot = () => process.getuid?.() === 0;
 
-let users = 0;
-let registry: Promise<TestRegistry> | undefined;
-async function acquire(): Promise<TestRegistry> {
-  users++;
-  registry ??= startRegistry({ seed: true });
-  return registry;
-}
-async function release(): Promise<void> {
-  if (--users > 0) return;
-  const r = registry;
-  registry = undefined;
-  await (await r)?.close();
-}
+const { acquire, release } = sharedRegistry();
 const refOf = (reg: TestRegistry): string => `${reg.host}/${f.repo}:${f.tag}`;
 
-async function unmountUnder(dir: string): Promise<void> {
-  await runCommand('sh', ['-c', `grep ' ${dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l`], { allowFailure: true });
-}
 
 function cliGroup(): Benchmark[] {
   const group = 'run --rm busybox true, from the CLI (--network none)';
@@ -113,18 +99,7 @@ function cliGroup(): Benchmark[] {
         const reg = await acquire();
         podmanRef = refOf(reg);
         podmanDir = await tempDir('engine-run-bench-podman');
-        const d = podmanDir.path;
-        await fs.writeFile(path.join(d, 'containers.conf'), [
-          '[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-          '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"', 'lock_type = "file"',
-          '[network]', 'network_backend = "cni"', 'cni_plugin_dirs = ["/usr/lib/cni"]', '',
-        ].join('\n'));
-        await fs.writeFile(path.join(d, 'storage.conf'), ['[storage]', 'driver = "overlay"', `graphroot = "${d}/graph"`, `runroot = "${d}/run"`, ''].join('\n'));
-        await fs.writeFile(path.join(d, 'registries.conf'), ['[[registry]]', `location = "${reg.host}"`, 'insecure = true', ''].join('\n'));
-        podmanEnv = {
-          ...process.env, CONTAINERS_CONF: path.join(d, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(d, 'storage.conf'),
-          CONTAINERS_REGISTRIES_CONF: path.join(d, 'registries.conf'),
-        };
+        podmanEnv = await writePodmanConfig(podmanDir.path, reg.host);
         await runCommand('podman', ['pull', '-q', podmanRef], { env: podmanEnv, output: 'ignore' });
       },
       async run() {

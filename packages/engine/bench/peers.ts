@@ -1,0 +1,61 @@
+/**
+ * What the engine benchmarks share: one seeded registry per bench file,
+ * reference-counted across its entries, podman's private configuration
+ * (/work/shared/PEERS.md), and the lazy unmount of whatever a tool left
+ * mounted under its directory.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { runCommand, startRegistry, type TestRegistry } from '@berth/testkit';
+
+/** A registry started by the first entry that acquires it and closed by the last release. */
+export interface SharedRegistry {
+  acquire(): Promise<TestRegistry>;
+  release(): Promise<void>;
+}
+
+/** A {@link SharedRegistry}; `start` defaults to a registry seeded with every fixture. */
+export function sharedRegistry(start: () => Promise<TestRegistry> = () => startRegistry({ seed: true })): SharedRegistry {
+  let users = 0;
+  let registry: Promise<TestRegistry> | undefined;
+  return {
+    async acquire() {
+      users++;
+      registry ??= start();
+      return registry;
+    },
+    async release() {
+      if (--users > 0) return;
+      const r = registry;
+      registry = undefined;
+      await (await r)?.close();
+    },
+  };
+}
+
+/** Lazily unmounts, deepest first, every mount below `dir`. */
+export async function unmountUnder(dir: string): Promise<void> {
+  await runCommand('sh', ['-c', `grep ' ${dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l`], { allowFailure: true });
+}
+
+/**
+ * Writes podman's containers.conf, storage.conf and registries.conf into
+ * `dir` (cgroupfs, file locks and events, CNI, rlimits this host allows,
+ * `insecureRegistry` as plain HTTP) and returns the environment that points
+ * podman at them.
+ */
+export async function podmanEnv(dir: string, insecureRegistry: string): Promise<NodeJS.ProcessEnv> {
+  await fs.writeFile(path.join(dir, 'containers.conf'), [
+    '[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
+    '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"', 'lock_type = "file"',
+    '[network]', 'network_backend = "cni"', 'cni_plugin_dirs = ["/usr/lib/cni"]', '',
+  ].join('\n'));
+  await fs.writeFile(path.join(dir, 'storage.conf'), ['[storage]', 'driver = "overlay"', `graphroot = "${dir}/graph"`, `runroot = "${dir}/run"`, ''].join('\n'));
+  await fs.writeFile(path.join(dir, 'registries.conf'), ['[[registry]]', `location = "${insecureRegistry}"`, 'insecure = true', ''].join('\n'));
+  return {
+    ...process.env,
+    CONTAINERS_CONF: path.join(dir, 'containers.conf'),
+    CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'),
+    CONTAINERS_REGISTRIES_CONF: path.join(dir, 'registries.conf'),
+  };
+}
