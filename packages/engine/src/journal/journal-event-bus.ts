@@ -11,6 +11,7 @@ import path from 'node:path';
 import { ClosedError, InvalidFilterError } from '../errors.js';
 import type { EngineEvent, EventBus, EventInput, SubscribeOptions } from '../event.js';
 import { nowNanos } from '../internal/ids.js';
+import { readAppendedLines, type TailPosition } from '../internal/tail.js';
 
 /** Options of {@link openJournalEventBus}. */
 export interface JournalEventBusOptions {
@@ -163,32 +164,21 @@ export class JournalEventBus implements EventBus {
     const onEvent = () => wake?.();
     this.#emitter.on('event', onEvent);
     stop.addEventListener('abort', onEvent, { once: true });
-    let pending = '';
+    const pos: TailPosition = { offset, pending: '' };
     try {
       while (!stop.aborted) {
         const st = await fs.stat(this.journal).catch(() => undefined);
-        if (st && (st.ino !== ino || st.size < offset)) {
-          offset = 0;
+        if (st && (st.ino !== ino || st.size < pos.offset)) {
+          pos.offset = 0;
+          pos.pending = '';
           ino = st.ino;
-          pending = '';
         }
-        if (st && st.size > offset) {
-          const fh = await fs.open(this.journal, 'r');
-          try {
-            const buf = Buffer.alloc(st.size - offset);
-            const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-            offset += bytesRead;
-            const text = pending + buf.subarray(0, bytesRead).toString('utf8');
-            const cut = text.lastIndexOf('\n') + 1;
-            pending = text.slice(cut);
-            for (const line of text.slice(0, cut).split('\n')) {
-              const e = parse(line);
-              if (!e) continue;
-              if (opts.until !== undefined && BigInt(e.timeNano) > opts.until) return;
-              if (pass(e)) yield e;
-            }
-          } finally {
-            await fh.close();
+        if (st && st.size > pos.offset) {
+          for (const line of (await readAppendedLines(this.journal, st.size, pos)).lines) {
+            const e = parse(line);
+            if (!e) continue;
+            if (opts.until !== undefined && BigInt(e.timeNano) > opts.until) return;
+            if (pass(e)) yield e;
           }
           continue;
         }

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { LogNotFoundError } from '../errors.js';
 import { parseRfc3339Nano, rfc3339Nano } from '../internal/ids.js';
 import type { LogEntry, LogStream, LogWriter, LogWriterOptions, ReadLogsOptions } from '../log.js';
+import { readAppendedLines, type TailPosition } from '../internal/tail.js';
 
 /** Docker splits lines longer than this into several entries (daemon/logger: 16K buffer). */
 export const maxLogLine = 16 * 1024;
@@ -186,50 +187,40 @@ export async function* readJsonFileLog(file: string, opts: ReadLogsOptions = {})
   for (const e of all) yield e;
   if (!opts.follow) return;
 
-  let pending = '';
+  const pos: TailPosition = { offset, pending: '' };
   for (;;) {
     if (opts.signal?.aborted) return;
     if (opts.until !== undefined && BigInt(Date.now()) * 1_000_000n >= opts.until) return;
     const st = await fs.stat(file).catch(() => undefined);
-    if (st && (st.ino !== ino || st.size < offset)) {
+    if (st && (st.ino !== ino || st.size < pos.offset)) {
       // Rotated or truncated: the rest of the old file was renamed to file.1; finish it there first.
       if (st.ino !== ino && ino !== 0) {
         const old = await fs.open(`${file}.1`, 'r').catch(() => undefined);
         if (old) {
           const ost = await old.stat();
-          if (ost.ino === ino && ost.size > offset) {
-            const buf = Buffer.alloc(ost.size - offset);
-            await old.read(buf, 0, buf.length, offset);
-            for (const e of (pending + buf.toString('utf8')).split('\n').map(parseLine)) if (e && keep(e)) yield e;
+          if (ost.ino === ino && ost.size > pos.offset) {
+            const buf = Buffer.alloc(ost.size - pos.offset);
+            await old.read(buf, 0, buf.length, pos.offset);
+            for (const e of (pos.pending + buf.toString('utf8')).split('\n').map(parseLine)) if (e && keep(e)) yield e;
           }
           await old.close();
         }
       }
-      pending = '';
-      offset = 0;
+      pos.pending = '';
+      pos.offset = 0;
       ino = st.ino;
     }
     let grew = false;
-    if (st && st.size > offset) {
-      const fh = await fs.open(file, 'r');
-      try {
-        const buf = Buffer.alloc(st.size - offset);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-        offset += bytesRead;
-        const text = pending + buf.subarray(0, bytesRead).toString('utf8');
-        const cut = text.lastIndexOf('\n') + 1;
-        pending = text.slice(cut);
-        for (const e of text.slice(0, cut).split('\n').map(parseLine)) if (e && keep(e)) yield e;
-        grew = bytesRead > 0;
-      } finally {
-        await fh.close();
-      }
+    if (st && st.size > pos.offset) {
+      const { lines, bytesRead } = await readAppendedLines(file, st.size, pos);
+      for (const e of lines.map(parseLine)) if (e && keep(e)) yield e;
+      grew = bytesRead > 0;
     }
     if (!grew) {
       if (opts.isDone && (await opts.isDone())) {
         // One more look after done: the writer may have flushed between our read and the check.
         const final = await fs.stat(file).catch(() => undefined);
-        if (!final || final.size <= offset) return;
+        if (!final || final.size <= pos.offset) return;
         continue;
       }
       await sleep(100, opts.signal);
