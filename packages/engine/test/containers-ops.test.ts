@@ -3,13 +3,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import { type TestRegistry } from '@berth/testkit';
 import { encodeTarHeader, tarPadding, TAR_END, TarEntryType, TarParser, type TarHeader } from '@berth/cow-fs';
 import {
-  ContainerOperations, openEngine, openJournalEventBus, openLocalImageService, resolveInRoot,
+  ContainerOperations, resolveInRoot,
   type CreateContainerOptions, type LocalEngine, type LocalImageService, type EngineEvent,
 } from '@berth/engine';
-import { tempDir, isRoot } from './helpers/tmp.js';
+import { isRoot } from './helpers/tmp.js';
+import { openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry | undefined;
@@ -20,26 +21,18 @@ let t0 = '';
 let ref: string;
 const tag = randomBytes(3).toString('hex');
 
+let env: PulledEngine | undefined;
+
 test.before(async () => {
   if (!isRoot) return;
-  reg = await startRegistry();
-  const root = await tempDir();
-  const events = await openJournalEventBus({ root });
-  images = await openLocalImageService({ root, events });
-  engine = await openEngine({ root, eventBus: events, imageService: images, defaultBridge: `bo${tag}`, defaultSubnet: '10.229.0.0/16', subnetPool: '10.230.0.0/16' });
+  env = await openPulledEngine({ bridgePrefix: 'bo', subnet: '10.229.0.0/16', pool: '10.230.0.0/16' });
+  ({ reg, engine, images, ref } = env);
   ops = new ContainerOperations({ store: engine.containers.store, events: engine.events, runRoot: engine.runRoot, images });
   t0 = ops.runtimeRoot;
-  const f = fixture('busybox', 'oci-gzip');
-  ref = `${reg.host}/${f.repo}:${f.tag}`;
-  await images.pull(ref);
 });
 
 test.after.always(async () => {
-  await engine?.close();
-  await images?.close();
-  await images?.snapshotter.close();
-  await images?.store.close();
-  await reg?.close();
+  await env?.close();
 });
 
 function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {

@@ -4,11 +4,12 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import { fixture, type TestRegistry } from '@berth/testkit';
 import {
-  openEngine, openJournalEventBus, openLocalImageService, type LocalEngine, type LocalImageService, type CreateContainerOptions,
+  type LocalEngine, type LocalImageService, type CreateContainerOptions,
 } from '@berth/engine';
 import { tempDir, isRoot } from './helpers/tmp.js';
+import { openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry | undefined;
@@ -17,28 +18,16 @@ let images: LocalImageService;
 let ref: string;
 const tag = randomBytes(3).toString('hex');
 
+let env: PulledEngine | undefined;
+
 test.before(async () => {
   if (!isRoot) return;
-  reg = await startRegistry();
-  const root = await tempDir();
-  const events = await openJournalEventBus({ root });
-  images = await openLocalImageService({ root, events });
-  engine = await openEngine({ root, eventBus: events, imageService: images, defaultBridge: `br${tag}`, defaultSubnet: '10.227.0.0/16', subnetPool: '10.228.0.0/16' });
-  const f = fixture('busybox', 'oci-gzip');
-  ref = `${reg.host}/${f.repo}:${f.tag}`;
-  await images.pull(ref);
+  env = await openPulledEngine({ bridgePrefix: 'br', subnet: '10.227.0.0/16', pool: '10.228.0.0/16' });
+  ({ reg, engine, images, ref } = env);
 });
 
 test.after.always(async () => {
-  // A failed test may leave containers running: kill them so the worker can exit.
-  for (const c of await engine?.containers.list() ?? []) await engine.containers.remove(c.Id, { force: true }).catch(() => undefined);
-  await engine?.close();
-  await images?.close();
-  await images?.snapshotter.close();
-  await images?.store.close();
-  await reg?.close();
-  // The engine never deletes its default bridge; the test does, so runs do not stack same-subnet bridges.
-  if (isRoot) await (await import('@berth/engine')).run('ip', ['link', 'del', `br${tag}`], { allowFailure: true });
+  await env?.close();
 });
 
 function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {

@@ -1,0 +1,47 @@
+/** An engine on a temp root with busybox pulled from a test registry: the set-up the container tests share. */
+import { randomBytes } from 'node:crypto';
+import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import { openEngine, openJournalEventBus, openLocalImageService, run, type LocalEngine, type LocalImageService } from '@berth/engine';
+import { tempDir } from './tmp.js';
+
+/** What {@link openPulledEngine} made; `close` undoes all of it. */
+export interface PulledEngine {
+  reg: TestRegistry;
+  engine: LocalEngine;
+  images: LocalImageService;
+  /** The busybox fixture's reference in `reg`. */
+  ref: string;
+  /** The default bridge's name, unique to this test file's run. */
+  bridge: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a registry, opens an engine whose default bridge and subnets are the
+ * test file's own (so files running at once do not share a bridge), and
+ * pulls busybox. `close` force-removes containers a failed test left, closes
+ * everything, and deletes the bridge (the engine never does).
+ */
+export async function openPulledEngine(net: { bridgePrefix: string; subnet: string; pool: string }): Promise<PulledEngine> {
+  const reg = await startRegistry();
+  const root = await tempDir();
+  const events = await openJournalEventBus({ root });
+  const images = await openLocalImageService({ root, events });
+  const bridge = `${net.bridgePrefix}${randomBytes(3).toString('hex')}`;
+  const engine = await openEngine({ root, eventBus: events, imageService: images, defaultBridge: bridge, defaultSubnet: net.subnet, subnetPool: net.pool });
+  const f = fixture('busybox', 'oci-gzip');
+  const ref = `${reg.host}/${f.repo}:${f.tag}`;
+  await images.pull(ref);
+  return {
+    reg, engine, images, ref, bridge,
+    async close() {
+      for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.Id, { force: true }).catch(() => undefined);
+      await engine.close();
+      await images.close();
+      await images.snapshotter.close();
+      await images.store.close();
+      await reg.close();
+      await run('ip', ['link', 'del', bridge], { allowFailure: true });
+    },
+  };
+}
