@@ -1,6 +1,6 @@
 /**
  * A private dockerd 20.10 for benchmarks, started with the flags of
- * /work/shared/PEERS.md (own data/exec roots, cgroupfs, no iptables) and
+ * DEVELOPERS.md (own data/exec roots, cgroupfs, no iptables) and
  * stopped (mounts under its directory lazily unmounted, directory removed)
  * afterwards.
  */

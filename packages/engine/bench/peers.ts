@@ -1,7 +1,7 @@
 /**
  * What the engine benchmarks share: one seeded registry per bench file,
  * reference-counted across its entries, podman's private configuration
- * (/work/shared/PEERS.md), and the lazy unmount of whatever a tool left
+ * (DEVELOPERS.md), and the lazy unmount of whatever a tool left
  * mounted under its directory.
  */
 import fs from 'node:fs/promises';

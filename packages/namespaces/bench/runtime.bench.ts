@@ -3,7 +3,7 @@
  * (the addon) against `runc run` and `crun run`, and the `berth-runtime`
  * CLI against `runc run`. crun refuses this machine's hybrid cgroups, so it
  * runs in a private mount namespace with the unified mount removed
- * (PEERS.md). Targets: in-process median ≤ crun's; CLI median ≤ runc's.
+ * (DEVELOPERS.md). Targets: in-process median ≤ crun's; CLI median ≤ runc's.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -10,7 +10,7 @@ const run = promisify(execFile);
 const ok = process.getuid?.() === 0 && await commandExists('podman') && fs.existsSync(runtimeBinaryPath);
 const podmanTest = ok ? test.serial : test.skip;
 
-/** podman with its own config, storage and runroot in a temp dir (see PEERS.md). */
+/** podman with its own config, storage and runroot in a temp dir (see DEVELOPERS.md). */
 async function podman(dir: string) {
   fs.writeFileSync(path.join(dir, 'containers.conf'), [
     '[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',

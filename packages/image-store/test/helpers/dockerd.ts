@@ -1,6 +1,6 @@
 /**
  * Starts Debian's dockerd (20.10) by hand with all state in a temp dir, no
- * bridge and no firewall changes (see /work/shared/PEERS.md), and stops it at
+ * bridge and no firewall changes (see DEVELOPERS.md), and stops it at
  * the end of the test.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
