@@ -124,3 +124,33 @@ for (const nnp of [true, false]) {
     }
   });
 }
+
+for (const userns of [false, true]) {
+  rootTest(`as root: a new network namespace has only lo, brought up by the runtime${userns ? ' (user-namespaced)' : ''}`, async (t) => {
+    const b = makeBundle();
+    try {
+      // /proc/net/dev lists the namespace's interfaces; lo's flags (0x1 = IFF_UP) come from sysfs of the same namespace.
+      const spec = defaultSpec(['sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; echo ---; cat /sys/class/net/lo/flags; cat /sys/class/net/lo/operstate; ping -c1 -W2 127.0.0.1 >/dev/null && echo ping-ok']);
+      const caps = spec.process!.capabilities!;
+      for (const set of [caps.bounding!, caps.effective!, caps.permitted!]) set.push('CAP_NET_RAW'); // ping's raw socket
+      if (userns) {
+        spec.linux!.namespaces!.push({ type: 'user' });
+        spec.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        spec.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      }
+      const r = await run(b, spec);
+      t.is(r.exitCode, 0, r.err);
+      const [ns, ...rest] = r.out.trim().split('\n');
+      const sep = rest.indexOf('---');
+      t.regex(ns!, /^net:\[\d+\]$/);
+      t.not(ns, fs.readlinkSync('/proc/self/ns/net'), 'a namespace of its own, not the host\'s');
+      t.deepEqual(rest.slice(0, sep), ['lo'], 'only lo');
+      const flags = Number.parseInt(rest[sep + 1]!, 16);
+      t.is(flags & 0x1, 0x1, `lo is up (flags ${rest[sep + 1]})`);
+      t.is(rest[sep + 2], 'unknown', 'lo has no carrier state, as on any host');
+      t.is(rest[sep + 3], 'ping-ok', '127.0.0.1 answers');
+    } finally {
+      b.cleanup();
+    }
+  });
+}

@@ -7,7 +7,8 @@
 //! Order (runc's standard_init_linux.go): non-dumpable → wait for the parent
 //! (uid/gid maps, cgroup, oom_score_adj) → setns → hostname → rootfs
 //! (propagation, bind, mounts, devices, links, pivot_root, sysctl, readonly
-//! root, readonlyPaths, maskedPaths) → stdio → rlimits → cwd → bounding
+//! root, readonlyPaths, maskedPaths); in a new network namespace, `lo` up
+//! (runc's "loopback" strategy, with an ioctl instead of netlink) → stdio → rlimits → cwd → bounding
 //! set, user, capabilities → no_new_privs → umask → close fds → exec fifo
 //! → seccomp → execve.
 use super::msg::{self, Code};
@@ -135,6 +136,9 @@ unsafe fn init(plan: &Plan, sock: c_int) -> ! {
             check(setresuid(0), Code::User, b"setresuid", NONE)?;
         }
         libc::umask(0);
+        if plan.ns.clone_flags & libc::CLONE_NEWNET != 0 {
+            loopback_up()?;
+        }
         if let Some(r) = &plan.rootfs {
             setup_rootfs(r, plan.new_userns)?;
         }
@@ -147,6 +151,41 @@ unsafe fn init(plan: &Plan, sock: c_int) -> ! {
         Err(f) => die(sock, f),
         Ok(()) => libc::_exit(1),
     }
+}
+
+/// `struct ifreq` with the flags member of its union (40 bytes on 64-bit).
+#[repr(C)]
+struct IfreqFlags {
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// Brings `lo` up in the network namespace this process created, as `ip
+/// link set lo up` would: SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP, on
+/// a datagram socket of the new namespace. No netlink, no child process.
+unsafe fn loopback_up() -> R {
+    const LO: *const c_char = b"lo\0".as_ptr() as *const c_char;
+    let mut s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    if s < 0 {
+        // A kernel without IPv4: interface ioctls work on any socket.
+        s = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    }
+    if s < 0 {
+        return Err(fail(Code::Syscall, b"socket", LO));
+    }
+    let mut ifr: IfreqFlags = std::mem::zeroed();
+    ifr.name[..2].copy_from_slice(b"lo");
+    let r = (|| -> R {
+        check(libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr as *mut IfreqFlags), Code::Syscall, b"ioctl(SIOCGIFFLAGS)", LO)?;
+        if ifr.flags & libc::IFF_UP as libc::c_short == 0 {
+            ifr.flags |= libc::IFF_UP as libc::c_short;
+            check(libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr as *const IfreqFlags), Code::Syscall, b"ioctl(SIOCSIFFLAGS)", LO)?;
+        }
+        Ok(())
+    })();
+    libc::close(s);
+    r
 }
 
 unsafe fn mount(src: *const c_char, target: *const c_char, fstype: *const c_char, flags: c_ulong, data: *const c_char) -> c_int {
