@@ -182,8 +182,23 @@ export interface ContainerService {
   attach(ref: string): Promise<never>;
   /** The container's processes in `ps -ef` columns (Docker's `{ Titles, Processes }`). */
   top(ref: string): Promise<import('./runtime/container-operations.js').ContainerTop>;
-  /** One stats sample from the container's cgroup, in Docker's shape. */
-  stats(ref: string): Promise<import('./runtime/container-operations.js').ContainerStats>;
+  /**
+   * `docker stats` from the container's cgroup, in Docker's shape: with
+   * `stream: true` an async iterable of one sample a second (each with the
+   * previous reading as `precpu_stats`; ends when the container stops or
+   * `signal` aborts); otherwise one sample, primed over one interval unless
+   * `oneShot`.
+   */
+  stats(ref: string, opts: import('./runtime/container-operations.js').ContainerStatsOptions & { stream: true }): AsyncIterable<import('./runtime/container-operations.js').ContainerStats>;
+  stats(ref: string, opts?: import('./runtime/container-operations.js').ContainerStatsOptions & { stream?: false }): Promise<import('./runtime/container-operations.js').ContainerStats>;
+  /** `docker update`: new limits, applied to the running cgroup and recorded in `HostConfig`. */
+  update(ref: string, u: import('./runtime/container-update.js').ContainerUpdate): Promise<{ Warnings: string[] }>;
+  /** `docker diff`: the container's changes to its rootfs, sorted by path. */
+  changes(ref: string): Promise<import('./runtime/container-changes.js').ContainerChange[]>;
+  /** `docker export`: the container's rootfs as a tar stream. */
+  export(ref: string, opts?: { signal?: AbortSignal }): Promise<import('node:stream').Readable>;
+  /** The stat of a container path (`docker cp`); `ERR_ENGINE_PATH_NOT_FOUND` when it does not exist. */
+  statPath(ref: string, path: string): Promise<import('./runtime/container-changes.js').ContainerPathStat>;
   /** A new image from the container's changes (diff → layer → config with history → tagged `reference`). */
   commit(ref: string, opts: import('./runtime/container-operations.js').CommitContainerOptions): Promise<{ id: string; name: string }>;
   /** A tar stream of a path of the container's rootfs (`docker cp CONTAINER:path -`). */

@@ -35,6 +35,7 @@ export const EngineErrorCode = {
   NotImplemented: 'ERR_ENGINE_NOT_IMPLEMENTED',
   Closed: 'ERR_ENGINE_CLOSED',
   Command: 'ERR_ENGINE_COMMAND',
+  PathNotFound: 'ERR_ENGINE_PATH_NOT_FOUND',
 } as const;
 
 /** One of the values of {@link EngineErrorCode}. */
@@ -258,5 +259,13 @@ export class CommandError extends EngineError {
   constructor(command: string, args: readonly string[], exitCode: number | null, stderr: string, options: BerthErrorOptions = {}) {
     super(EngineErrorCode.Command, ErrorKind.Internal, `${command} exited with ${exitCode}: ${stderr.trim().slice(0, 500)}`,
       { ...options, details: { command, args, exitCode, stderr, ...options.details } });
+  }
+}
+
+/** A path does not exist in a container's filesystem (`docker cp`, `HEAD /containers/{id}/archive`). */
+export class ContainerPathNotFoundError extends EngineError {
+  constructor(container: string, path: string, options: BerthErrorOptions = {}) {
+    super(EngineErrorCode.PathNotFound, ErrorKind.NotFound, `container ${JSON.stringify(container)}: path ${JSON.stringify(path)} not found`,
+      { ...options, details: { container, path } });
   }
 }

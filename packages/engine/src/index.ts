@@ -49,4 +49,13 @@ export {
   type ExecContainerOptions, type CommitContainerOptions,
 } from './runtime/container-operations.js';
 export { resolveInRoot } from './runtime/root-path.js';
+export {
+  readStatsSample, toDockerStats, streamStats, systemCpuNs, parseBlkioV1, parseIoStatV2, parseNetDev, parseFlatKeyed,
+  type StatsCgroup, type StatsTarget, type StatsSample, type StreamStatsOptions, type NetworkStats, type BlkioStats, type BlkioStatEntry, type MemoryStats,
+} from './runtime/container-stats.js';
+export type { ContainerStatsOptions } from './runtime/container-operations.js';
+export { ChangeKind, rootfsChanges, statInRoot, goFileMode, tarRootfs, type ContainerChange, type ContainerPathStat } from './runtime/container-changes.js';
+export { validateUpdate, updateResources, updateFromApi, applyUpdateToHostConfig, type ContainerUpdate } from './runtime/container-update.js';
+export { parseChanges, type CommitChanges } from './api/commit-changes.js';
+export { parseRegistryAuth } from './api/operation-routes.js';
 export { tarPath } from './runtime/tar-out.js';

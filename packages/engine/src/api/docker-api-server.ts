@@ -15,6 +15,7 @@ import { InvalidArgumentError, InvalidFilterError, NotImplementedError } from '.
 import { parseTimestamp } from '../internal/ids.js';
 import { engineVersion, toInspect } from '../local/local-engine.js';
 import { httpStatusForError } from './status.js';
+import { containerOperationRoutes, imageOperationRoutes, systemRoutes } from './operation-routes.js';
 
 /** The API version berth speaks. */
 export const apiVersion = '1.41';
@@ -195,12 +196,11 @@ function routes(engine: Engine): Array<[string, RegExp, Handler]> {
       const exit = await engine.containers.wait(p.id!);
       send(res, 200, { StatusCode: exit.StatusCode, Error: exit.Error ? { Message: exit.Error } : null });
     }],
-    ['POST', /^\/containers\/[^/]+\/(restart|pause|unpause|attach|resize|exec|update)$/, notWired('container lifecycle over the API', runtime)],
-    ['GET', /^\/containers\/[^/]+\/(top|stats|changes|export|archive)$/, notWired('container inspection', runtime)],
-    ['PUT', /^\/containers\/[^/]+\/archive$/, notWired('container cp', runtime)],
+    // restart, pause, unpause, update, top, stats, changes, export, archive and /commit (operation-routes.ts).
+    ...containerOperationRoutes(engine, { body, send, bool }),
+    ['POST', /^\/containers\/[^/]+\/(attach|resize|exec)$/, notWired('container lifecycle over the API', runtime)],
     ['POST', /^\/exec\/[^/]+\/(start|resize)$/, notWired('exec', runtime)],
     ['GET', /^\/exec\/[^/]+\/json$/, notWired('exec', runtime)],
-    ['POST', /^\/commit$/, notWired('commit', runtime)],
     // Images: through engine.images (501 when the engine has no image service).
     ['GET', /^\/images\/json$/, async (_r, res, _p, q) => send(res, 200, await engine.images.list({ filters: parseFiltersParam(q.get('filters')) }))],
     ['POST', /^\/images\/create$/, async (req, res, _p, q) => {
@@ -239,11 +239,13 @@ function routes(engine: Engine): Array<[string, RegExp, Handler]> {
       send(res, 201);
     }],
     ['DELETE', /^\/images\/(?<name>.+)$/, async (_r, res, p, q) => send(res, 200, await engine.images.remove(p.name!, { force: bool(q, 'force'), noprune: bool(q, 'noprune') }))],
+    // save, load, push, search (operation-routes.ts).
+    ...imageOperationRoutes(engine, { body, send, bool }),
     ['GET', /^\/images\/.*$/, notWired('images', images)],
     ['POST', /^\/images\/.*$/, notWired('images', images)],
     ['DELETE', /^\/images\/.*$/, notWired('images', images)],
     ['POST', /^\/build$/, notWired('build', images)],
-    ['GET', /^\/system\/df$/, notWired('system df', images)],
+    ...systemRoutes(engine, { body, send, bool }),
     // Events
     ['GET', /^\/events$/, async (req, res, _p, q) => {
       const ac = new AbortController();

@@ -25,6 +25,9 @@ import {
   ContainerOperations, type CommitContainerOptions, type ContainerStats, type ContainerTop, type ExecContainerOptions, type OperationsImageSource,
 } from '../runtime/container-operations.js';
 import type { ContainerProcess } from '@berth/namespaces';
+import type { ContainerStatsOptions } from '../runtime/container-operations.js';
+import type { ContainerUpdate } from '../runtime/container-update.js';
+import type { ContainerChange, ContainerPathStat } from '../runtime/container-changes.js';
 import type { Readable } from 'node:stream';
 import type { VolumeStore } from '../volume.js';
 import { openFileContainerStore } from '../file/container-store.js';
@@ -310,7 +313,15 @@ export class LocalContainerService implements ContainerService {
   exec(ref: string, cmd: string[], opts?: ExecContainerOptions): Promise<ContainerProcess> { return this.#ops.exec(ref, cmd, opts); }
   attach(_ref: string): Promise<never> { return notWired('container attach'); }
   top(ref: string): Promise<ContainerTop> { return this.#ops.top(ref); }
-  stats(ref: string): Promise<ContainerStats> { return this.#ops.stats(ref); }
+  stats(ref: string, opts: ContainerStatsOptions & { stream: true }): AsyncIterable<ContainerStats>;
+  stats(ref: string, opts?: ContainerStatsOptions & { stream?: false }): Promise<ContainerStats>;
+  stats(ref: string, opts: ContainerStatsOptions = {}): AsyncIterable<ContainerStats> | Promise<ContainerStats> {
+    return opts.stream ? this.#ops.stats(ref, { ...opts, stream: true }) : this.#ops.stats(ref, { ...opts, stream: false });
+  }
+  update(ref: string, u: ContainerUpdate): Promise<{ Warnings: string[] }> { return this.#ops.update(ref, u); }
+  changes(ref: string): Promise<ContainerChange[]> { return this.#ops.changes(ref); }
+  export(ref: string, opts?: { signal?: AbortSignal }): Promise<Readable> { return this.#ops.export(ref, opts); }
+  statPath(ref: string, p: string): Promise<ContainerPathStat> { return this.#ops.statPath(ref, p); }
   commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name: string }> { return this.#ops.commit(ref, opts); }
   copyFrom(ref: string, p: string, opts?: { followLink?: boolean }): Promise<Readable> { return this.#ops.copyFrom(ref, p, opts); }
   copyTo(ref: string, dir: string, tar: Readable | AsyncIterable<Uint8Array>): Promise<void> { return this.#ops.copyTo(ref, dir, tar); }

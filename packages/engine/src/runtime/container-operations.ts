@@ -13,21 +13,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { generateSpec, mergeEnv, withArgs, withCwd, withEnv, withUser, withPrivileged, OciMediaType, digestOf, type Descriptor, type ImageConfig } from '@berth/oci-spec';
 import { applyLayer, applyLayerToMounts, diffMounts, mountAll, unmountAll, type Mount } from '@berth/cow-fs';
 import { loadContainer, openCgroup, type Container, type ContainerProcess } from '@berth/namespaces';
 import { readBlob, writeBlob, type ImageStore } from '@berth/image-store';
 import type { ContainerRecord, ContainerStore } from '../container.js';
 import type { EventBus } from '../event.js';
-import { ContainerNotRunningError, InvalidArgumentError, NotImplementedError } from '../errors.js';
+import { ContainerNotRunningError, ContainerPathNotFoundError, InvalidArgumentError, NotImplementedError } from '../errors.js';
 import { isSameProcessAlive } from '../internal/proc.js';
 import { chainIds, normalizeImageName } from '../images/names.js';
 import { SnapshotLabel } from '../images/local-image-service.js';
 import { resolveInRoot } from './root-path.js';
 import { tarPath } from './tar-out.js';
+import { readStatsSample, streamStats, toDockerStats, type ContainerStats, type StatsTarget } from './container-stats.js';
+import { rootfsChanges, statInRoot, tarRootfs, type ContainerChange, type ContainerPathStat } from './container-changes.js';
+import { applyUpdateToHostConfig, updateResources, validateUpdate, type ContainerUpdate } from './container-update.js';
 
 /** `docker top`'s answer. */
 export interface ContainerTop {
@@ -35,26 +38,22 @@ export interface ContainerTop {
   Processes: string[][];
 }
 
-/** CPU counters in Docker's stats shape. */
-export interface CpuStats {
-  cpu_usage: { total_usage: number; usage_in_kernelmode: number; usage_in_usermode: number };
-  system_cpu_usage: number;
-  online_cpus: number;
-  throttling_data: { periods: number; throttled_periods: number; throttled_time: number };
-}
+export type { ContainerStats, CpuStats } from './container-stats.js';
 
-/** One `docker stats --no-stream` sample (`types.StatsJSON`, the fields berth measures). */
-export interface ContainerStats {
-  read: string;
-  preread: string;
-  id: string;
-  name: string;
-  pids_stats: { current: number; limit?: number };
-  cpu_stats: CpuStats;
-  precpu_stats: CpuStats;
-  memory_stats: { usage: number; max_usage?: number; limit: number; failcnt: number; stats: Record<string, number> };
-  blkio_stats: Record<string, null>;
-  num_procs: number;
+/** Options of {@link ContainerOperations.stats}. */
+export interface ContainerStatsOptions {
+  /** An async iterable of one sample per `intervalMs` (docker stats), instead of one sample. */
+  stream?: boolean;
+  /**
+   * Without `stream`: answer at once with an empty `precpu_stats` (Docker's
+   * `one-shot=1`). Default false: wait one interval for a second reading, so
+   * `precpu_stats` is filled and CPU % can be computed (Docker's `stream=0`).
+   */
+  oneShot?: boolean;
+  /** Ends a stream, or cancels the wait of a primed sample. */
+  signal?: AbortSignal;
+  /** Time between readings; default 1000 ms. */
+  intervalMs?: number;
 }
 
 /** Options of {@link ContainerOperations.exec}. */
@@ -107,6 +106,8 @@ export interface ContainerOperationsDeps {
   runRoot: string;
   /** The image side, or a function opening it on first use (commit, cp on a stopped container). */
   images?: OperationsImageSource | (() => Promise<OperationsImageSource>);
+  /** The cgroup root stats read from (default `/sys/fs/cgroup`; tests point it at a fake tree). */
+  cgroupRoot?: string;
 }
 
 const hz = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK))
@@ -126,13 +127,11 @@ function clock(sec: number): string {
   return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
 }
 
-async function systemCpuNs(): Promise<number> {
-  const line = (await fs.readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
-  const jiffies = line.split(/\s+/).slice(1, 8).reduce((a, x) => a + Number(x), 0);
-  return jiffies * (1e9 / hz);
-}
+/** What `docker diff` leaves out: the files the engine mounts over (Docker keeps them in its init layer). */
+const changesHidden = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
 
 /** Pause, unpause, exec, top, stats, commit and cp for the local engine. */
+
 export class ContainerOperations {
   readonly #d: ContainerOperationsDeps;
 
@@ -240,30 +239,103 @@ export class ContainerOperations {
     return { Titles: ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], Processes: rows };
   }
 
-  /** One stats sample from the container's cgroup (docker stats --no-stream). */
-  async stats(ref: string): Promise<ContainerStats> {
+  /** What {@link ContainerOperations.stats} measures for a running container: its cgroup and init pid. */
+  async #statsTarget(ref: string): Promise<{ target: StatsTarget; alive: () => Promise<boolean> }> {
     const { r, c } = await this.#running(ref, 'no stats');
     const state = await c.state();
-    const cg = openCgroup(state.cgroupsPath ?? `/berth/${r.Id}`);
-    const s = cg.stats();
-    const cpu: CpuStats = {
-      cpu_usage: { total_usage: s.cpu.usageNs, usage_in_kernelmode: s.cpu.systemNs, usage_in_usermode: s.cpu.userNs },
-      system_cpu_usage: await systemCpuNs(),
-      online_cpus: os.availableParallelism(),
-      throttling_data: { periods: s.cpu.nrPeriods, throttled_periods: s.cpu.nrThrottled, throttled_time: s.cpu.throttledNs },
-    };
+    const cgroup = openCgroup(state.cgroupsPath ?? `/berth/${r.Id}`, this.#d.cgroupRoot ? { root: this.#d.cgroupRoot } : {});
+    const mode = r.HostConfig.NetworkMode || 'bridge';
     return {
-      read: new Date().toISOString(), preread: '0001-01-01T00:00:00Z', id: r.Id, name: r.Name,
-      pids_stats: { current: s.pids.current, ...(s.pids.limit !== null ? { limit: s.pids.limit } : {}) },
-      cpu_stats: cpu,
-      precpu_stats: { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: 0, online_cpus: cpu.online_cpus, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
-      memory_stats: {
-        usage: s.memory.usage, ...(s.memory.maxUsage !== null ? { max_usage: s.memory.maxUsage } : {}),
-        limit: s.memory.limit ?? os.totalmem(), failcnt: s.memory.failcnt, stats: { oom_kill: s.memory.oomKill },
-      },
-      blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null, io_queue_recursive: null },
-      num_procs: 0,
+      target: { id: r.Id, name: r.Name, cgroup, pid: r.State.Pid, noNetwork: mode === 'host' || mode === 'none' },
+      alive: () => isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks),
     };
+  }
+
+  /**
+   * `docker stats`: with `stream: true` an async iterable of one sample per
+   * second, each with the previous reading as `precpu_stats`, ending when
+   * the container stops or `signal` aborts; otherwise one sample (primed
+   * over one interval unless `oneShot`).
+   */
+  stats(ref: string, opts: ContainerStatsOptions & { stream: true }): AsyncIterable<ContainerStats>;
+  stats(ref: string, opts?: ContainerStatsOptions & { stream?: false }): Promise<ContainerStats>;
+  stats(ref: string, opts: ContainerStatsOptions = {}): AsyncIterable<ContainerStats> | Promise<ContainerStats> {
+    const interval = opts.intervalMs ?? 1000;
+    if (opts.stream) {
+      const self = this;
+      return (async function* () {
+        const { target, alive } = await self.#statsTarget(ref);
+        yield* streamStats(target, { intervalMs: interval, signal: opts.signal, alive });
+      })();
+    }
+    return (async () => {
+      const { target } = await this.#statsTarget(ref);
+      const first = await readStatsSample(target);
+      if (opts.oneShot) return toDockerStats(target, first, undefined, { version: target.cgroup.version });
+      await sleep(interval, undefined, { signal: opts.signal });
+      return toDockerStats(target, await readStatsSample(target), first, { version: target.cgroup.version });
+    })();
+  }
+
+  /**
+   * `docker update`: checks `u` as dockerd does, writes the new limits to
+   * the cgroup of a running container, then records them in `HostConfig`
+   * (used by the next start); publishes `update`.
+   */
+  async update(ref: string, u: ContainerUpdate): Promise<{ Warnings: string[] }> {
+    const r = await this.#d.store.get(ref);
+    validateUpdate(r, u);
+    const resources = updateResources(u);
+    if (Object.keys(resources).length && r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))) {
+      const { c } = await this.#running(r.Id, 'cannot update');
+      const state = await c.state();
+      openCgroup(state.cgroupsPath ?? `/berth/${r.Id}`, this.#d.cgroupRoot ? { root: this.#d.cgroupRoot } : {}).apply(resources);
+    }
+    await this.#d.store.update(r.Id, (rec) => applyUpdateToHostConfig(rec.HostConfig, u));
+    await this.#publish(r, 'update');
+    return { Warnings: [] };
+  }
+
+  /** `docker diff`: what the container changed in its rootfs (running or not), sorted by path. */
+  async changes(ref: string): Promise<ContainerChange[]> {
+    const r = await this.#d.store.get(ref);
+    const key = r.Berth?.SnapshotKey;
+    if (!key) throw new InvalidArgumentError('container', r.Name.slice(1), 'has no rootfs snapshot');
+    const images = await this.#images('container changes');
+    const parent = await images.resolveImage(r.Image);
+    return rootfsChanges(await images.snapshotter.mounts(key), async () => {
+      const viewKey = `changes-view-${randomBytes(6).toString('hex')}`;
+      const mounts = parent.chainIds.length ? await images.snapshotter.view(viewKey, parent.chainIds.at(-1)) : [];
+      return { mounts, release: () => (parent.chainIds.length ? images.snapshotter.remove(viewKey).catch(() => undefined) : Promise.resolve()) };
+    }, { hide: changesHidden });
+  }
+
+  /** `docker export`: the container's whole rootfs as a tar (a stopped one's snapshot stays mounted until the stream ends). */
+  async export(ref: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const r = await this.#d.store.get(ref);
+    return new Promise<Readable>((resolve, reject) => {
+      this.withRootfs(r, async (root) => {
+        const s = tarRootfs(root, opts);
+        resolve(s);
+        await new Promise<void>((done) => { s.once('close', () => done()); s.once('end', () => done()); s.once('error', () => done()); });
+      }).catch(reject);
+    });
+  }
+
+  /** The stat `docker cp` asks for (`HEAD /containers/{id}/archive`); `ERR_ENGINE_PATH_NOT_FOUND` when missing. */
+  async statPath(ref: string, p: string): Promise<ContainerPathStat> {
+    const r = await this.#d.store.get(ref);
+    if (!p.startsWith('/')) p = path.posix.join(r.Config.WorkingDir || '/', p);
+    return this.withRootfs(r, async (root) => {
+      try {
+        return await statInRoot(root, p);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+          throw new ContainerPathNotFoundError(r.Name.slice(1), p, { cause: e });
+        }
+        throw e;
+      }
+    });
   }
 
   async #images(op: string): Promise<OperationsImageSource> {
