@@ -10,5 +10,6 @@ export { exitCodeForError } from './exit-codes.js';
 export { CliUsageError, TemplateError, CliErrorCode } from './errors.js';
 export { createOptionsFrom, createFlags, runFlags } from './commands/run-options.js';
 export { eventLine } from './commands/system.js';
+export { statsCommand, statsRow, cpuPercent, memoryUsed, bytesSize, humanSize3, defaultStatsFormat, type StatsRow } from './commands/stats.js';
 export type { CliContext } from './context.js';
 export { lazyLocalImages, type LazyImageService, type LazyImagesOptions } from './lazy-images.js';

@@ -21,6 +21,7 @@ import { createFlags, createOptionsFrom, runFlags } from './run-options.js';
 import { forEachName } from './common.js';
 import { changesToConfig } from './image.js';
 import { CliErrorCode, CliUsageError } from '../errors.js';
+import { statsCommand } from './stats.js';
 
 const t = (long: string, help: string, short?: string): FlagSpec => ({ long, short, type: 'string', value: 'string', help });
 const b = (long: string, help: string, short?: string): FlagSpec => ({ long, short, type: 'bool', help });
@@ -296,28 +297,7 @@ export const runtimeCommands: Array<CommandSpec<CliContext>> = [
       return 0;
     },
   },
-  {
-    name: 'stats', usage: '[OPTIONS] [CONTAINER...]', summary: 'Display container(s) resource usage statistics (one sample: berth has no stream yet)', args: { min: 0 },
-    flags: [b('all', 'Show all containers', 'a'), b('no-stream', 'Disable streaming stats'), t('format', 'Format output ("json": the raw Docker stats objects)')],
-    run: async (cmd, ctx) => {
-      const e = await ctx.engine();
-      const ops = opsFor(e);
-      const names = cmd.args.length ? cmd.args : (await e.containers.list({})).map((c) => c.Id);
-      const rows: string[][] = [];
-      for (const n of names) {
-        const s = await ops.stats(n);
-        if (cmd.flags.format === 'json') {
-          await write(ctx.stdout, `${JSON.stringify(s)}\n`);
-          continue;
-        }
-        rows.push([s.id.slice(0, 12), s.name.slice(1), '--',
-          `${humanBytes(s.memory_stats.usage)} / ${humanBytes(s.memory_stats.limit)}`,
-          `${((s.memory_stats.usage / s.memory_stats.limit) * 100).toFixed(2)}%`, String(s.pids_stats.current)]);
-      }
-      if (cmd.flags.format !== 'json') await printColumns(ctx, ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS'], rows);
-      return 0;
-    },
-  },
+  statsCommand,
   {
     name: 'commit', usage: '[OPTIONS] CONTAINER REPOSITORY[:TAG]', summary: "Create a new image from a container's changes", args: { min: 2, max: 2 },
     flags: [t('author', 'Author', 'a'), l('change', 'Apply Dockerfile instruction to the created image', 'c'), t('message', 'Commit message', 'm'),

@@ -158,7 +158,7 @@ export function parseFlatKeyed(text: string): Record<string, number> {
   return out;
 }
 
-/** v1 `blkio.*_recursive`: `8:0 Read 4096` lines (the `Total` line is dropped, as dockerd). */
+/** v1 `blkio.*_recursive`: `8:0 Read 4096` lines (the last line, the device-less `Total` sum, is dropped, as dockerd). */
 export function parseBlkioV1(text: string): BlkioStatEntry[] {
   const out: BlkioStatEntry[] = [];
   for (const line of text.split('\n')) {
