@@ -29,6 +29,8 @@ config ($DOCKER_CONFIG or ~/.docker/config.json).
   --platform   which image of a multi-platform index (default: this host's)
 `;
 
+class UsageError extends Error {}
+
 /** A descriptor, as the registry client hands them out. */
 type Descriptor = Parameters<Fetcher['fetch']>[0];
 
@@ -39,8 +41,6 @@ function parsePlatform(s: string): { os: string; architecture: string; variant?:
   if (!os || !architecture || rest.length) throw new UsageError(`bad --platform "${s}"`);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
-
-class UsageError extends Error {}
 
 const dockerMediaTypes = {
   manifest: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -123,10 +123,13 @@ async function main(argv: string[]): Promise<void> {
     //    umoci read only OCI manifests from a layout, so a Docker schema2
     //    manifest is rewritten with OCI media types (as `skopeo copy … oci:`
     //    does); the config and layer blobs stay byte for byte the same.
-    const layoutDesc = manifestDesc.mediaType === dockerMediaTypes.manifest
-      ? writeConvertedManifest(blobDir, manifest!)
-      : (fs.writeFileSync(path.join(blobDir, manifestDesc.digest.slice('sha256:'.length)), bytes), manifestDesc);
-    if (layoutDesc !== manifestDesc) process.stderr.write(`${name}: Docker schema2 manifest ${manifestDesc.digest} stored as OCI manifest ${layoutDesc.digest}\n`);
+    let layoutDesc = manifestDesc;
+    if (manifestDesc.mediaType === dockerMediaTypes.manifest) {
+      layoutDesc = writeConvertedManifest(blobDir, manifest!);
+      process.stderr.write(`${name}: Docker schema2 manifest ${manifestDesc.digest} stored as OCI manifest ${layoutDesc.digest}\n`);
+    } else {
+      fs.writeFileSync(path.join(blobDir, manifestDesc.digest.slice('sha256:'.length)), bytes);
+    }
     fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
     const tag = /:([\w][\w.-]*)$/.exec(name.split('@')[0]!.split('/').pop()!)?.[1];
     const indexFile = path.join(dir, 'index.json');
@@ -150,7 +153,7 @@ async function main(argv: string[]): Promise<void> {
 try {
   await main(process.argv.slice(2));
 } catch (e) {
-  if (e instanceof UsageError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  if (e instanceof UsageError || String((e as { code?: string }).code).startsWith('ERR_PARSE_ARGS_')) {
     process.stderr.write(`pull-image: ${(e as Error).message}\n\n${usage}`);
     process.exitCode = 2;
   } else {
