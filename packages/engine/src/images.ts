@@ -72,7 +72,16 @@ export interface PullResult {
 export interface PushImageOptions {
   onProgress?: (p: ImageProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Credentials for this push only (the Docker API's `X-Registry-Auth`),
+   * used instead of the registry client's own; a password login or an
+   * identity token.
+   */
+  credentials?: RegistryCredentials;
 }
+
+/** Registry credentials given with one call: a password login or an identity token. */
+export type RegistryCredentials = { username: string; password: string } | { identityToken: string; username?: string };
 
 /** One row of `GET /images/json` (`docker images`). */
 export interface ImageSummary {

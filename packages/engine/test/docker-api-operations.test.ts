@@ -5,6 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { serveDockerApi, type ContainerStats, type CreateContainerOptions, type DockerApiServer, type LocalEngine } from '@berth/engine';
+import { startRegistry } from '@berth/testkit';
 import { isRoot, tempDir } from './helpers/tmp.js';
 import { openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
 
@@ -213,6 +214,24 @@ serial('docker CLI 28 through berth\'s API: commit, save/load, push with X-Regis
   });
   t.is(badAuth, 400);
   await dk('rmi', pushed, 'local/ops:v1');
+});
+
+serial('docker push with a login: the CLI sends X-Registry-Auth from its config, berth pushes with it to a basic-auth registry (root, local registry)', async (t) => {
+  if (!hasDocker) return t.pass('docker CLI not installed');
+  const authReg = await startRegistry({ auth: 'basic' });
+  t.teardown(() => authReg.close());
+  const target = `${authReg.host}/private/busybox:v1`;
+  await dk('tag', ref, target);
+  const anonymous = await execp(docker, ['push', target], { env: cliEnv }).then(() => undefined, (e) => e);
+  t.is(anonymous?.code, 1, 'without a login the registry refuses the push');
+  const config = await tempDir();
+  const { username, password } = authReg.auth!;
+  await fs.writeFile(path.join(config, 'config.json'), JSON.stringify({ auths: { [authReg.host]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } } }));
+  const out = (await execp(docker, ['push', target], { env: { ...cliEnv, DOCKER_CONFIG: config } })).stdout;
+  t.regex(out, /v1: digest: sha256:[0-9a-f]{64} size: \d+/);
+  const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  t.deepEqual((await fetch(`http://${authReg.host}/v2/private/busybox/tags/list`, { headers: { Authorization: basic } }).then((r) => r.json()) as any).tags, ['v1']);
+  await dk('rmi', target);
 });
 
 serial('stats over the API: a stream whose samples chain precpu_stats, stream=0 primed, one-shot unprimed; typed errors (root)', async (t) => {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { mergeEnv } from '@berth/oci-spec';
 import type { Engine } from '../engine.js';
-import type { ImageSummary } from '../images.js';
+import type { ImageSummary, RegistryCredentials } from '../images.js';
 import { InvalidArgumentError, NotImplementedError } from '../errors.js';
 import { familiarTag } from '../images/names.js';
 import { updateFromApi } from '../runtime/container-update.js';
@@ -203,8 +203,10 @@ export function imageOperationRoutes(engine: Engine, h: RouteHelpers): Route[] {
       throw new NotImplementedError('image search', 'a registry search API (the v2 registry protocol has none; Docker Hub\'s is not reachable here)');
     }],
     ['POST', /^\/images\/(?<name>.+)\/push$/, async (req, res, p, q) => {
-      // Validated; the engine pushes with its registry client's own credentials.
-      parseRegistryAuth(req.headers['x-registry-auth']);
+      // X-Registry-Auth's login (docker push sends what `docker login` stored), else the client's own credentials.
+      const auth = parseRegistryAuth(req.headers['x-registry-auth']);
+      const credentials: RegistryCredentials | undefined = auth.identitytoken ? { identityToken: auth.identitytoken, ...(auth.username ? { username: auth.username } : {}) }
+        : auth.username && auth.password ? { username: auth.username, password: auth.password } : undefined;
       const tag = q.get('tag');
       const ref = tag ? `${p.name}:${tag}` : p.name!;
       const signal = clientGone(res);
@@ -214,7 +216,7 @@ export function imageOperationRoutes(engine: Engine, h: RouteHelpers): Route[] {
         started = true;
       };
       try {
-        const pushed = await engine.images.push(ref, { signal, onProgress: (m) => { start(); res.write(`${JSON.stringify(m)}\n`); } });
+        const pushed = await engine.images.push(ref, { signal, ...(credentials ? { credentials } : {}), onProgress: (m) => { start(); res.write(`${JSON.stringify(m)}\n`); } });
         start();
         res.write(`${JSON.stringify({ progressDetail: {}, aux: { Tag: tag || (familiarTag(ref)?.split(':').pop() ?? 'latest'), Digest: pushed.digest, Size: pushed.size } })}\n`);
       } catch (e) {

@@ -456,6 +456,19 @@ export class LocalImageService implements ImageService {
 
   /** Pushes the image named `ref` to its registry: config and layers, then the manifest by tag. */
   async push(ref: string, opts: PushImageOptions = {}): Promise<{ digest: string; size: number }> {
+    const credentials = opts.credentials;
+    if (!credentials) return this.#push(ref, opts, this.registry);
+    // Credentials given with the call (X-Registry-Auth): a client of its own for this push.
+    const { createRegistryClient } = await import('@berth/registry-client');
+    const client = createRegistryClient({ credentials: async () => credentials });
+    try {
+      return await this.#push(ref, opts, client);
+    } finally {
+      await client.close();
+    }
+  }
+
+  async #push(ref: string, opts: PushImageOptions, registry: ImageRegistry): Promise<{ digest: string; size: number }> {
     this.#open();
     const { signal } = opts;
     const emit = opts.onProgress ?? noop;
@@ -463,7 +476,7 @@ export class LocalImageService implements ImageService {
     const img = await this.#loadNamed(name, signal);
     const r = parseImageName(name);
     emit({ status: `The push refers to repository [${r.name}]` });
-    const pusher = this.registry.pusher(name);
+    const pusher = registry.pusher(name);
     const blobs = [...img.manifest.layers].reverse().concat([img.manifest.config]);
     await Promise.all(blobs.map(async (desc) => {
       const id = shortDigest(desc.digest);
