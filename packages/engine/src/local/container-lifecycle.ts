@@ -21,16 +21,12 @@ import {
 import { mountAll, unmountAll } from '@berth/cow-fs';
 import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings } from '../container.js';
 import type {
-  ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions,
-  NetworkService, RuntimeContainer, StartContainerOptions,
+  ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions, NetworkService,
+  RuntimeContainer, StartContainerOptions,
 } from '../engine.js';
 import {
-  ContainerNotRunningError, InvalidArgumentError, InvalidMountError, NoTtyError, NotImplementedError,
+  ContainerNotRunningError, InvalidArgumentError, InvalidMountError, NotImplementedError,
 } from '../errors.js';
-import {
-  AttachHub, attachSocketPath, connectAttach, makeAttachment, parseDetachKeys, resizeThroughSocket, type AttachmentParts,
-} from './attach-hub.js';
-import { readJsonFileLog } from '../json-file/json-file-log.js';
 import type { EventBus } from '../event.js';
 import type { VolumeStore } from '../volume.js';
 import type { MountRequest } from '../mount-request.js';
@@ -77,17 +73,9 @@ function startFailureCode(e: unknown): number {
 }
 
 interface Running {
-/** The pty size recorded at create (`HostConfig.ConsoleSize`: [rows, columns]), if any. */
-function consoleSizeOf(r: ContainerRecord): { rows: number; cols: number } | undefined {
-  const cs = r.HostConfig.ConsoleSize as [number, number] | undefined;
-  return Array.isArray(cs) && cs[0]! > 0 && cs[1]! > 0 ? { rows: cs[0]!, cols: cs[1]! } : undefined;
-}
-
   container: RuntimeContainer;
   done: Promise<ContainerExit>;
 }
-  /** Fans the container's output out to attached clients (and their input in). */
-  hub: AttachHub;
 
 /** Dependencies of {@link ContainerLifecycle}. */
 export interface LifecycleDeps {
@@ -107,8 +95,6 @@ export class ContainerLifecycle {
   readonly #d: LifecycleDeps;
   readonly #running = new Map<string, Running>();
 
-  /** Hubs of containers attached to before this process starts them (Docker's attach before start). */
-  readonly #pending = new Map<string, AttachHub>();
   constructor(deps: LifecycleDeps) {
     this.#d = deps;
   }
@@ -138,6 +124,7 @@ export class ContainerLifecycle {
     const cmd = opts.entrypoint !== undefined ? (opts.cmd ?? []) : (opts.cmd ?? ic.Cmd ?? []);
     const args = [...entrypoint, ...cmd];
     if (args.length === 0) throw new InvalidArgumentError('command', opts.image, 'no command specified');
+    if (opts.tty) throw new NotImplementedError('a TTY (-t)', 'pty stdio wiring in the engine');
 
     // Network mode: predefined, container:<ref>, or an existing user network.
     const mode = opts.networkMode || 'bridge';
@@ -189,7 +176,7 @@ export class ContainerLifecycle {
       name: opts.name, image: img.id, path: args[0]!, args: args.slice(1),
       config: {
         ...(opts.hostname ? { Hostname: opts.hostname } : {}),
-        User: opts.user ?? ic.User ?? '', Tty: opts.tty, OpenStdin: opts.openStdin, StdinOnce: opts.openStdin && (opts.stdinOnce ?? true),
+        User: opts.user ?? ic.User ?? '', Tty: opts.tty, OpenStdin: opts.openStdin, StdinOnce: opts.openStdin,
         AttachStdin: opts.openStdin, AttachStdout: true, AttachStderr: true,
         Env: mergeEnv(ic.Env ?? [], opts.env), Cmd: cmd.length ? cmd : null, Image: opts.image,
         WorkingDir: opts.workingDir ?? ic.WorkingDir ?? '', Entrypoint: entrypoint.length ? entrypoint : null,
@@ -207,7 +194,6 @@ export class ContainerLifecycle {
         Tmpfs: Object.fromEntries(tmpfs.map((t) => [t.Target, (t.TmpfsOptions ?? []).join(',')])),
       },
       mounts, networkSettings: { Networks: networks }, anonymousVolumes: anonymous,
-        ...(opts.consoleSize ? { ConsoleSize: [opts.consoleSize.rows, opts.consoleSize.cols] } : {}),
     });
     const key = ContainerLifecycle.snapshotKey(record.Id);
     try {
@@ -290,9 +276,6 @@ export class ContainerLifecycle {
       mountAll(await images.snapshotter.mounts(key), rootfs);
       undo.push(async () => unmountAll(rootfs, 1, { detach: true }));
       const setup = await network;
-    let hub: AttachHub;
-    let listening: Promise<void> = Promise.resolve();
-    let running = false;
       for (const m of r.Mounts) {
         if (m.Type !== 'volume' || !m.Name) continue;
         await this.#d.volumes.mount(m.Name, r.Id);
@@ -306,19 +289,10 @@ export class ContainerLifecycle {
         ...(lc['max-file'] ? { maxFile: Number(lc['max-file']) } : {}),
       });
       undo.push(() => log.close());
-      // A TTY: the process gets a pty (its slave as stdio and controlling terminal); the master carries all output as stdout.
-      const tty = fresh.Config.Tty;
-      const size = opts.consoleSize ?? consoleSizeOf(fresh);
-      if (tty) spec.process = { ...spec.process!, terminal: true, ...(size ? { consoleSize: { height: size.rows, width: size.cols } } : {}) };
-      const h = this.#pending.get(r.Id) ?? new AttachHub(r.Id, fresh.Config);
-      hub = h;
-      this.#pending.delete(r.Id);
-      undo.push(async () => { if (!running) await h.end(); }); // once running, the exit task ends the hub, after the exit is recorded
-      container = await runtime.create(r.Id, spec, {
-        bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: tty ? 'pty' : 'pipe', ...(tty && size ? { consoleSize: size } : {}),
-      });
+      container = await runtime.create(r.Id, spec, { bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: 'pipe' });
       undo.push(() => container.delete({ force: true }));
-      const pump = (stream: 'stdout' | 'stderr', s: import('node:stream').Readable | undefined) => new Promise<void>((resolve) => {
+      const pump = (stream: 'stdout' | 'stderr') => new Promise<void>((resolve) => {
+        const s = container.stdio[stream];
         if (!s) return resolve();
         s.on('data', (chunk: Buffer) => {
           void log.write(stream, chunk);
@@ -326,9 +300,9 @@ export class ContainerLifecycle {
         });
         s.once('end', () => resolve());
         s.once('close', () => resolve());
-        s.once('error', () => resolve()); // a pty master reads EIO once the last slave closed
+        s.once('error', () => resolve());
       });
-      pumps = tty ? [pump('stdout', container.stdio.pty)] : [pump('stdout', container.stdio.stdout), pump('stderr', container.stdio.stderr)];
+      pumps = [pump('stdout'), pump('stderr')];
       if (!fresh.Config.OpenStdin) container.stdio.stdin?.end();
       await container.start();
     } catch (e) {
@@ -339,7 +313,6 @@ export class ContainerLifecycle {
         rec.State.Error = (e as Error).message;
       }).catch(() => undefined);
       throw e;
-          h.output(stream, chunk);
     }
     // The runtime waits on its own thread, which does not hold the event loop open; the container's pipes do, but
     // they may close before the exit arrives. Hold the loop until this supervisor has recorded the exit.
@@ -347,22 +320,7 @@ export class ContainerLifecycle {
     let started: ContainerRecord;
     try {
       // This process supervises the container and records its exit: say so, so others wait for that record.
-      const c = container;
-      h.bind({
-        stdin: fresh.Config.OpenStdin ? (tty ? c.stdio.pty : c.stdio.stdin) : undefined,
-        resize: tty ? (rows, cols) => c.resize?.(rows, cols) : undefined,
-      });
-      const socket = attachSocketPath(this.#d.runRoot, r.Id);
-      if (opts.waitForAttach) {
-        // run -it's detached supervisor: the client attaches before the process runs, so it sees all of its output.
-        await h.listen(socket);
-        opts.onAttachReady?.();
-        await h.firstAttach;
-      } else {
-        listening = h.listen(socket).then(() => opts.onAttachReady?.(), () => undefined);
-      }
       // One record write for both.
-      running = true;
       supervisorTicks ??= await processStartTicks(process.pid);
       started = await this.#d.store.markRunning(r.Id, container.pid, { SupervisorPid: process.pid, SupervisorStartTicks: supervisorTicks });
       await this.#d.events.publish({ Type: 'container', Action: 'start', Actor: { ID: r.Id, Attributes: { image: started.Config.Image, name: started.Name.slice(1) } } });
@@ -384,74 +342,8 @@ export class ContainerLifecycle {
       if (rec.HostConfig.AutoRemove) await this.#d.remove(r.Id).catch(() => undefined);
       return exit;
     })().finally(() => clearInterval(keep));
-    this.#running.set(r.Id, { container, done, hub });
-    const tty = started.Config.Tty;
-    return {
-      id: r.Id, pid: container.pid, tty, wait: () => done,
-      stdin: started.Config.OpenStdin ? (tty ? container.stdio.pty : container.stdio.stdin) : undefined,
-      resize: (size) => hub.resize(size),
-    };
-  }
-
-  /**
-   * Attaches to a container's stdio: the hub of this process when it
-   * supervises the container, else its supervisor's attach socket; a
-   * container not running is refused unless a supervisor waits for an
-   * attach or `waitStart` (then the attachment starts with this process's
-   * next start of it). `logs` replays the json-file log first.
-   */
-  async attach(ref: string, opts: ContainerAttachOptions = {}): Promise<ContainerAttachment> {
-    const r = await this.#d.store.get(ref);
-    const name = r.Name.slice(1);
-    if (opts.detachKeys !== undefined) parseDetachKeys(opts.detachKeys);
-    let parts: AttachmentParts | undefined;
-    if (opts.stream === false) {
-      parts = makeAttachment(r.Id, r.Config.Tty, false, opts, { input: () => undefined, inputEnd: () => undefined, resize: async () => undefined, closed: () => undefined });
-    } else {
-      const mine = this.#running.get(r.Id);
-      if (mine) parts = mine.hub.attachLocal(opts);
-      else {
-        if (r.State.Paused) throw new ContainerNotRunningError(name, 'it is paused: unpause it first');
-        const socket = attachSocketPath(this.#d.runRoot, r.Id);
-        const alive = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks));
-        if (alive || (await fs.access(socket).then(() => true, () => false))) {
-          try {
-            parts = await connectAttach(socket, r.Id, r.Config, opts);
-          } catch (e) {
-            if (alive || !opts.waitStart) throw e;
-          }
-        }
-        if (!parts) {
-          if (!opts.waitStart) throw new ContainerNotRunningError(name, 'start it first, or attach before starting it (waitStart)');
-          const pending = this.#pending.get(r.Id) ?? new AttachHub(r.Id, r.Config);
-          this.#pending.set(r.Id, pending);
-          parts = pending.attachLocal(opts);
-        }
-      }
-    }
-    if (opts.logs) {
-      parts.hold();
-      const streams = [...(opts.stdout !== false ? ['stdout'] : []), ...(opts.stderr !== false ? ['stderr'] : [])] as Array<'stdout' | 'stderr'>;
-      try {
-        for await (const e of readJsonFileLog(r.LogPath, { streams })) parts.deliver(r.Config.Tty ? 'stdout' : e.stream, Buffer.from(e.log));
-      } catch { /* no log yet */ }
-      parts.release();
-    }
-    if (opts.stream === false) parts.finish({ reason: 'closed' });
-    return parts.attachment;
-  }
-
-  /** Resizes a container's pty: through its hub here, else through its supervisor's socket. */
-  async resize(ref: string, size: ConsoleSize): Promise<void> {
-    const r = await this.#d.store.get(ref);
-    if (!r.Config.Tty) throw new NoTtyError(r.Name.slice(1));
-    if (!Number.isInteger(size.h) || !Number.isInteger(size.w) || size.h < 0 || size.w < 0 || size.h > 0xffff || size.w > 0xffff) {
-      throw new InvalidArgumentError('console size', `${size.h}x${size.w}`, 'height and width must be integers from 0 to 65535');
-    }
-    const mine = this.#running.get(r.Id);
-    if (mine) return mine.hub.resize(size);
-    if (!(r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) throw new ContainerNotRunningError(r.Name.slice(1), 'cannot resize');
-    await resizeThroughSocket(attachSocketPath(this.#d.runRoot, r.Id), r.Name.slice(1), size);
+    this.#running.set(r.Id, { container, done });
+    return { id: r.Id, pid: container.pid, stdin: started.Config.OpenStdin ? container.stdio.stdin : undefined, wait: () => done };
   }
 
   /** Signals the container's init: through the runtime when this process started it, else by its recorded pid. */
@@ -466,9 +358,6 @@ export class ContainerLifecycle {
     if (!(r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
       throw new ContainerNotRunningError(r.Name.slice(1), 'nothing to signal');
     }
-      // Attached clients learn the exit last, so a client of run --rm finds the container gone.
-      await listening;
-      await hub.end(exit);
     process.kill(r.State.Pid, sig);
   }
 
