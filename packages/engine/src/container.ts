@@ -166,6 +166,10 @@ export interface NewContainer {
   mounts?: MountPoint[];
   networkSettings?: Partial<NetworkSettings>;
   anonymousVolumes?: string[];
+  /** The id to use (64 hex digits, from the caller's `newId()`), so resources named after it can be made alongside; default a new one. */
+  id?: string;
+  /** berth's bookkeeping to record from the start (`SnapshotKey`, `TmpfsMounts`), in the same write as the record. */
+  berth?: Partial<BerthContainerExtras>;
 }
 
 /** Options of {@link ContainerStore.list}. */
@@ -198,13 +202,17 @@ export interface ContainerStore {
   get(ref: string): Promise<ContainerRecord>;
   /** Lists records, newest first. */
   list(opts?: ListContainersOptions): Promise<ContainerRecord[]>;
-  /** Read-modify-write of one record (serialised per container within this process). */
-  update(ref: string, mutate: (r: ContainerRecord) => void): Promise<ContainerRecord>;
-  /** Records that the container's init process `pid` runs (and sets `extras` on `Berth`, in the same write). */
+  /**
+   * Read-modify-write of one record (serialised per container within this
+   * process). Atomic for every reader; `sync: false` skips the fsync for run
+   * state a machine crash makes stale anyway (the default fsyncs).
+   */
+  update(ref: string, mutate: (r: ContainerRecord) => void, opts?: { sync?: boolean }): Promise<ContainerRecord>;
+  /** Records that the container's init process `pid` runs (and sets `extras` on `Berth`, in the same write; `PidStartTicks` from the runtime spares a /proc read). Run state: not fsynced. */
   markRunning(ref: string, pid: number, extras?: Partial<BerthContainerExtras>): Promise<ContainerRecord>;
-  /** Records that the container's process exited. */
+  /** Records that the container's process exited. Run state: not fsynced. */
   markExited(ref: string, exit: ExitInfo): Promise<ContainerRecord>;
-  /** Records pause / unpause. */
+  /** Records pause / unpause (run state: not fsynced). */
   markPaused(ref: string, paused: boolean): Promise<ContainerRecord>;
   /** Renames a container; throws `ERR_ENGINE_NAME_IN_USE` when taken. */
   rename(ref: string, newName: string): Promise<ContainerRecord>;

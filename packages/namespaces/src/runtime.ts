@@ -90,6 +90,13 @@ export interface ContainerProcess {
 export interface Container extends ContainerProcess {
   readonly id: string;
   readonly root: string;
+  /**
+   * The init's start time in clock ticks since boot (field 22 of
+   * `/proc/<pid>/stat`), read at create while the init waited: with `pid` it
+   * names the process even after pid reuse, without reading /proc again
+   * (which stalls while the process execs or exits).
+   */
+  readonly pidStartTime: number;
   /** Lets a created container exec its process. */
   start(): Promise<void>;
   /** Signals the init process, or with `all` every process of the cgroup. */

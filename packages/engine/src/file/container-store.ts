@@ -1,6 +1,13 @@
 /**
  * The on-disk container store: `<root>/containers/<id>/config.v2.json`
  * (atomic writes), `<root>/names/<name>` (exclusive name reservations).
+ *
+ * Every write is atomic (temp + rename), so any process, and this one after
+ * a restart, reads a whole record. Creation is also durable (record and
+ * directory fsynced), as is removal (directory fsynced) and a rename; run
+ * state (markRunning/markExited/markPaused, reconcile) is not fsynced: a
+ * machine crash ends every container anyway, and reconcile rewrites what
+ * it left behind.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -8,13 +15,16 @@ import type {
   BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
 } from '../container.js';
 import {
-  AmbiguousIdError, ContainerNotFoundError, InvalidFilterError, InvalidNameError, NameInUseError, StateCorruptError,
+  AmbiguousIdError, ContainerNotFoundError, InvalidArgumentError, InvalidFilterError, InvalidNameError, NameInUseError, StateCorruptError,
 } from '../errors.js';
 import { atomicWriteJson, fsyncDir } from '../internal/atomic.js';
 import { newId, rfc3339Nano, validName } from '../internal/ids.js';
 import { KeyedMutex } from '../internal/mutex.js';
 import { randomName } from '../internal/names.js';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
+
+/** Writes of run state: atomic, not fsynced (see the module comment). */
+const runState = { sync: false } as const;
 
 /** Docker's zero time, used for StartedAt/FinishedAt before they happen. */
 export const zeroTime = '0001-01-01T00:00:00Z';
@@ -56,7 +66,8 @@ export class FileContainerStore implements ContainerStore {
   }
 
   async create(spec: NewContainer): Promise<ContainerRecord> {
-    const id = newId();
+    if (spec.id !== undefined && !/^[0-9a-f]{64}$/.test(spec.id)) throw new InvalidArgumentError('container id', spec.id, 'must be 64 hex digits');
+    const id = spec.id ?? newId();
     const name = await this.#reserveName(spec.name, id);
     const dir = this.dir(id);
     try {
@@ -92,7 +103,7 @@ export class FileContainerStore implements ContainerStore {
         },
         Mounts: spec.mounts ?? [],
         NetworkSettings: { SandboxID: '', SandboxKey: '', Ports: {}, Networks: {}, ...spec.networkSettings },
-        Berth: spec.anonymousVolumes?.length ? { AnonymousVolumes: [...spec.anonymousVolumes] } : {},
+        Berth: { ...spec.berth, ...(spec.anonymousVolumes?.length ? { AnonymousVolumes: [...spec.anonymousVolumes] } : {}) },
       };
       await atomicWriteJson(path.join(dir, configFile), record);
       await fsyncDir(this.containersDir);
@@ -202,26 +213,28 @@ export class FileContainerStore implements ContainerStore {
     return opts.limit !== undefined && opts.limit >= 0 ? list.slice(0, opts.limit) : list;
   }
 
-  async update(ref: string, mutate: (r: ContainerRecord) => void): Promise<ContainerRecord> {
+  async update(ref: string, mutate: (r: ContainerRecord) => void, opts: { sync?: boolean } = {}): Promise<ContainerRecord> {
     const id = await this.resolve(ref);
     return this.#mutex.run(id, async () => {
       const r = await this.#read(id);
       mutate(r);
       r.Id = id; // the id is not mutable
-      await atomicWriteJson(path.join(this.dir(id), configFile), r);
+      await atomicWriteJson(path.join(this.dir(id), configFile), r, { sync: opts.sync });
       return r;
     });
   }
 
   async markRunning(ref: string, pid: number, extras: Partial<BerthContainerExtras> = {}): Promise<ContainerRecord> {
-    const ticks = await processStartTicks(pid);
+    // The runtime's reading, taken while the init waited to exec, is both cheaper and surer than /proc now (the
+    // process may be exec'ing, which stalls the read, or already a zombie, which has no start time to read).
+    const ticks = extras.PidStartTicks || (await processStartTicks(pid));
     return this.update(ref, (r) => {
       Object.assign(r.State, {
         Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
         Pid: pid, ExitCode: 0, Error: '', StartedAt: rfc3339Nano(),
       });
       r.Berth = { ...r.Berth, ...extras, PidStartTicks: ticks };
-    });
+    }, runState);
   }
 
   async markExited(ref: string, exit: ExitInfo): Promise<ContainerRecord> {
@@ -231,14 +244,14 @@ export class FileContainerStore implements ContainerStore {
         Pid: 0, ExitCode: exit.exitCode, Error: exit.error ?? '', FinishedAt: rfc3339Nano(),
       });
       if (r.Berth) clearLiveness(r.Berth);
-    });
+    }, runState);
   }
 
   async markPaused(ref: string, paused: boolean): Promise<ContainerRecord> {
     return this.update(ref, (r) => {
       r.State.Paused = paused;
       r.State.Status = paused ? 'paused' : r.State.Running ? 'running' : r.State.Status;
-    });
+    }, runState);
   }
 
   async rename(ref: string, newName: string): Promise<ContainerRecord> {
@@ -274,8 +287,8 @@ export class FileContainerStore implements ContainerStore {
       // Rename the directory away first so a crash never leaves a half-removed record visible.
       const trash = path.join(this.containersDir, `.removing-${id}`);
       await fs.rename(this.dir(id), trash);
-      await fsyncDir(this.containersDir);
-      await fs.rm(trash, { recursive: true, force: true });
+      // The removal is durable once the directory is synced; the trash goes meanwhile (reconcile clears leftovers).
+      await Promise.all([fsyncDir(this.containersDir), fs.rm(trash, { recursive: true, force: true })]);
       return r;
     });
   }
@@ -301,7 +314,7 @@ export class FileContainerStore implements ContainerStore {
         });
         if (rec.Berth) clearLiveness(rec.Berth);
         vanished = true;
-      });
+      }, runState);
       if (vanished) changed.push(marked.Id);
     }
     return changed;

@@ -123,11 +123,13 @@ class NativeProcess implements ContainerProcess {
 class NativeContainer extends NativeProcess implements Container {
   readonly id: string;
   readonly root: string;
+  readonly pidStartTime: number;
 
   constructor(id: string, root: string, s: Spawned, state: ContainerState, isChild: boolean) {
     super(s, isChild);
     this.id = id;
     this.root = root;
+    this.pidStartTime = state.pidStartTime;
     this.cgroupsPath = state.cgroupsPath ?? null;
   }
 
