@@ -126,3 +126,10 @@ test('errors print their code: ERR_STORE_NOT_FOUND, ERR_STORE_INVALID_ARCHIVE, E
   t.is(u.code, 2);
   t.regex(u.stderr, /^image-store-ls: expected STORE\n\nusage: image-store-ls/);
 });
+
+test('the program imports one berth package, @berth/image-store, by its public entry point only', (t) => {
+  const imports = [...fs.readFileSync(program, 'utf8').matchAll(/from '(@berth\/[^']*)'/g)].map((m) => m[1]);
+  t.deepEqual([...new Set(imports)], ['@berth/image-store']);
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'));
+  t.deepEqual(Object.keys(pkg.dependencies), ['@berth/image-store']);
+});

@@ -122,3 +122,10 @@ test('usage errors exit 2 with the usage text', async (t) => {
   t.is(p.code, 2);
   t.regex(p.stderr, /bad --platform "linux"/);
 });
+
+test('the program imports one berth package, @berth/registry-client, by its public entry point only', (t) => {
+  const imports = [...fs.readFileSync(program, 'utf8').matchAll(/from '(@berth\/[^']*)'/g)].map((m) => m[1]);
+  t.deepEqual([...new Set(imports)], ['@berth/registry-client']);
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'));
+  t.deepEqual(Object.keys(pkg.dependencies), ['@berth/registry-client']);
+});

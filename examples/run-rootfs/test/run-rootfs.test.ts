@@ -121,3 +121,10 @@ rootTest('errors: 127 with ERR_NS_EXEC_NOT_FOUND, 125 with ERR_NS_ROOTFS_NOT_FOU
     t.false(fs.existsSync(`/sys/fs/cgroup/pids/berth/${id}`), `failed run ${id} left no cgroup`);
   }
 });
+
+test('the program imports one berth package, @berth/namespaces, by its public entry point only', (t) => {
+  const imports = [...fs.readFileSync(program, 'utf8').matchAll(/from '(@berth\/[^']*)'/g)].map((m) => m[1]);
+  t.deepEqual([...new Set(imports)], ['@berth/namespaces']);
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'));
+  t.deepEqual(Object.keys(pkg.dependencies), ['@berth/namespaces']);
+});

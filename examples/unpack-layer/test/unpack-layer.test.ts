@@ -62,12 +62,12 @@ test('applies the four gzip layers of multilayer: diffIds are the config\'s diff
   if (isRoot) t.is(fs.lstatSync(path.join(target, 'data/user-owned.txt')).uid, 1000);
 });
 
-test('zstd layers and a plain tar on stdin give the same diffIds; a plain tar\'s diffId is its sha256sum', async (t) => {
-  const { files, diffIds } = layersOf(fixture('multilayer', 'oci-zstd'));
-  const r = await unpackLayer([path.join(tmp.path, 'zstd'), ...files]);
+test('a zstd layer and a plain tar on stdin give the gzip layer\'s diffId; a plain tar\'s diffId is its sha256sum', async (t) => {
+  const zstd = layersOf(fixture('busybox', 'oci-zstd'));
+  const r = await unpackLayer([path.join(tmp.path, 'zstd'), zstd.files[0]!]);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(r.stdout.split('\n').filter(Boolean).map((l) => l.split('  ')[0]), diffIds);
-  t.is((r.stderr.match(/: zstd, /g) ?? []).length, 4);
+  t.is(r.stdout, `${zstd.diffIds[0]}  ${zstd.files[0]}\n`);
+  t.regex(r.stderr, /: zstd, \d+ entries/);
 
   const plain = path.join(tmp.path, 'layer.tar');
   const gz = layersOf(fixture('busybox', 'oci-gzip'));
@@ -77,6 +77,7 @@ test('zstd layers and a plain tar on stdin give the same diffIds; a plain tar\'s
   t.is(p.code, 0, p.stderr);
   t.is(p.stdout, `sha256:${sha256sum}  -\n`);
   t.is(`sha256:${sha256sum}`, gz.diffIds[0]);
+  t.is(gz.diffIds[0], zstd.diffIds[0], 'the same layer, compressed two ways');
   t.regex(p.stderr, /^-: none, /);
   t.true(fs.statSync(path.join(tmp.path, 'plain/bin/busybox')).isFile());
 });
@@ -135,4 +136,11 @@ test('usage errors exit 2; a missing layer file exits 1 with its errno code', as
   const m = await unpackLayer([path.join(tmp.path, 'missing'), path.join(tmp.path, 'no-such-layer.tar')]);
   t.is(m.code, 1);
   t.regex(m.stderr, /\[ENOENT\]\n$/);
+});
+
+test('the program imports one berth package, @berth/cow-fs, by its public entry point only', (t) => {
+  const imports = [...fs.readFileSync(program, 'utf8').matchAll(/from '(@berth\/[^']*)'/g)].map((m) => m[1]);
+  t.deepEqual([...new Set(imports)], ['@berth/cow-fs']);
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'));
+  t.deepEqual(Object.keys(pkg.dependencies), ['@berth/cow-fs']);
 });
