@@ -15,7 +15,7 @@
  */
 export * from './errors.js';
 export { SnapshotKind } from './snapshotter.js';
-export type { Mount, SnapshotInfo, SnapshotOptions, Snapshotter, Usage, WalkFilter } from './snapshotter.js';
+export type { Mount, SnapshotInfo, SnapshotOptions, Snapshotter, SnapshotterCapabilities, Usage, WalkFilter } from './snapshotter.js';
 export { OverlaySnapshotter, openOverlaySnapshotter, type OverlaySnapshotterOptions } from './overlay/overlay-snapshotter.js';
 export { CopySnapshotter, openCopySnapshotter } from './copy/copy-snapshotter.js';
 export { applyLayer, entryComponents, isOpaqueDir, WhiteoutMode, type ApplyLayerOptions, type ApplyLayerResult } from './archive/apply.js';

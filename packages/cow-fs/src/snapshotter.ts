@@ -60,13 +60,40 @@
  * await sn.remove('C1');
  * ```
  *
+ * ## Concurrent unpack: a parent that is still active
+ *
+ * Layer N+1 does not need layer N to be complete to be applied (its own
+ * directory is separate: containerd applies each layer into the new
+ * snapshot's upper dir and reads the parents only for hardlinks and parent
+ * paths). So `prepare` with `{ activeParent: true }` accepts the *key* of an
+ * active snapshot as parent, where the backend allows it
+ * (`capabilities.activeParent`: overlay yes, copy no). The contract still
+ * holds at every commit:
+ *
+ * - the child cannot be committed before its parent is
+ *   (ERR_SNAPSHOT_INVALID_STATE); when the parent is committed, every child
+ *   naming its key is rebased onto its name in the same metadata write;
+ * - the parent cannot be removed while it has children;
+ * - `applyLayerToMounts(m, stream, { lowersReady })` never reads a lower
+ *   layer before `lowersReady` settles (an entry that needs one waits).
+ *
+ * ```ts
+ * const m1 = await sn.prepare('extract-1 C1', undefined);
+ * const m2 = await sn.prepare('extract-2 C2', 'extract-1 C1', { activeParent: true });
+ * const a1 = applyLayerToMounts(m1, layer1Stream);
+ * const a2 = applyLayerToMounts(m2, layer2Stream, { lowersReady: a1 });   // runs alongside a1
+ * await Promise.all([a1, a2]);
+ * await Promise.all([sn.commit('C1', 'extract-1 C1'), sn.commit('C2', 'extract-2 C2')]); // one syncfs
+ * ```
+ *
  * Failures are typed: an unknown key is ERR_SNAPSHOT_NOT_FOUND, a taken key
  * ERR_SNAPSHOT_ALREADY_EXISTS, committing a view or using an active snapshot
  * as a parent ERR_SNAPSHOT_INVALID_STATE, removing a parent
  * ERR_SNAPSHOT_HAS_CHILDREN, any call after close() ERR_SNAPSHOTTER_CLOSED.
  *
  * Durability: `commit` syncs the snapshot's filesystem (syncfs) before it
- * records the commit, and metadata is written atomically (temp file, fsync,
+ * records the commit (commits waiting at the same time share one syncfs,
+ * which runs off the main thread), and metadata is written atomically (temp file, fsync,
  * rename, fsync of the directory), so after a crash a snapshot is either
  * committed with its data or not committed at all; `cleanup` removes
  * directories that no snapshot owns.
@@ -110,6 +137,18 @@ export interface Usage {
 /** Options of prepare, view and commit: labels, plus oci-spec's `CallOptions` (`signal`). */
 export interface SnapshotOptions extends CallOptions {
   labels?: Record<string, string>;
+  /**
+   * prepare only: `parent` may be the key of an active snapshot (a layer
+   * still being unpacked); see "Concurrent unpack" in the module comment.
+   * Backends without `capabilities.activeParent` throw ERR_SNAPSHOTTER_UNSUPPORTED.
+   */
+  activeParent?: boolean;
+}
+
+/** What a backend can do beyond the base contract. */
+export interface SnapshotterCapabilities {
+  /** `prepare` over an active parent (`{ activeParent: true }`): layers of a chain can be unpacked concurrently. */
+  activeParent: boolean;
 }
 
 /** A filter for {@link Snapshotter.walk}; every given field must match. */
@@ -124,6 +163,8 @@ export interface WalkFilter {
 
 /** The snapshotter contract; see the module comment for the model and an example. */
 export interface Snapshotter {
+  /** What this backend supports beyond the base contract (absent: nothing). */
+  readonly capabilities?: SnapshotterCapabilities;
   /** Information on the snapshot with this key or name. @throws ERR_SNAPSHOT_NOT_FOUND */
   stat(key: string, opts?: CallOptions): Promise<SnapshotInfo>;
   /**

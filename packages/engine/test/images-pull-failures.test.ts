@@ -129,3 +129,20 @@ serial('unpack snapshots left by a process that died mid-pull are removed on ope
   const r = await second.images.pull(`${reg.host}/busybox:oci-gzip`);
   t.truthy(r.chainId);
 });
+
+serial('a concurrent unpack killed mid-way leaves a chain of active snapshots (each the parent of the next): the next open removes it children first; the pull then succeeds (root, overlayfs)', async (t) => {
+  const first = await openImages();
+  const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+  const labels = { 'berth/unpack.owner': `${dead} 1` };
+  // The chain a concurrent pull builds, named so that walk order (by name) is parents first.
+  await first.images.snapshotter.prepare('extract-a sha256:1', undefined, { labels });
+  await first.images.snapshotter.prepare('extract-b sha256:2', 'extract-a sha256:1', { labels, activeParent: true });
+  await first.images.snapshotter.prepare('extract-c sha256:3', 'extract-b sha256:2', { labels, activeParent: true });
+  await first.close();
+
+  const second = await openImages({ root: first.root });
+  t.teardown(second.close);
+  t.deepEqual(await activeSnapshots(second.images), []);
+  const r = await second.images.pull(`${reg.host}/multilayer:oci-gzip`);
+  t.deepEqual(await withRootfs(second.images, r.chainId!, (dir) => multilayerProblems(dir)), []);
+});

@@ -1,8 +1,10 @@
 import test from 'ava';
+import dc from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fixture, type TestRegistry } from '@berth/testkit';
 import { openLocalImageService, type ImageProgress } from '@berth/engine';
+import { openCopySnapshotter } from '@berth/cow-fs';
 import { exists, multilayerProblems, openImages, withRootfs, startSeededRegistry } from './helpers/images-env.js';
 import { isRoot, tempDir } from './helpers/tmp.js';
 
@@ -116,4 +118,47 @@ serial('with one download at a time, the other layers report Waiting, then each 
   await images.pull(`${reg.host}/multilayer:oci-gzip`, { onProgress: (p) => progress.push(p) });
   t.is(progress.filter((p) => p.status === 'Waiting').length, 3);
   t.is(progress.filter((p) => p.status === 'Pull complete').length, 4);
+});
+
+serial('overlay: every layer is prepared (over its still-active parent) before the first commit; commits follow in layer order and leave no key behind; the copy backend unpacks one by one to the same tree (root, overlayfs)', async (t) => {
+  const events: Array<{ event: string; root: string; key: string; name?: string }> = [];
+  const onEvent = (m: unknown): void => { events.push(m as (typeof events)[number]); };
+  dc.subscribe('berth:cow-fs:snapshot', onEvent);
+  t.teardown(() => { dc.unsubscribe('berth:cow-fs:snapshot', onEvent); });
+  const { images, root, close } = await openImages();
+  t.teardown(close);
+  const r = await images.pull(`${reg.host}/multilayer:oci-gzip`);
+  const mine = events.filter((e) => e.root.startsWith(fs.realpathSync(root)));
+  const prepares = mine.filter((e) => e.event === 'prepare');
+  const commits = mine.filter((e) => e.event === 'commit');
+  t.is(prepares.length, 4);
+  t.is(commits.length, 4);
+  // Concurrent: all four snapshots existed before any was committed.
+  t.true(mine.indexOf(prepares[3]!) < mine.indexOf(commits[0]!));
+  // In layer order: each commit's key is the one prepared at the same position; the last is the image's chainId.
+  t.deepEqual(commits.map((c) => c.key), prepares.map((p) => p.key));
+  t.is(commits[3]!.name, r.chainId);
+  // The rebase at commit: every parent is a committed name, no extract key is left.
+  const names = new Set<string>();
+  const parents: Array<string | undefined> = [];
+  for await (const s of images.snapshotter.walk()) {
+    t.is(s.kind, 'committed');
+    names.add(s.name);
+    parents.push(s.parent);
+  }
+  for (const p of parents) t.true(p === undefined || names.has(p));
+  t.deepEqual(await withRootfs(images, r.chainId!, (dir) => multilayerProblems(dir)), []);
+
+  // The copy backend cannot prepare over an active parent: it unpacks one layer after another.
+  const copyRoot = await tempDir('berth-images-copy-');
+  const copy = await openLocalImageService({
+    root: copyRoot, snapshotter: await openCopySnapshotter(path.join(copyRoot, 'snapshots', 'copy')), platform: { os: 'linux', architecture: 'amd64' },
+  });
+  t.teardown(() => copy.close());
+  events.length = 0;
+  const rc = await copy.pull(`${reg.host}/multilayer:oci-gzip`);
+  t.is(rc.chainId, r.chainId);
+  const seq = events.filter((e) => e.root.startsWith(fs.realpathSync(copyRoot))).map((e) => e.event);
+  t.deepEqual(seq, ['prepare', 'commit', 'prepare', 'commit', 'prepare', 'commit', 'prepare', 'commit']);
+  t.deepEqual(await withRootfs(copy, rc.chainId!, (dir) => multilayerProblems(dir)), []);
 });

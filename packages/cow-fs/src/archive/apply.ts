@@ -57,6 +57,15 @@ export interface ApplyLayerOptions {
   sync?: boolean;
   /** zstd decoder choice (default 'auto': the zstd CLI when installed). */
   zstdDecoder?: ZstdDecoder;
+  /**
+   * Settles when every layer in `lowers` is completely applied (concurrent
+   * unpack: this layer is applied while the ones below it still are). Until
+   * then no lower layer is ever read: an entry that needs one (an implicit
+   * parent directory, a parent symlink or a hardlink target missing from
+   * this layer) and every entry after it wait, so the result is the same as
+   * applying the layers one after another. A rejection fails this apply.
+   */
+  lowersReady?: Promise<unknown>;
   signal?: AbortSignal;
 }
 
@@ -74,6 +83,18 @@ export interface ApplyLayerResult {
 }
 
 const WH = '.wh.';
+/** Uncompressed bytes a layer reads ahead while waiting for its lower layers (see `lowersReady`). */
+const AHEAD_LIMIT = 32 << 20;
+/**
+ * Longest run of entries restored without yielding to the event loop (ms). Restoring is
+ * synchronous; without a yield, a layer of many small entries (busybox: 268 symlinks) keeps
+ * the main thread from feeding the decompressor of a layer unpacked beside it.
+ */
+const SLICE_MS = 4;
+/** Thrown inside the applier when an entry needs a lower layer that is not complete yet; never escapes it. */
+const NEED_LOWERS: unique symbol = Symbol('need lowers');
+/** A sink call held while the applier waits for its lower layers. */
+type HeldCall = { kind: 'entry' | 'end'; h: TarHeader } | { kind: 'data'; chunk: Buffer; position: number };
 const OPAQUE = '.wh..wh..opq';
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
 const FILE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW;
@@ -126,7 +147,19 @@ class LayerApplier implements TarSink {
   private deferred: Array<[string, Timespec, Timespec]> = [];
   private written = new Set<string>();
   private fd = -1;
+  /** Where the open file (fd) lives, for its metadata at its end. */
+  private curAbs = '';
   private curName = '';
+  /** Whether `lowers` may be read (no `lowersReady`, or it resolved). */
+  private lowersComplete: boolean;
+  /** Whether `lowersReady` has settled (resolved or rejected). */
+  lowersSettled: boolean;
+  /** Sink calls held, in order, while waiting for the lowers or a turn of the event loop (undefined: not waiting). */
+  private held: HeldCall[] | undefined;
+  /** Whether the held calls wait for the lowers (else only for a turn of the event loop). */
+  private heldForLowers = false;
+  /** When the current run of synchronous restores began. */
+  private sliceStart = performance.now();
   entries = 0;
   private readonly overlay: boolean;
   private readonly lowers: readonly string[];
@@ -140,6 +173,53 @@ class LayerApplier implements TarSink {
     this.allowDevices = opts.allowDevices !== false;
     this.chown = opts.sameOwner ?? process.getuid?.() === 0;
     this.xattrs = opts.xattrs !== false;
+    this.lowersComplete = opts.lowersReady === undefined;
+    this.lowersSettled = this.lowersComplete;
+    const settled = (): void => { this.lowersSettled = true; };
+    opts.lowersReady?.then(settled, settled);
+  }
+
+  /** Whether the applier holds entries, until its lower layers are complete or for a yield (see {@link resume}). */
+  get waiting(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** Whether it holds entries for lower layers that are not complete yet (resume would wait for them). */
+  get blockedOnLowers(): boolean {
+    return this.held !== undefined && this.heldForLowers && !this.lowersSettled;
+  }
+
+  /** A new input chunk: the caller has just yielded to the event loop, so a new time slice starts. */
+  beginSlice(): void {
+    this.sliceStart = performance.now();
+  }
+
+  /**
+   * Waits for the lower layers, then restores the held entries in order.
+   * Called between input chunks, so at most one chunk is held.
+   */
+  async resume(): Promise<void> {
+    const held = this.held ?? [];
+    if (!this.heldForLowers || this.lowersComplete) {
+      // Only yielding: let other work (I/O callbacks, another layer's decompressor) run first.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    } else {
+      try {
+        await this.opts.lowersReady;
+      } catch (e) {
+        const first = held[0];
+        throw new LayerApplyError(first !== undefined && first.kind !== 'data' ? first.h.name : this.curName, 'a lower layer failed to apply', { cause: e });
+      }
+      this.lowersComplete = true;
+    }
+    this.held = undefined;
+    this.heldForLowers = false;
+    this.sliceStart = performance.now();
+    for (const c of held) {
+      if (c.kind === 'entry') this.entry(c.h);
+      else if (c.kind === 'data') this.data(c.chunk, c.position);
+      else this.end(c.h);
+    }
   }
 
   private invalidate(): void {
@@ -155,6 +235,8 @@ class LayerApplier implements TarSink {
    * lead this lookup (or a hardlink copy-up) out of the lower root.
    */
   private lowerStat(rel: string): { path: string; st: fs.Stats } | undefined {
+    // A lower layer still being applied is never read: the entry waits (see resume()).
+    if (!this.lowersComplete) throw NEED_LOWERS;
     const comps = rel.split('/');
     let up = this.root;
     for (let i = 0; i < comps.length - 1; i++) {
@@ -253,10 +335,21 @@ class LayerApplier implements TarSink {
   }
 
   entry(h: TarHeader): void {
+    if (this.held !== undefined) { this.held.push({ kind: 'entry', h }); return; }
+    if (performance.now() - this.sliceStart > SLICE_MS) { this.held = [{ kind: 'entry', h }]; return; }
     throwIfAborted(this.opts.signal, 'apply layer');
     this.curName = h.name;
+    try {
+      this.guard(h.name, () => this.restore(h));
+    } catch (e) {
+      if (e !== NEED_LOWERS) throw e;
+      // Everything the entry did before it needed a lower (parent directories
+      // made in this layer) is redone the same way when it is restored again.
+      this.held = [{ kind: 'entry', h }];
+      this.heldForLowers = true;
+      return;
+    }
     this.entries++;
-    this.guard(h.name, () => this.restore(h));
   }
 
   /** Runs one step of an entry; a failure closes the open file and names the entry. */
@@ -264,6 +357,7 @@ class LayerApplier implements TarSink {
     try {
       fn();
     } catch (e) {
+      if (e === NEED_LOWERS) throw e;
       this.abort();
       // Our own rejections already name the entry; anything else (fs, syscall) is wrapped so it does.
       const code = (e as { code?: unknown }).code;
@@ -311,6 +405,7 @@ class LayerApplier implements TarSink {
           fd = fs.openSync(abs, FILE_FLAGS, 0o600);
         }
         this.fd = fd;
+        this.curAbs = abs;
         return;
       }
       case TarEntryType.Symlink: {
@@ -441,6 +536,7 @@ class LayerApplier implements TarSink {
   }
 
   data(chunk: Buffer, position: number): void {
+    if (this.held !== undefined) { this.held.push({ kind: 'data', chunk, position }); return; }
     try {
       let off = 0;
       while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off, chunk.length - off, position + off);
@@ -450,6 +546,7 @@ class LayerApplier implements TarSink {
   }
 
   end(h: TarHeader): void {
+    if (this.held !== undefined) { this.held.push({ kind: 'end', h }); return; }
     if (h.type !== TarEntryType.File || this.fd < 0) return;
     this.guard(h.name, () => this.endFile(h));
   }
@@ -468,9 +565,8 @@ class LayerApplier implements TarSink {
     }
     const exactTimes = h.mtime.nsec !== 0 || (h.atime?.nsec ?? 0) !== 0;
     if ((this.xattrs && h.xattrs.size > 0) || exactTimes) {
-      const comps = entryComponents(h.name);
-      const parent = this.resolveDir(comps.slice(0, -1), false)!;
-      const abs = `${parent[0]}/${comps[comps.length - 1]}`;
+      // The path the file was created at (nothing ran in between: no re-resolve).
+      const abs = this.curAbs;
       this.setXattrs(abs, h);
       if (exactTimes) lutimens(abs, h.atime ?? h.mtime, h.mtime);
     }
@@ -520,6 +616,8 @@ class LayerApplier implements TarSink {
  *   LayerUnsupportedEntryError, LayerApplyError, CancelledError.
  */
 export async function applyLayer(target: string, input: Readable | AsyncIterable<Uint8Array>, opts: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
+  // Never an unhandled rejection, whatever fails first; the applier awaits it where it needs it.
+  opts.lowersReady?.catch(() => undefined);
   throwIfAborted(opts.signal, 'apply layer');
   const started = performance.now();
   const root = fs.realpathSync(target);
@@ -529,11 +627,36 @@ export async function applyLayer(target: string, input: Readable | AsyncIterable
   const applier = new LayerApplier(root, opts);
   const parser = new TarParser(applier);
   try {
+    // While an entry waits for the lower layers, decompression and hashing go on: the
+    // uncompressed chunks are kept (up to AHEAD_LIMIT bytes) and restored once they are complete.
+    // The applier also stops by itself after SLICE_MS of work (a yield); either way every held
+    // entry and every chunk read ahead is restored, in order, before the archive ends.
+    const ahead: Buffer[] = [];
+    let aheadBytes = 0;
+    const catchUp = async (): Promise<void> => {
+      while (applier.waiting || ahead.length > 0) {
+        if (applier.waiting) await applier.resume();
+        while (!applier.waiting && ahead.length > 0) {
+          const c = ahead.shift()!;
+          aheadBytes -= c.length;
+          applier.beginSlice();
+          parser.write(c);
+        }
+      }
+    };
     for await (const chunk of layer.chunks) {
       hash.update(chunk);
       size += chunk.length;
+      if (applier.waiting || ahead.length > 0) {
+        ahead.push(chunk);
+        aheadBytes += chunk.length;
+        if (!applier.blockedOnLowers || aheadBytes >= AHEAD_LIMIT) await catchUp();
+        continue;
+      }
+      applier.beginSlice();
       parser.write(chunk);
     }
+    await catchUp();
     parser.finish();
     applier.finish();
   } catch (e) {

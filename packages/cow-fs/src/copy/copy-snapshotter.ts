@@ -12,6 +12,8 @@ import { SnapshotKind, type Mount } from '../snapshotter.js';
 
 /** The copy snapshotter; open it with {@link openCopySnapshotter}. */
 export class CopySnapshotter extends BaseSnapshotter {
+  /** A snapshot starts as a copy of its parent, so the parent must be complete (committed) at prepare. */
+  readonly capabilities = { activeParent: false } as const;
   /** Use {@link openCopySnapshotter}. */
   constructor(root: string) {
     super(root);

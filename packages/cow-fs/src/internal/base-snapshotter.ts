@@ -7,13 +7,14 @@ import fs from 'node:fs';
 import { throwIfAborted } from '@berth/oci-spec';
 import {
   SnapshotAlreadyExistsError, SnapshotHasChildrenError, SnapshotInvalidArgumentError, SnapshotInvalidStateError,
-  SnapshotNotFoundError, SnapshotterClosedError,
+  SnapshotNotFoundError, SnapshotterClosedError, SnapshotterUnsupportedError,
 } from '../errors.js';
 import {
-  SnapshotKind, type Mount, type SnapshotInfo, type SnapshotOptions, type Snapshotter, type Usage, type WalkFilter,
+  SnapshotKind, type Mount, type SnapshotInfo, type SnapshotOptions, type Snapshotter, type SnapshotterCapabilities, type Usage, type WalkFilter,
 } from '../snapshotter.js';
 import { diskUsage, readMetadata, writeMetadata, type StoredMetadata, type StoredSnapshot } from './metadata.js';
-import { syncfs, umount } from './sys.js';
+import { SyncGroup, warmSyncThread } from './sync-group.js';
+import { umount } from './sys.js';
 import { publishSnapshotEvent } from '../diagnostics.js';
 
 /** A snapshot with the ids of its committed ancestors, topmost first. */
@@ -31,12 +32,18 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private queue: Promise<unknown> = Promise.resolve();
   protected readonly metaPath: string;
   protected readonly snapshotsDir: string;
+  /** Commits waiting for the disk at the same time share one syncfs, off the main thread. */
+  private readonly syncGroup: SyncGroup;
+  /** Commits in progress, by key: a child's commit waits for its active parent's. */
+  private readonly committing = new Map<string, Promise<void>>();
+  abstract readonly capabilities: SnapshotterCapabilities;
 
   protected constructor(readonly root: string) {
     this.metaPath = `${root}/metadata.json`;
     this.snapshotsDir = `${root}/snapshots`;
     fs.mkdirSync(this.snapshotsDir, { recursive: true, mode: 0o700 });
     this.meta = readMetadata(this.metaPath);
+    this.syncGroup = new SyncGroup(this.snapshotsDir);
   }
 
   /** The directory holding a snapshot's files (the upper dir for overlay). */
@@ -168,9 +175,13 @@ export abstract class BaseSnapshotter implements Snapshotter {
       let parentIds: number[] = [];
       if (parent !== undefined && parent !== '') {
         const p = this.resolve(parent);
-        if (p.snap.kind !== SnapshotKind.Committed) throw new SnapshotInvalidStateError(parent, 'parent is not committed');
+        const activeOk = kind === SnapshotKind.Active && opts.activeParent === true && p.snap.kind === SnapshotKind.Active;
+        if (activeOk && !this.capabilities.activeParent) throw new SnapshotterUnsupportedError('this snapshotter needs a committed parent (no concurrent unpack)');
+        if (p.snap.kind !== SnapshotKind.Committed && !activeOk) throw new SnapshotInvalidStateError(parent, 'parent is not committed');
         parentIds = [p.snap.id, ...p.parentIds];
       }
+      // A commit is coming: start the syncfs thread while the layer is applied.
+      if (kind === SnapshotKind.Active) warmSyncThread();
       const next = this.clone();
       const id = next.nextId++;
       // The directory first, then the record: a crash in between leaves an orphan directory for cleanup().
@@ -190,22 +201,44 @@ export abstract class BaseSnapshotter implements Snapshotter {
     throwIfAborted(opts.signal, 'commit');
     this.checkKey(name);
     const labels = opts.labels === undefined ? undefined : this.checkLabels(opts.labels);
-    return this.exclusive(() => {
+    const check = (): Resolved => {
       const r = this.resolve(key);
       if (r.snap.kind !== SnapshotKind.Active) throw new SnapshotInvalidStateError(key, `cannot commit a ${r.snap.kind} snapshot`);
       if (this.meta.snapshots[name] !== undefined) throw new SnapshotAlreadyExistsError(name);
-      const dir = this.fsDir(r.snap.id);
-      // Data reaches the disk before the commit record does (containerd #8895, #9401).
-      syncfs(dir);
-      const usage = diskUsage(dir);
-      const next = this.clone();
-      const s = next.snapshots[key]!;
-      delete next.snapshots[key];
-      const now = new Date().toISOString();
-      next.snapshots[name] = { ...s, kind: SnapshotKind.Committed, labels: labels ?? s.labels, updated: now, usage };
-      this.save(next);
-      publishSnapshotEvent({ event: 'commit', root: this.root, key, name });
-    });
+      return r;
+    };
+    const r0 = await this.exclusive(check);
+    // A child committed together with its active parent waits for the parent's commit (same syncfs).
+    const parentCommit = r0.snap.parent === undefined ? undefined : this.committing.get(r0.snap.parent);
+    const done = (async () => {
+      // Data reaches the disk before the commit record does (containerd #8895, #9401). The syncfs
+      // runs off the main thread and is shared by every commit waiting at the same time.
+      await this.syncGroup.sync();
+      if (parentCommit !== undefined) await parentCommit.catch(() => undefined);
+      return this.exclusive(() => {
+        const r = check();
+        const parent = r.snap.parent === undefined ? undefined : this.meta.snapshots[r.snap.parent];
+        if (parent !== undefined && parent.kind !== SnapshotKind.Committed) {
+          throw new SnapshotInvalidStateError(key, `parent ${JSON.stringify(r.snap.parent)} is not committed yet`);
+        }
+        const usage = diskUsage(this.fsDir(r.snap.id));
+        const next = this.clone();
+        const s = next.snapshots[key]!;
+        delete next.snapshots[key];
+        const now = new Date().toISOString();
+        next.snapshots[name] = { ...s, kind: SnapshotKind.Committed, labels: labels ?? s.labels, updated: now, usage };
+        // Children prepared over this active snapshot now name its committed name (the rebase).
+        for (const c of Object.values(next.snapshots)) if (c.parent === key) c.parent = name;
+        this.save(next);
+        publishSnapshotEvent({ event: 'commit', root: this.root, key, name });
+      });
+    })();
+    this.committing.set(key, done);
+    try {
+      await done;
+    } finally {
+      if (this.committing.get(key) === done) this.committing.delete(key);
+    }
   }
 
   async remove(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {

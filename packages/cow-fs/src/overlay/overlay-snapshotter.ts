@@ -27,6 +27,8 @@ export interface OverlaySnapshotterOptions {
 
 /** The overlayfs snapshotter; open it with {@link openOverlaySnapshotter}. */
 export class OverlaySnapshotter extends BaseSnapshotter {
+  /** Each layer has its own upper dir, so a chain can be unpacked concurrently over active parents. */
+  readonly capabilities = { activeParent: true } as const;
   private readonly aliasDir: string;
   private readonly maxLen: number;
 

@@ -10,16 +10,20 @@
  * 3. every missing layer blob is fetched concurrently into the store
  *    (resuming a partial ingest left by an interrupted pull); blobs already
  *    present are skipped;
- * 4. layers are unpacked in order as soon as each one's blob is stored, so
- *    unpacking overlaps the downloads still running; each layer goes into a
- *    fresh active snapshot over its parent chainId, its diffId is checked
- *    against the config's `rootfs.diff_ids`, and it is committed as its chainId;
+ * 4. layers are unpacked straight from their downloads as the bytes arrive,
+ *    all at once where the snapshotter allows it (`capabilities.activeParent`:
+ *    overlay), else one after another (copy). Each layer goes into a fresh
+ *    active snapshot over its parent (the parent's active snapshot while it
+ *    is still being unpacked; an entry that needs a lower layer waits for
+ *    it), its diffId is checked against the config's `rootfs.diff_ids`, its
+ *    blob must be stored and verified, and it is committed as its chainId in
+ *    layer order; commits ready together share one syncfs;
  * 5. the name is tagged in the image index (the image becomes visible) and
  *    the lease is released.
  * A failure at any step leaves no visible image; committed blobs and
  * snapshots are reused by the next attempt.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -249,15 +253,21 @@ export class LocalImageService implements ImageService {
       const downloads = this.#downloadAll(fetcher, layers, present, feeds, lease.id, emit, dlSignal);
       // Failures are handled where each is awaited (or in the finally below), never left unhandled meanwhile.
       for (const d of downloads) d.catch(() => undefined);
-      const configStored = this.#fetchBlob(fetcher, manifest.config, lease.id, signal);
+      // The config is read from the registry into memory and parsed as soon as its digest checks
+      // out; storing it (a durable write that may wait behind the layers' data) goes on beside.
+      const configFetched = this.#fetchConfig(fetcher, manifest.config, lease.id, signal);
+      const configStored = configFetched.then((c) => c.stored);
       configStored.catch(() => undefined);
       let chain: string[] = [];
       // Unpacking follows in layer order: from the download itself while it
       // is still running (the layer's feed), else from the stored blob.
       try {
         // The config names the diffIds the layers must unpack to.
-        if (await configStored) downloaded = true;
-        const configBytes = await readBlob(this.store, manifest.config, { signal });
+        let configBytes = (await configFetched).bytes;
+        if (configBytes === undefined) {
+          if (await configStored) downloaded = true;
+          configBytes = await readBlob(this.store, manifest.config, { signal });
+        }
         const config = parseImageConfig(configBytes, manifest.config.mediaType).value;
         const diffIds = config.rootfs.diff_ids;
         if (diffIds.length !== layers.length) {
@@ -271,20 +281,31 @@ export class LocalImageService implements ImageService {
           feeds[i]?.abandon();
           if (present[i]) emit({ status: 'Already exists', id: shortDigest(layers[i]!.digest), progressDetail: {} });
         }
-        for (let i = 0; i < layers.length; i++) {
-          const layer = layers[i]!;
-          const id = shortDigest(layer.digest);
-          if (unpacked[i]) {
-            if (await downloads[i]!) downloaded = true;
-            continue;
-          }
+        const sourceOf = (i: number): (() => Promise<AsyncIterable<Uint8Array>>) => {
           const feed = feeds[i];
-          const source = feed?.claim()
+          const layer = layers[i]!;
+          return feed?.claim()
             ? async () => feed.stream()
             : async () => { await downloads[i]; return this.store.open(layer.digest, { signal }); };
+        };
+        // Unpacked layers are a prefix (a chainId names its parents too).
+        let from = unpacked.indexOf(false);
+        if (from < 0) from = layers.length;
+        for (let i = 0; i < from; i++) if (await downloads[i]!) downloaded = true;
+        if (layers.length - from > 1 && this.snapshotter.capabilities?.activeParent === true) {
+          const sources = layers.map((_, i) => (i < from ? undefined : sourceOf(i)));
+          from = await this.#unpackChain(layers, diffIds, chain, from, sources, downloads, emit, signal);
+          downloaded = true;
+        }
+        for (let i = from; i < layers.length; i++) {
+          const layer = layers[i]!;
+          if (await this.#snapshotExists(chain[i]!)) { if (await downloads[i]!) downloaded = true; continue; }
+          const feed = feeds[i];
+          // After a concurrent attempt gave up (another pull's snapshot), the feeds are spent: read the stored blobs.
+          const source = feed?.usable === true ? sourceOf(i) : async () => { await downloads[i]; return this.store.open(layer.digest, { signal }); };
           await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal, source, downloads[i]);
           downloaded = true;
-          emit({ status: 'Pull complete', id, progressDetail: {} });
+          emit({ status: 'Pull complete', id: shortDigest(layer.digest), progressDetail: {} });
         }
       } catch (e) {
         // Never leave downloads running (or waiting on an unpacker) past a failed unpack.
@@ -295,6 +316,7 @@ export class LocalImageService implements ImageService {
         await Promise.allSettled([...downloads, configStored, manifestStored]);
       }
       await Promise.all(downloads);
+      if (await configStored) downloaded = true;
 
       // Manifest last, then the name: the image becomes visible only now.
       await manifestStored;
@@ -325,6 +347,34 @@ export class LocalImageService implements ImageService {
     } finally {
       await this.store.leases.delete(lease.id).catch(() => undefined);
     }
+  }
+
+  /**
+   * The config blob of a pull: `bytes` once fetched into memory and checked
+   * against its digest (undefined when it was already stored, or its digest
+   * algorithm is not sha256/sha512: then read it from the store once
+   * `stored` settles); `stored` settles when it is in the store (true: written now).
+   */
+  async #fetchConfig(fetcher: Fetcher, desc: Descriptor, lease: string, signal?: AbortSignal): Promise<{ bytes?: Buffer; stored: Promise<boolean> }> {
+    const alg = desc.digest.slice(0, desc.digest.indexOf(':'));
+    const present = await this.store.info(desc.digest).then(() => true, () => false);
+    if (present || (alg !== 'sha256' && alg !== 'sha512') || desc.size > 4 << 20) {
+      const stored = this.#fetchBlob(fetcher, desc, lease, signal);
+      stored.catch(() => undefined);
+      return { stored };
+    }
+    const parts: Buffer[] = [];
+    for await (const c of await fetcher.fetch(desc, { signal })) parts.push(c as Buffer);
+    const bytes = Buffer.concat(parts);
+    // The store verifies what it writes (a mismatch there is the typed data-loss error).
+    const stored = writeBlob(this.store, `pull-${desc.digest}`, bytes, desc, { lease, signal }).then(
+      (r) => r.written,
+      // Another pull is writing it: wait for that one as a download would.
+      (e: unknown) => (code(e) === 'ERR_STORE_LOCKED' ? this.#fetchBlob(fetcher, desc, lease, signal) : Promise.reject(e)),
+    );
+    stored.catch(() => undefined);
+    const ok = bytes.length === desc.size && `${alg}:${createHash(alg).update(bytes).digest('hex')}` === desc.digest;
+    return ok ? { bytes, stored } : { stored };
   }
 
   /** Starts every layer download; element i settles (true: downloaded, false: was present) when blob i is committed. */
@@ -439,6 +489,88 @@ export class LocalImageService implements ImageService {
       // Another pull committed the same chainId meanwhile: same content.
       if (code(e) === 'ERR_SNAPSHOT_ALREADY_EXISTS' && await this.#snapshotExists(chainId)) return;
       throw e;
+    }
+  }
+
+  /**
+   * Unpacks layers `from`… concurrently, each into an active snapshot over the
+   * previous one's active snapshot (`activeParent`), each apply waiting for
+   * the layers below only where an entry needs them (`lowersReady`). Commits
+   * follow in layer order as each layer is done, verified and stored; the
+   * ones ready together share one syncfs. Returns the index the sequential
+   * path continues from: `layers.length` when all are committed, or the first
+   * layer left when another pull committed one of these chainIds meanwhile
+   * (everything of this attempt is removed first).
+   */
+  async #unpackChain(
+    layers: Descriptor[], diffIds: string[], chain: string[], from: number,
+    sources: Array<(() => Promise<AsyncIterable<Uint8Array>>) | undefined>, downloads: Promise<boolean>[],
+    emit: (p: ImageProgress) => void, signal?: AbortSignal,
+  ): Promise<number> {
+    const owner = await this.#ownerLabel();
+    // The first failure stops the other applies (checked per tar entry).
+    const stop = new AbortController();
+    const applySignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const keys: string[] = [];
+    const applies: Array<Promise<number>> = [];
+    const commits: Array<Promise<void>> = [];
+    let committed = from;
+    try {
+      for (let i = from; i < layers.length; i++) {
+        const layer = layers[i]!;
+        const key = `extract-${randomBytes(6).toString('hex')} ${chain[i]}`;
+        const parent = i === from ? (i === 0 ? undefined : chain[i - 1]) : keys[keys.length - 1];
+        const mounts = await this.snapshotter.prepare(key, parent, { signal, labels: owner, activeParent: i > from });
+        keys.push(key);
+        const lowersReady = i === from ? undefined : Promise.all(applies.slice());
+        lowersReady?.catch(() => undefined);
+        const stored = downloads[i]!;
+        const apply = (async (): Promise<number> => {
+          const body = await sources[i]!();
+          let result;
+          try {
+            result = await applyLayerToMounts(mounts, counted(body, 'Extracting', shortDigest(layer.digest), layer.size, emit), {
+              signal: applySignal, sync: false, ...(lowersReady ? { lowersReady } : {}),
+            });
+          } catch (e) {
+            // Fed from a download that failed: its error says what went wrong.
+            const failed = await stored.then(() => undefined, (d: unknown) => d);
+            throw failed ?? e;
+          }
+          if (result.diffId !== diffIds[i]) throw new ImageDiffIdMismatchError(layer.digest, diffIds[i]!, result.diffId);
+          // Never commit a snapshot before its blob is stored and verified.
+          await stored;
+          return result.size;
+        })();
+        apply.catch((e: unknown) => stop.abort(e));
+        applies.push(apply);
+      }
+      for (let k = 0; k < keys.length; k++) {
+        const i = from + k;
+        const size = await applies[k]!;
+        const layer = layers[i]!;
+        const commit = this.snapshotter.commit(chain[i]!, keys[k]!, {
+          signal,
+          labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(size) },
+        }).then(() => {
+          committed = i + 1;
+          emit({ status: 'Pull complete', id: shortDigest(layer.digest), progressDetail: {} });
+        });
+        commit.catch(() => undefined);
+        commits.push(commit);
+      }
+      await Promise.all(commits);
+      return layers.length;
+    } catch (e) {
+      stop.abort(e);
+      // The first failure is the cause; the other applies then failed as cancelled.
+      const cause: unknown = signal?.aborted ? e : stop.signal.reason ?? e;
+      await Promise.allSettled([...applies, ...commits]);
+      // Children before parents: the keys not committed, topmost first.
+      for (const key of keys.slice().reverse()) await this.snapshotter.remove(key).catch(() => undefined);
+      // Another pull committed one of these chainIds meanwhile (same content): go on one by one from there.
+      if (code(cause) === 'ERR_SNAPSHOT_ALREADY_EXISTS') return committed;
+      throw cause;
     }
   }
 
@@ -886,13 +1018,23 @@ export class LocalImageService implements ImageService {
       if (!await isSameProcessAlive(pid ?? 0, ticks || undefined)) stale.push(s.name);
     }
     const removed: string[] = [];
-    for (const key of stale) {
-      try {
-        await this.snapshotter.remove(key);
-        removed.push(key);
-      } catch (e) {
-        if (code(e) !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
+    // A concurrent unpack leaves a chain (each key the parent of the next): children go first, so
+    // whatever is refused for its children is retried after them.
+    let left = stale;
+    while (left.length > 0) {
+      const again: string[] = [];
+      for (const key of left) {
+        try {
+          await this.snapshotter.remove(key);
+          removed.push(key);
+        } catch (e) {
+          if (code(e) === 'ERR_SNAPSHOT_HAS_CHILDREN') again.push(key);
+          else if (code(e) !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
+        }
       }
+      // No progress: the children are not ours to remove (a live process's); leave the rest.
+      if (again.length === left.length) break;
+      left = again;
     }
     return removed;
   }
