@@ -30,6 +30,10 @@ export interface CreateContainerOptions {
   hostname?: string;
   tty: boolean;
   openStdin: boolean;
+  /** Close the container's stdin when the first attached client that wrote it detaches (`run -i` without `-d`); default false. */
+  stdinOnce?: boolean;
+  /** The pty's initial size with `tty` (`HostConfig.ConsoleSize`: rows, columns). */
+  consoleSize?: { rows: number; cols: number };
   labels: Record<string, string>;
   mounts: MountRequest[];
   publish: PublishSpec[];
@@ -99,6 +103,68 @@ export interface ContainerExit {
 export interface StartContainerOptions {
   /** Receives the container's output as it is written to its json-file log (how `run` shows it). */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** The pty's size at start for a container with `Tty` (else `HostConfig.ConsoleSize`, else the kernel's 0x0). */
+  consoleSize?: { rows: number; cols: number };
+  /**
+   * Open the container's attach socket and wait for the first client to
+   * attach before letting the process exec (a detached supervisor of
+   * `run -it`, so no output is lost); `onAttachReady` is called once the
+   * socket listens.
+   */
+  waitForAttach?: boolean;
+  /** Called when the attach socket listens (with `waitForAttach`, before the process runs). */
+  onAttachReady?: () => void;
+}
+
+/** A pty size: `h` rows and `w` columns (Docker's resize query). */
+export interface ConsoleSize {
+  h: number;
+  w: number;
+}
+
+/** Options of {@link ContainerService.attach}; Docker's attach query parameters. */
+export interface ContainerAttachOptions {
+  /** Attach stdin (only for a container with `OpenStdin`). */
+  stdin?: boolean;
+  /** Attach stdout (default true). */
+  stdout?: boolean;
+  /** Attach stderr (default true; with a TTY everything comes on stdout). */
+  stderr?: boolean;
+  /** Stream live output (default true). */
+  stream?: boolean;
+  /** Replay the json-file log first. */
+  logs?: boolean;
+  /** The detach sequence (Docker's `ctrl-p,ctrl-q` default; `''` disables it). */
+  detachKeys?: string;
+  /** For a container that is not running: wait until this process starts it, instead of `ERR_ENGINE_CONTAINER_NOT_RUNNING`. */
+  waitStart?: boolean;
+}
+
+/** Why an attachment ended. */
+export interface AttachEnd {
+  /** `exited`: the container stopped; `detached`: the detach keys were read; `closed`: `close()` or the connection ended. */
+  reason: 'exited' | 'detached' | 'closed';
+  /** With `exited`: the container's exit. */
+  exit?: ContainerExit;
+}
+
+/** A live attachment to a container's stdio (what `docker attach` holds). */
+export interface ContainerAttachment {
+  readonly id: string;
+  /** The container has a pty: its output is raw, on `stdout` only. */
+  readonly tty: boolean;
+  /** Writes the container's stdin (with `stdin` and `OpenStdin`); ending it closes the container's stdin when `StdinOnce`. */
+  readonly stdin?: import('node:stream').Writable;
+  /** The container's stdout (with a TTY: all of its output). */
+  readonly stdout?: import('node:stream').Readable;
+  /** The container's stderr (never with a TTY). */
+  readonly stderr?: import('node:stream').Readable;
+  /** Resolves when the attachment ends (the output streams have ended by then). */
+  readonly ended: Promise<AttachEnd>;
+  /** Resizes the container's pty (`ERR_ENGINE_NO_TTY` without one). */
+  resize(size: ConsoleSize): Promise<void>;
+  /** Detaches; idempotent. */
+  close(): void;
 }
 
 /** A container started by this process. */
@@ -107,6 +173,10 @@ export interface ContainerHandle {
   readonly pid: number;
   /** The container's stdin, when its config has `OpenStdin` (`-i`). */
   readonly stdin?: import('node:stream').Writable;
+  /** Whether the container has a pty (`Tty`); its output then comes as `stdout` only. */
+  readonly tty: boolean;
+  /** Resizes the container's pty; `ERR_ENGINE_NO_TTY` without one. */
+  resize(size: ConsoleSize): void;
   /** Resolves once the process exited, its output is logged, its resources are released (and, with AutoRemove, the container removed). */
   wait(): Promise<ContainerExit>;
 }
@@ -117,13 +187,21 @@ export interface ContainerHandle {
  * waited for, signalled and deleted.
  */
 export interface ContainerRuntime {
-  create(id: string, spec: import('@berth/oci-spec').RuntimeSpec, opts: { bundle: string; root: string; stdio: 'pipe' | 'ignore' }): Promise<RuntimeContainer>;
+  create(id: string, spec: import('@berth/oci-spec').RuntimeSpec, opts: {
+    bundle: string; root: string; stdio: 'pipe' | 'ignore' | 'pty'; consoleSize?: { rows: number; cols: number };
+  }): Promise<RuntimeContainer>;
 }
 
 /** A container as the runtime hands it back. */
 export interface RuntimeContainer {
   readonly pid: number;
-  readonly stdio: { stdin?: import('node:stream').Writable; stdout?: import('node:stream').Readable; stderr?: import('node:stream').Readable };
+  readonly stdio: {
+    stdin?: import('node:stream').Writable; stdout?: import('node:stream').Readable; stderr?: import('node:stream').Readable;
+    /** With `stdio: 'pty'`: the pty master (read the output, write the input). */
+    pty?: import('node:stream').Duplex;
+  };
+  /** Resizes the pty (with `stdio: 'pty'`). */
+  resize?(rows: number, cols: number): void;
   start(): Promise<void>;
   wait(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; oomKilled: boolean }>;
   kill(signal?: NodeJS.Signals | number, opts?: { all?: boolean }): void;
@@ -179,7 +257,18 @@ export interface ContainerService {
   wait(ref: string): Promise<ContainerExit>;
   /** Runs another process in a running container (its Env, User, WorkingDir unless overridden). */
   exec(ref: string, cmd: string[], opts?: import('./runtime/container-operations.js').ExecContainerOptions): Promise<import('@berth/namespaces').ContainerProcess>;
-  attach(ref: string): Promise<never>;
+  /**
+   * Attaches to a container's stdio (`docker attach`): through this process
+   * when it supervises the container, else through the attach socket of its
+   * supervisor. A container that is not running is refused with
+   * `ERR_ENGINE_CONTAINER_NOT_RUNNING`, unless a supervisor waits for an
+   * attach before starting it, or `waitStart` is set (the attachment then
+   * begins when this process starts the container, as Docker's attach before
+   * start).
+   */
+  attach(ref: string, opts?: ContainerAttachOptions): Promise<ContainerAttachment>;
+  /** Resizes the container's pty (`docker container resize`); `ERR_ENGINE_NO_TTY` for a container without `Tty`. */
+  resize(ref: string, size: ConsoleSize): Promise<void>;
   /** The container's processes in `ps -ef` columns (Docker's `{ Titles, Processes }`). */
   top(ref: string): Promise<import('./runtime/container-operations.js').ContainerTop>;
   /**

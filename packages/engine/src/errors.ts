@@ -35,6 +35,8 @@ export const EngineErrorCode = {
   NotImplemented: 'ERR_ENGINE_NOT_IMPLEMENTED',
   Closed: 'ERR_ENGINE_CLOSED',
   Command: 'ERR_ENGINE_COMMAND',
+  NoTty: 'ERR_ENGINE_NO_TTY',
+  ExecNotFound: 'ERR_ENGINE_EXEC_NOT_FOUND',
   PathNotFound: 'ERR_ENGINE_PATH_NOT_FOUND',
 } as const;
 
@@ -259,6 +261,20 @@ export class CommandError extends EngineError {
   constructor(command: string, args: readonly string[], exitCode: number | null, stderr: string, options: BerthErrorOptions = {}) {
     super(EngineErrorCode.Command, ErrorKind.Internal, `${command} exited with ${exitCode}: ${stderr.trim().slice(0, 500)}`,
       { ...options, details: { command, args, exitCode, stderr, ...options.details } });
+  }
+}
+
+/** A pty operation (resize) on a container or exec instance that has no TTY. */
+export class NoTtyError extends EngineError {
+  constructor(ref: string) {
+    super(EngineErrorCode.NoTty, ErrorKind.FailedPrecondition, `${JSON.stringify(ref)} has no TTY: it was not created with one`, { details: { ref } });
+  }
+}
+
+/** No exec instance with that id (Docker: "No such exec instance"). */
+export class ExecNotFoundError extends EngineError {
+  constructor(id: string) {
+    super(EngineErrorCode.ExecNotFound, ErrorKind.NotFound, `exec instance ${JSON.stringify(id)} not found`, { details: { id } });
   }
 }
 

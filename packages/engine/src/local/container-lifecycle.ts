@@ -21,12 +21,16 @@ import {
 import { mountAll, unmountAll } from '@berth/cow-fs';
 import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings } from '../container.js';
 import type {
-  ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions, NetworkService,
-  RuntimeContainer, StartContainerOptions,
+  ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions,
+  NetworkService, RuntimeContainer, StartContainerOptions,
 } from '../engine.js';
 import {
-  ContainerNotRunningError, InvalidArgumentError, InvalidMountError, NotImplementedError,
+  ContainerNotRunningError, InvalidArgumentError, InvalidMountError, NoTtyError, NotImplementedError,
 } from '../errors.js';
+import {
+  AttachHub, attachSocketPath, connectAttach, makeAttachment, parseDetachKeys, resizeThroughSocket, type AttachmentParts,
+} from './attach-hub.js';
+import { readJsonFileLog } from '../json-file/json-file-log.js';
 import type { EventBus } from '../event.js';
 import type { VolumeStore } from '../volume.js';
 import type { MountRequest } from '../mount-request.js';
@@ -72,9 +76,17 @@ function startFailureCode(e: unknown): number {
   return d.errnoCode === 'ENOENT' || d.errno === 2 ? 127 : 126;
 }
 
+/** The pty size recorded at create (`HostConfig.ConsoleSize`: [rows, columns]), if any. */
+function consoleSizeOf(r: ContainerRecord): { rows: number; cols: number } | undefined {
+  const cs = r.HostConfig.ConsoleSize as [number, number] | undefined;
+  return Array.isArray(cs) && cs[0]! > 0 && cs[1]! > 0 ? { rows: cs[0]!, cols: cs[1]! } : undefined;
+}
+
 interface Running {
   container: RuntimeContainer;
   done: Promise<ContainerExit>;
+  /** Fans the container's output out to attached clients (and their input in). */
+  hub: AttachHub;
 }
 
 /** Dependencies of {@link ContainerLifecycle}. */
@@ -94,6 +106,8 @@ export interface LifecycleDeps {
 export class ContainerLifecycle {
   readonly #d: LifecycleDeps;
   readonly #running = new Map<string, Running>();
+  /** Hubs of containers attached to before this process starts them (Docker's attach before start). */
+  readonly #pending = new Map<string, AttachHub>();
 
   constructor(deps: LifecycleDeps) {
     this.#d = deps;
@@ -124,7 +138,6 @@ export class ContainerLifecycle {
     const cmd = opts.entrypoint !== undefined ? (opts.cmd ?? []) : (opts.cmd ?? ic.Cmd ?? []);
     const args = [...entrypoint, ...cmd];
     if (args.length === 0) throw new InvalidArgumentError('command', opts.image, 'no command specified');
-    if (opts.tty) throw new NotImplementedError('a TTY (-t)', 'pty stdio wiring in the engine');
 
     // Network mode: predefined, container:<ref>, or an existing user network.
     const mode = opts.networkMode || 'bridge';
@@ -176,7 +189,7 @@ export class ContainerLifecycle {
       name: opts.name, image: img.id, path: args[0]!, args: args.slice(1),
       config: {
         ...(opts.hostname ? { Hostname: opts.hostname } : {}),
-        User: opts.user ?? ic.User ?? '', Tty: opts.tty, OpenStdin: opts.openStdin, StdinOnce: opts.openStdin,
+        User: opts.user ?? ic.User ?? '', Tty: opts.tty, OpenStdin: opts.openStdin, StdinOnce: opts.openStdin && (opts.stdinOnce ?? true),
         AttachStdin: opts.openStdin, AttachStdout: true, AttachStderr: true,
         Env: mergeEnv(ic.Env ?? [], opts.env), Cmd: cmd.length ? cmd : null, Image: opts.image,
         WorkingDir: opts.workingDir ?? ic.WorkingDir ?? '', Entrypoint: entrypoint.length ? entrypoint : null,
@@ -190,6 +203,7 @@ export class ContainerLifecycle {
         PidsLimit: opts.pidsLimit ?? null, LogConfig: opts.logConfig, RestartPolicy: opts.restartPolicy,
         ReadonlyRootfs: opts.readOnly, Privileged: opts.privileged, CapAdd: opts.capAdd, CapDrop: opts.capDrop,
         ExtraHosts: opts.extraHosts, Dns: opts.dns, Init: opts.init,
+        ...(opts.consoleSize ? { ConsoleSize: [opts.consoleSize.rows, opts.consoleSize.cols] } : {}),
         Binds: opts.mounts.filter((m) => m.Type === 'bind').map((m) => `${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`),
         Tmpfs: Object.fromEntries(tmpfs.map((t) => [t.Target, (t.TmpfsOptions ?? []).join(',')])),
       },
@@ -263,6 +277,9 @@ export class ContainerLifecycle {
     let container: RuntimeContainer;
     let pumps: Promise<void>[];
     let log: Awaited<ReturnType<typeof openJsonFileLogWriter>>;
+    let hub: AttachHub;
+    let listening: Promise<void> = Promise.resolve();
+    let running = false;
     try {
       // The network sandbox (a child process) is made while the rootfs is mounted.
       const network = this.#d.networks.setUp(r.Id);
@@ -289,22 +306,47 @@ export class ContainerLifecycle {
         ...(lc['max-file'] ? { maxFile: Number(lc['max-file']) } : {}),
       });
       undo.push(() => log.close());
-      container = await runtime.create(r.Id, spec, { bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: 'pipe' });
+      // A TTY: the process gets a pty (its slave as stdio and controlling terminal); the master carries all output as stdout.
+      const tty = fresh.Config.Tty;
+      const size = opts.consoleSize ?? consoleSizeOf(fresh);
+      if (tty) spec.process = { ...spec.process!, terminal: true, ...(size ? { consoleSize: { height: size.rows, width: size.cols } } : {}) };
+      const h = this.#pending.get(r.Id) ?? new AttachHub(r.Id, fresh.Config);
+      hub = h;
+      this.#pending.delete(r.Id);
+      undo.push(async () => { if (!running) await h.end(); }); // once running, the exit task ends the hub, after the exit is recorded
+      container = await runtime.create(r.Id, spec, {
+        bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: tty ? 'pty' : 'pipe', ...(tty && size ? { consoleSize: size } : {}),
+      });
       undo.push(() => container.delete({ force: true }));
-      const pump = (stream: 'stdout' | 'stderr') => new Promise<void>((resolve) => {
-        const s = container.stdio[stream];
+      const pump = (stream: 'stdout' | 'stderr', s: import('node:stream').Readable | undefined) => new Promise<void>((resolve) => {
         if (!s) return resolve();
         s.on('data', (chunk: Buffer) => {
           void log.write(stream, chunk);
           opts.onOutput?.(stream, chunk);
+          h.output(stream, chunk);
         });
         s.once('end', () => resolve());
         s.once('close', () => resolve());
-        s.once('error', () => resolve());
+        s.once('error', () => resolve()); // a pty master reads EIO once the last slave closed
       });
-      pumps = [pump('stdout'), pump('stderr')];
+      pumps = tty ? [pump('stdout', container.stdio.pty)] : [pump('stdout', container.stdio.stdout), pump('stderr', container.stdio.stderr)];
       if (!fresh.Config.OpenStdin) container.stdio.stdin?.end();
+      const c = container;
+      h.bind({
+        stdin: fresh.Config.OpenStdin ? (tty ? c.stdio.pty : c.stdio.stdin) : undefined,
+        resize: tty ? (rows, cols) => c.resize?.(rows, cols) : undefined,
+      });
+      const socket = attachSocketPath(this.#d.runRoot, r.Id);
+      if (opts.waitForAttach) {
+        // run -it's detached supervisor: the client attaches before the process runs, so it sees all of its output.
+        await h.listen(socket);
+        opts.onAttachReady?.();
+        await h.firstAttach;
+      } else {
+        listening = h.listen(socket).then(() => opts.onAttachReady?.(), () => undefined);
+      }
       await container.start();
+      running = true;
     } catch (e) {
       await unwind();
       const code = startFailureCode(e);
@@ -340,10 +382,79 @@ export class ContainerLifecycle {
         Actor: { ID: r.Id, Attributes: { image: rec.Config.Image, name: rec.Name.slice(1), exitCode: String(exit.StatusCode) } },
       });
       if (rec.HostConfig.AutoRemove) await this.#d.remove(r.Id).catch(() => undefined);
+      // Attached clients learn the exit last, so a client of run --rm finds the container gone.
+      await listening;
+      await hub.end(exit);
       return exit;
     })().finally(() => clearInterval(keep));
-    this.#running.set(r.Id, { container, done });
-    return { id: r.Id, pid: container.pid, stdin: started.Config.OpenStdin ? container.stdio.stdin : undefined, wait: () => done };
+    this.#running.set(r.Id, { container, done, hub });
+    const tty = started.Config.Tty;
+    return {
+      id: r.Id, pid: container.pid, tty, wait: () => done,
+      stdin: started.Config.OpenStdin ? (tty ? container.stdio.pty : container.stdio.stdin) : undefined,
+      resize: (size) => hub.resize(size),
+    };
+  }
+
+  /**
+   * Attaches to a container's stdio: the hub of this process when it
+   * supervises the container, else its supervisor's attach socket; a
+   * container not running is refused unless a supervisor waits for an
+   * attach or `waitStart` (then the attachment starts with this process's
+   * next start of it). `logs` replays the json-file log first.
+   */
+  async attach(ref: string, opts: ContainerAttachOptions = {}): Promise<ContainerAttachment> {
+    const r = await this.#d.store.get(ref);
+    const name = r.Name.slice(1);
+    if (opts.detachKeys !== undefined) parseDetachKeys(opts.detachKeys);
+    let parts: AttachmentParts | undefined;
+    if (opts.stream === false) {
+      parts = makeAttachment(r.Id, r.Config.Tty, false, opts, { input: () => undefined, inputEnd: () => undefined, resize: async () => undefined, closed: () => undefined });
+    } else {
+      const mine = this.#running.get(r.Id);
+      if (mine) parts = mine.hub.attachLocal(opts);
+      else {
+        if (r.State.Paused) throw new ContainerNotRunningError(name, 'it is paused: unpause it first');
+        const socket = attachSocketPath(this.#d.runRoot, r.Id);
+        const alive = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks));
+        if (alive || (await fs.access(socket).then(() => true, () => false))) {
+          try {
+            parts = await connectAttach(socket, r.Id, r.Config, opts);
+          } catch (e) {
+            if (alive || !opts.waitStart) throw e;
+          }
+        }
+        if (!parts) {
+          if (!opts.waitStart) throw new ContainerNotRunningError(name, 'start it first, or attach before starting it (waitStart)');
+          const pending = this.#pending.get(r.Id) ?? new AttachHub(r.Id, r.Config);
+          this.#pending.set(r.Id, pending);
+          parts = pending.attachLocal(opts);
+        }
+      }
+    }
+    if (opts.logs) {
+      parts.hold();
+      const streams = [...(opts.stdout !== false ? ['stdout'] : []), ...(opts.stderr !== false ? ['stderr'] : [])] as Array<'stdout' | 'stderr'>;
+      try {
+        for await (const e of readJsonFileLog(r.LogPath, { streams })) parts.deliver(r.Config.Tty ? 'stdout' : e.stream, Buffer.from(e.log));
+      } catch { /* no log yet */ }
+      parts.release();
+    }
+    if (opts.stream === false) parts.finish({ reason: 'closed' });
+    return parts.attachment;
+  }
+
+  /** Resizes a container's pty: through its hub here, else through its supervisor's socket. */
+  async resize(ref: string, size: ConsoleSize): Promise<void> {
+    const r = await this.#d.store.get(ref);
+    if (!r.Config.Tty) throw new NoTtyError(r.Name.slice(1));
+    if (!Number.isInteger(size.h) || !Number.isInteger(size.w) || size.h < 0 || size.w < 0 || size.h > 0xffff || size.w > 0xffff) {
+      throw new InvalidArgumentError('console size', `${size.h}x${size.w}`, 'height and width must be integers from 0 to 65535');
+    }
+    const mine = this.#running.get(r.Id);
+    if (mine) return mine.hub.resize(size);
+    if (!(r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) throw new ContainerNotRunningError(r.Name.slice(1), 'cannot resize');
+    await resizeThroughSocket(attachSocketPath(this.#d.runRoot, r.Id), r.Name.slice(1), size);
   }
 
   /** Signals the container's init: through the runtime when this process started it, else by its recorded pid. */

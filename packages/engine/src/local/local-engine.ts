@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
 import type {
-  ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, ContainerService, ContainerSummary, CreateContainerOptions,
+  ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, ContainerService, ContainerSummary, CreateContainerOptions,
   Engine, EngineInfo, EngineOptions, ImageService, NetworkService, NetworkSetup, RemoveContainerOptions, StartContainerOptions,
 } from '../engine.js';
 import {
@@ -311,7 +311,8 @@ export class LocalContainerService implements ContainerService {
   unpause(ref: string): Promise<void> { return this.#ops.unpause(ref); }
   wait(ref: string): Promise<ContainerExit> { return this.#life.wait(ref); }
   exec(ref: string, cmd: string[], opts?: ExecContainerOptions): Promise<ContainerProcess> { return this.#ops.exec(ref, cmd, opts); }
-  attach(_ref: string): Promise<never> { return notWired('container attach'); }
+  attach(ref: string, opts?: ContainerAttachOptions): Promise<ContainerAttachment> { return this.#life.attach(ref, opts); }
+  resize(ref: string, size: ConsoleSize): Promise<void> { return this.#life.resize(ref, size); }
   top(ref: string): Promise<ContainerTop> { return this.#ops.top(ref); }
   stats(ref: string, opts: ContainerStatsOptions & { stream: true }): AsyncIterable<ContainerStats>;
   stats(ref: string, opts?: ContainerStatsOptions & { stream?: false }): Promise<ContainerStats>;
