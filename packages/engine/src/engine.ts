@@ -195,6 +195,8 @@ export interface ContainerRuntime {
 /** A container as the runtime hands it back. */
 export interface RuntimeContainer {
   readonly pid: number;
+  /** The init's start time in clock ticks since boot, when the runtime knows it (recorded with the pid, so /proc need not be read). */
+  readonly pidStartTime?: number;
   readonly stdio: {
     stdin?: import('node:stream').Writable; stdout?: import('node:stream').Readable; stderr?: import('node:stream').Readable;
     /** With `stdio: 'pty'`: the pty master (read the output, write the input). */

@@ -102,6 +102,31 @@ serial('volumes persist across containers, binds can be read-only, tmpfs is tmpf
   await t.throwsAsync(engine.volumes.remove('persist'), { code: 'ERR_ENGINE_VOLUME_IN_USE' });
 });
 
+serial('--network none: a fresh namespace of its own with only lo, UP, made by the runtime (no namespace file); container:<id> of it shares it (root)', async (t) => {
+  const probe = 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; cat /sys/class/net/lo/flags';
+  const lonely = await engine.containers.create(opts({ cmd: ['sh', '-c', `${probe}; echo ready; exec sleep 1000`] }));
+  let out = '';
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => { ready = r; });
+  const h = await engine.containers.start(lonely.Id, { onOutput: (_s, c) => { out += c; if (out.includes('ready\n')) ready(); } });
+  await isReady;
+  const [ns, ifaces, flags] = [out.split('\n')[0]!, out.split('\n').slice(1, -3), out.split('\n').at(-3)!];
+  t.regex(ns, /^net:\[\d+\]$/);
+  t.not(ns, await fs.readlink('/proc/self/ns/net'), 'not the host\'s namespace');
+  t.deepEqual(ifaces, ['lo'], 'lo only');
+  t.is(Number.parseInt(flags, 16) & 0x1, 0x1, `lo is up (flags ${flags})`);
+  await t.throwsAsync(fs.access(engine.networks.sandboxPath(lonely.Id)), undefined, 'no namespace file bound by a helper process');
+  // A second none container gets another fresh namespace; container:<id> joins the first one's.
+  const other = await run({ cmd: ['readlink', '/proc/self/ns/net'] });
+  t.not(other.out.trim(), ns);
+  const side = await run({ networkMode: `container:${lonely.Id}`, cmd: ['sh', '-c', probe] });
+  t.is(side.code, 0);
+  t.is(side.out.split('\n')[0], ns, 'the same namespace');
+  await engine.containers.kill(lonely.Id, 'SIGKILL');
+  t.is((await h.wait()).StatusCode, 137);
+  for (const id of [lonely.Id, other.id, side.id]) await engine.containers.remove(id);
+});
+
 // The fixture's busybox is Debian's static build: its getaddrinfo (static glibc, no NSS modules in the
 // image) crashes, and so does its wget. The container resolves the peer's name with awk over its
 // /etc/hosts (the file the engine generates and keeps current) and speaks HTTP with nc.

@@ -22,7 +22,7 @@ import { mountAll, unmountAll } from '@berth/cow-fs';
 import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings } from '../container.js';
 import type {
   ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions,
-  NetworkService, RuntimeContainer, StartContainerOptions,
+  NetworkService, NetworkSetup, RuntimeContainer, StartContainerOptions,
 } from '../engine.js';
 import {
   ContainerNotRunningError, InvalidArgumentError, InvalidMountError, NoTtyError, NotImplementedError,
@@ -38,6 +38,7 @@ import { toOciMount } from '../mounts/parse-mount-spec.js';
 import { openJsonFileLogWriter } from '../json-file/json-file-log.js';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
 import { isSupervisorAlive } from '../file/container-store.js';
+import { newId } from '../internal/ids.js';
 import { parseSize } from '../mounts/parse-mount-spec.js';
 
 const predefined = new Set(['bridge', 'host', 'none']);
@@ -185,8 +186,11 @@ export class ContainerLifecycle {
 
     const networks: Record<string, EndpointSettings> = {};
     if (netName) networks[netName] = emptyEndpoint(opts.networkAliases.length ? opts.networkAliases : null, opts.ipv4Address);
-    const record = await this.#d.store.create({
-      name: opts.name, image: img.id, path: args[0]!, args: args.slice(1),
+    // The id is chosen here, so the snapshot named after it is prepared while the record is written and synced.
+    const id = newId();
+    const key = ContainerLifecycle.snapshotKey(id);
+    const made = await Promise.allSettled([this.#d.store.create({
+      id, name: opts.name, image: img.id, path: args[0]!, args: args.slice(1),
       config: {
         ...(opts.hostname ? { Hostname: opts.hostname } : {}),
         User: opts.user ?? ic.User ?? '', Tty: opts.tty, OpenStdin: opts.openStdin, StdinOnce: opts.openStdin && (opts.stdinOnce ?? true),
@@ -207,25 +211,33 @@ export class ContainerLifecycle {
         Binds: opts.mounts.filter((m) => m.Type === 'bind').map((m) => `${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`),
         Tmpfs: Object.fromEntries(tmpfs.map((t) => [t.Target, (t.TmpfsOptions ?? []).join(',')])),
       },
-      mounts, networkSettings: { Networks: networks }, anonymousVolumes: anonymous,
-    });
-    const key = ContainerLifecycle.snapshotKey(record.Id);
+      mounts, networkSettings: { Networks: networks }, anonymousVolumes: anonymous, berth: { SnapshotKey: key, TmpfsMounts: tmpfs },
+    }), images.snapshotter.prepare(key, img.chainIds.at(-1))]);
+    const [record, snapshot] = made;
+    const undo = async () => {
+      if (record.status === 'fulfilled') await this.#d.store.remove(id).catch(() => undefined);
+      if (snapshot.status === 'fulfilled') await images.snapshotter.remove(key).catch(() => undefined);
+      for (const a of anonymous) await this.#d.volumes.remove(a, { force: true }).catch(() => undefined);
+    };
+    if (record.status === 'rejected' || snapshot.status === 'rejected') {
+      await undo();
+      throw record.status === 'rejected' ? record.reason : (snapshot as PromiseRejectedResult).reason;
+    }
+    const r = record.value;
     try {
-      await images.snapshotter.prepare(key, img.chainIds.at(-1));
-      const r = await this.#d.store.update(record.Id, (rec) => { rec.Berth = { ...rec.Berth, SnapshotKey: key, TmpfsMounts: tmpfs }; });
       await this.#d.events.publish({ Type: 'container', Action: 'create', Actor: { ID: r.Id, Attributes: { ...r.Config.Labels, image: opts.image, name: r.Name.slice(1) } } });
       return r;
     } catch (e) {
-      await this.#d.store.remove(record.Id).catch(() => undefined);
-      for (const a of anonymous) await this.#d.volumes.remove(a, { force: true }).catch(() => undefined);
+      await undo();
       throw e;
     }
   }
 
-  /** The spec of a container whose rootfs is mounted at `rootfs`. */
-  async #spec(r: ContainerRecord, rootfs: string, netnsPath: string | undefined): Promise<ReturnType<typeof generateSpec>> {
+  /** The spec of a container whose rootfs is mounted at `rootfs`, in the network `net` set up. */
+  async #spec(r: ContainerRecord, rootfs: string, net: NetworkSetup): Promise<ReturnType<typeof generateSpec>> {
     const read = (p: string) => fs.readFile(path.join(rootfs, p), 'utf8').catch(() => undefined);
-    const db = { passwd: await read('etc/passwd'), group: await read('etc/group') };
+    const [passwd, group] = await Promise.all([read('etc/passwd'), read('etc/group')]);
+    const db = { passwd, group };
     const user = r.Config.User || '0';
     const home = resolveUser(user, db, 'container user').home;
     const env = r.Config.Env.some((e) => e.startsWith('HOME=')) ? r.Config.Env : [...r.Config.Env, `HOME=${home || '/'}`];
@@ -245,7 +257,8 @@ export class ContainerLifecycle {
     const opts: SpecOpt[] = [
       withRootfs(rootfs), withArgs([r.Path, ...r.Args]), withEnv(env), withCwd(r.Config.WorkingDir || '/'), withUser(user, db),
       withMounts([...files, ...userMounts]),
-      netnsPath ? withNamespace('network', netnsPath) : withoutNamespace('network'),
+      // A namespace file to join (bridge, container:<id>); none: a new namespace the runtime makes, lo up in it; host: the host's.
+      net.netnsPath ? withNamespace('network', net.netnsPath) : net.mode === 'none' ? withNamespace('network') : withoutNamespace('network'),
       withCgroupsPath(`/berth/${r.Id}`),
     ];
     // A host-network container keeps the host's UTS name, as Docker does.
@@ -281,7 +294,7 @@ export class ContainerLifecycle {
     let listening: Promise<void> = Promise.resolve();
     let running = false;
     try {
-      // The network sandbox (a child process) is made while the rootfs is mounted.
+      // The network (files; for a bridge, a namespace and CNI plugins) is set up while the rootfs is mounted.
       const network = this.#d.networks.setUp(r.Id);
       network.catch(() => undefined);
       undo.push(async () => {
@@ -298,14 +311,17 @@ export class ContainerLifecycle {
         await this.#d.volumes.mount(m.Name, r.Id);
         undo.push(() => this.#d.volumes.unmount(m.Name!, r.Id));
       }
-      const fresh = await this.#d.store.get(r.Id); // setUp may have moved the hosts/resolv.conf paths (container:<id>)
-      const spec = await this.#spec(fresh, rootfs, setup.netnsPath);
+      // setUp moved the hosts/resolv.conf paths for container:<id>; the other modes leave what the spec reads alone.
+      const fresh = setup.mode === 'container' ? await this.#d.store.get(r.Id) : r;
       const lc = fresh.HostConfig.LogConfig?.Config ?? {};
+      const building = this.#spec(fresh, rootfs, setup); // reads the image's passwd/group while the log opens
+      building.catch(() => undefined);
       log = await openJsonFileLogWriter(fresh.LogPath, {
         ...(lc['max-size'] ? { maxSize: parseSize('max-size', lc['max-size']) } : {}),
         ...(lc['max-file'] ? { maxFile: Number(lc['max-file']) } : {}),
       });
       undo.push(() => log.close());
+      const spec = await building;
       // A TTY: the process gets a pty (its slave as stdio and controlling terminal); the master carries all output as stdout.
       const tty = fresh.Config.Tty;
       const size = opts.consoleSize ?? consoleSizeOf(fresh);
@@ -353,7 +369,7 @@ export class ContainerLifecycle {
       await this.#d.store.update(r.Id, (rec) => {
         rec.State.ExitCode = code;
         rec.State.Error = (e as Error).message;
-      }).catch(() => undefined);
+      }, { sync: false }).catch(() => undefined);
       throw e;
     }
     // The runtime waits on its own thread, which does not hold the event loop open; the container's pipes do, but
@@ -364,7 +380,9 @@ export class ContainerLifecycle {
       // This process supervises the container and records its exit: say so, so others wait for that record.
       // One record write for both.
       supervisorTicks ??= await processStartTicks(process.pid);
-      started = await this.#d.store.markRunning(r.Id, container.pid, { SupervisorPid: process.pid, SupervisorStartTicks: supervisorTicks });
+      started = await this.#d.store.markRunning(r.Id, container.pid, {
+        SupervisorPid: process.pid, SupervisorStartTicks: supervisorTicks, ...(container.pidStartTime ? { PidStartTicks: container.pidStartTime } : {}),
+      });
       await this.#d.events.publish({ Type: 'container', Action: 'start', Actor: { ID: r.Id, Attributes: { image: started.Config.Image, name: started.Name.slice(1) } } });
     } catch (e) {
       clearInterval(keep);

@@ -273,7 +273,11 @@ export class LocalContainerService implements ContainerService {
       await this.#life.wait(r.Id);
       if (r.HostConfig.AutoRemove) return; // the exit task removed it
     }
-    await this.#networks.removeSandbox(r.Id);
+    // Endpoints and a namespace file are a bridge container's; other modes have none, unless an older berth bound one.
+    const mode = r.HostConfig.NetworkMode || 'bridge';
+    if ((mode !== 'none' && mode !== 'host' && !mode.startsWith('container:')) || (await exists(this.#networks.sandboxPath(r.Id)))) {
+      await this.#networks.removeSandbox(r.Id);
+    }
     await this.store.remove(r.Id);
     await this.#life.removeSnapshot(r);
     if (opts.volumes) {
@@ -405,35 +409,41 @@ export class LocalNetworkService implements NetworkService {
     const r = await this.#store.get(container);
     const mode = r.HostConfig.NetworkMode || 'bridge';
     const hostname = r.Config.Hostname || r.Id.slice(0, 12);
+    if (mode === 'none') {
+      // The runtime makes the namespace when it creates the container (lo up in it, no helper process): only the files here.
+      await Promise.all([
+        writeInPlace(r.HostnamePath, `${hostname}\n`),
+        resolvConfFor('none').then((c) => writeInPlace(r.ResolvConfPath, c)),
+        writeInPlace(r.HostsPath, buildHosts(undefined, [])),
+      ]);
+      return { mode: 'none', endpoints: [] };
+    }
     await writeInPlace(r.HostnamePath, `${hostname}\n`);
     if (mode === 'host') {
       await writeInPlace(r.ResolvConfPath, await resolvConfFor('host'));
       await writeInPlace(r.HostsPath, await fs.readFile('/etc/hosts', 'utf8').catch(() => buildHosts(undefined, [])));
-      await this.#store.update(r.Id, (rec) => { rec.NetworkSettings.SandboxKey = ''; });
+      await this.#store.update(r.Id, (rec) => { rec.NetworkSettings.SandboxKey = ''; }, runState);
       return { mode: 'host', endpoints: [] };
     }
     if (mode.startsWith('container:')) {
       const other = await this.#store.get(mode.slice('container:'.length));
-      const ns = this.#m.sandboxPath(other.Id);
-      const live = other.State.Running && (await isSameProcessAlive(other.State.Pid, other.Berth?.PidStartTicks))
-        && (await fs.access(ns).then(() => true, () => false));
+      const alive = other.State.Running && (await isSameProcessAlive(other.State.Pid, other.Berth?.PidStartTicks));
+      // A bridge container's namespace is bound at its sandbox path; a none-mode one's was made by the runtime: its init's.
+      const sandbox = this.#m.sandboxPath(other.Id);
+      const ns = alive && !(await exists(sandbox)) ? `/proc/${other.State.Pid}/ns/net` : sandbox;
+      const live = alive && (await exists(ns));
       if (!live) throw new ContainerNotRunningError(other.Name.slice(1), `its network namespace is needed by ${r.Name.slice(1)}`);
       // Share the other container's files too, as Docker does (one namespace, one view of names).
       await this.#store.update(r.Id, (rec) => {
         rec.NetworkSettings.SandboxKey = ns;
         rec.ResolvConfPath = other.ResolvConfPath;
         rec.HostsPath = other.HostsPath;
-      });
+      }, runState);
       return { mode: 'container', netnsPath: ns, endpoints: await this.#m.endpoints(other.Id) };
     }
     const ns = await this.#m.createSandbox(r.Id);
     try {
-      await writeInPlace(r.ResolvConfPath, await resolvConfFor(mode === 'none' ? 'none' : 'bridge'));
-      if (mode === 'none') {
-        await writeInPlace(r.HostsPath, buildHosts(undefined, []));
-        await this.#store.update(r.Id, (rec) => { rec.NetworkSettings.SandboxKey = ns; rec.NetworkSettings.SandboxID = r.Id; });
-        return { mode: 'none', netnsPath: ns, endpoints: [] };
-      }
+      await writeInPlace(r.ResolvConfPath, await resolvConfFor('bridge'));
       await writeInPlace(r.HostsPath, buildHosts(undefined, []));
       const names = Object.keys(r.NetworkSettings.Networks);
       if (!names.includes(mode)) names.unshift(mode);
@@ -463,7 +473,7 @@ export class LocalNetworkService implements NetworkService {
             DNSNames: ep.networkName === 'bridge' ? null : [rec.Name.slice(1), rec.Id.slice(0, 12), ...(prev?.Aliases ?? [])],
           };
         }
-      });
+      }, runState);
       return { mode: 'bridge', netnsPath: ns, endpoints };
     } catch (e) {
       await this.#m.removeSandbox(r.Id).catch(() => undefined);
@@ -474,6 +484,8 @@ export class LocalNetworkService implements NetworkService {
   async tearDown(container: string): Promise<void> {
     const r = await this.#store.get(container);
     if ((r.HostConfig.NetworkMode || '').startsWith('container:') || r.HostConfig.NetworkMode === 'host') return;
+    // none: the runtime's namespace went with the container; only a sandbox bound by an older berth is left to remove.
+    if (r.HostConfig.NetworkMode === 'none' && !(await exists(this.#m.sandboxPath(r.Id)))) return;
     await this.#m.removeSandbox(r.Id);
     await this.#store.update(r.Id, (rec) => {
       rec.NetworkSettings.SandboxKey = '';
@@ -481,8 +493,16 @@ export class LocalNetworkService implements NetworkService {
       for (const n of Object.values(rec.NetworkSettings.Networks)) {
         Object.assign(n, { EndpointID: '', IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' });
       }
-    });
+    }, runState);
   }
+}
+
+/** Record writes of network run state (sandbox, addresses): atomic, not fsynced (see internal/atomic.ts). */
+const runState = { sync: false } as const;
+
+/** Whether `p` exists (one stat). */
+function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(() => true, () => false);
 }
 
 /** `HostConfig.PortBindings` as CNI port mappings; an empty host port gets a free one. */
