@@ -23,7 +23,7 @@ export { applyLayerToMounts } from './archive/apply-mounts.js';
 export { diff, diffMounts, type DiffOptions, type DiffResult, type DiffStream } from './archive/diff.js';
 export { Compression, detectCompression, zstdCliPath, type ZstdDecoder } from './archive/compression.js';
 export { TarParser, parsePaxRecords, type TarSink } from './archive/tar-reader.js';
-export { encodeTarHeader, tarPadding, TAR_END, type TarWriteHeader, type TarWriteOptions } from './archive/tar-writer.js';
+export { encodeTarHeader, encodeTarHeaderInto, tarPadding, TAR_END, type TarWriteHeader, type TarWriteOptions } from './archive/tar-writer.js';
 export { TarEntryType, type TarHeader, type Timespec, type SparseRegion } from './archive/tar-header.js';
 export { mountAll, unmountAll } from './internal/mount.js';
 export { CowFsChannel, type LayerAppliedMessage, type SnapshotEventMessage } from './diagnostics.js';

@@ -54,35 +54,42 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
-function rawHeader(name: string, flag: string, fields: {
+interface RawFields {
   mode: number; uid: number; gid: number; size: number; mtime: number; linkname: string; uname: string; gname: string; devmajor: number; devminor: number; prefix: string;
-}, gnu = false): Buffer {
+}
+
+function rawHeader(name: string, flag: string, fields: RawFields, gnu = false): Buffer {
   const b = Buffer.alloc(512);
-  b.write(name, 0, 100, 'utf8');
-  writeNumber(b, 100, 8, fields.mode);
-  writeNumber(b, 108, 8, fields.uid);
-  writeNumber(b, 116, 8, fields.gid);
-  writeNumber(b, 124, 12, fields.size);
-  writeNumber(b, 136, 12, fields.mtime);
-  b.write(flag, 156, 1, 'latin1');
-  b.write(fields.linkname, 157, 100, 'utf8');
-  if (gnu) b.write('ustar  \0', 257, 8, 'latin1');
-  else b.write('ustar\u000000', 257, 8, 'latin1');
-  b.write(fields.uname, 265, 32, 'utf8');
-  b.write(fields.gname, 297, 32, 'utf8');
-  writeNumber(b, 329, 8, fields.devmajor);
-  writeNumber(b, 337, 8, fields.devminor);
-  if (fields.prefix !== '') b.write(fields.prefix, 345, 155, 'utf8');
-  writeChecksum(b);
+  writeRawHeader(b, 0, name, flag, fields, gnu);
   return b;
 }
 
-/** Writes the checksum field of a 512-byte header block in place. */
-export function writeChecksum(b: Buffer): void {
-  const sum = checksum(b).unsigned;
-  b.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
-  b[154] = 0;
-  b[155] = 0x20;
+/** Writes one ustar header block at `off` of `b`, whose 512 bytes there must be zero. */
+function writeRawHeader(b: Buffer, off: number, name: string, flag: string, fields: RawFields, gnu = false): void {
+  b.write(name, off, 100, 'utf8');
+  writeNumber(b, off + 100, 8, fields.mode);
+  writeNumber(b, off + 108, 8, fields.uid);
+  writeNumber(b, off + 116, 8, fields.gid);
+  writeNumber(b, off + 124, 12, fields.size);
+  writeNumber(b, off + 136, 12, fields.mtime);
+  b.write(flag, off + 156, 1, 'latin1');
+  if (fields.linkname !== '') b.write(fields.linkname, off + 157, 100, 'utf8');
+  if (gnu) b.write('ustar  \0', off + 257, 8, 'latin1');
+  else b.write('ustar\u000000', off + 257, 8, 'latin1');
+  if (fields.uname !== '') b.write(fields.uname, off + 265, 32, 'utf8');
+  if (fields.gname !== '') b.write(fields.gname, off + 297, 32, 'utf8');
+  writeNumber(b, off + 329, 8, fields.devmajor);
+  writeNumber(b, off + 337, 8, fields.devminor);
+  if (fields.prefix !== '') b.write(fields.prefix, off + 345, 155, 'utf8');
+  writeChecksum(b, off);
+}
+
+/** Writes the checksum field of a 512-byte header block (at `off`) in place. */
+export function writeChecksum(b: Buffer, off = 0): void {
+  const sum = checksum(b, off).unsigned;
+  b.write(sum.toString(8).padStart(6, '0'), off + 148, 6, 'ascii');
+  b[off + 154] = 0;
+  b[off + 155] = 0x20;
 }
 
 const ascii = (s: string): boolean => /^[\x01-\x7f]*$/.test(s);
@@ -96,6 +103,35 @@ function splitUstar(name: string): { prefix: string; name: string } | undefined 
     if (i <= 155 && name.length - i - 1 <= 100 && name.length - i - 1 > 0) return { prefix: name.slice(0, i), name: name.slice(i + 1) };
   }
   return undefined;
+}
+
+/**
+ * Writes one entry's header into `target` at `offset` when it fits a single
+ * ustar block (no PAX or GNU records needed: short ASCII names and link
+ * targets, small ids and sizes, no xattrs), and returns 512; returns 0, with
+ * `target` untouched, when it does not (use {@link encodeTarHeader}). The
+ * block written is byte for byte the one {@link encodeTarHeader} makes, so
+ * the output does not depend on which of the two was used. Lets a producer
+ * write headers straight into its output chunk, without a buffer per entry.
+ */
+export function encodeTarHeaderInto(h: TarWriteHeader, target: Buffer, offset: number): number {
+  if (offset < 0 || offset + 512 > target.length) return 0;
+  if (h.xattrs !== undefined && (h.xattrs instanceof Map ? h.xattrs.size > 0 : Object.keys(h.xattrs).length > 0)) return 0;
+  const size = h.size ?? 0;
+  const uid = h.uid ?? 0;
+  const gid = h.gid ?? 0;
+  const linkname = h.linkname ?? '';
+  if (size > 0o77777777777 || uid > 0o7777777 || gid > 0o7777777) return 0;
+  if (linkname.length > 100 || !ascii(linkname)) return 0;
+  const split = splitUstar(h.name);
+  if (split === undefined) return 0;
+  const mt = typeof h.mtime === 'number' ? h.mtime : (h.mtime?.sec ?? 0);
+  target.fill(0, offset, offset + 512);
+  writeRawHeader(target, offset, split.name, typeFlags[h.type], {
+    mode: h.mode & 0o7777, uid, gid, size, mtime: Math.max(0, mt), linkname,
+    uname: h.uname ?? '', gname: h.gname ?? '', devmajor: h.devmajor ?? 0, devminor: h.devminor ?? 0, prefix: split.prefix,
+  });
+  return 512;
 }
 
 /**
@@ -139,7 +175,7 @@ export function encodeTarHeader(h: TarWriteHeader, opts: TarWriteOptions = {}): 
     mode: h.mode & 0o7777, uid, gid, size: size > 0o77777777777 ? 0 : size, mtime: Math.max(0, mt.sec), linkname,
     uname: h.uname ?? '', gname: h.gname ?? '', devmajor: h.devmajor ?? 0, devminor: h.devminor ?? 0, prefix: split.prefix,
   }, gnu));
-  return Buffer.concat(out);
+  return out.length === 1 ? out[0]! : Buffer.concat(out);
 }
 
 function gnuLong(flag: 'L' | 'K', value: string): Buffer {
