@@ -29,7 +29,6 @@ function theWorker(): Worker | undefined {
   if (worker !== undefined || workerFailed) return worker;
   try {
     const w = new Worker(new URL('./sync-thread.js', import.meta.url));
-    w.unref();
     w.on('message', (r: SyncReply) => {
       const p = pending.get(r.id);
       if (p === undefined) return;
@@ -40,6 +39,8 @@ function theWorker(): Worker | undefined {
     });
     w.on('error', (e) => { worker = undefined; workerFailed = true; failAll(e); });
     w.on('exit', () => { if (worker === w) worker = undefined; failAll(new Error('syncfs thread exited')); });
+    // After the listeners: adding a 'message' listener refs the worker's port again, which would keep the process alive.
+    w.unref();
     worker = w;
   } catch {
     workerFailed = true;
