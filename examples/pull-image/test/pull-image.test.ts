@@ -14,7 +14,9 @@ const program = path.resolve(import.meta.dirname, '../src/main.js');
 /** Runs the program; resolves with its exit code and output. */
 function pullImage(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // An empty Docker config of its own: the host's (credential helpers…) stays out of the test.
+    const env = { ...process.env, DOCKER_CONFIG: path.join(tmp.path, 'docker-config') };
+    const child = spawn(process.execPath, [program, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
