@@ -12,7 +12,7 @@ import {
 import {
   SnapshotKind, type Mount, type SnapshotInfo, type SnapshotOptions, type Snapshotter, type SnapshotterCapabilities, type Usage, type WalkFilter,
 } from '../snapshotter.js';
-import { diskUsage, readMetadata, writeMetadata, type StoredMetadata, type StoredSnapshot } from './metadata.js';
+import { diskUsage, readMetadata, writeMetadataAsync, type StoredMetadata, type StoredSnapshot } from './metadata.js';
 import { SyncGroup, warmSyncThread } from './sync-group.js';
 import { umount } from './sys.js';
 import { publishSnapshotEvent } from '../diagnostics.js';
@@ -25,6 +25,15 @@ export interface Resolved {
   parentIds: number[];
 }
 
+/** A commit waiting for its record to be written. */
+interface PendingCommit {
+  name: string;
+  key: string;
+  labels?: Record<string, string>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
 /** The base of berth's snapshotters; see {@link Snapshotter}. */
 export abstract class BaseSnapshotter implements Snapshotter {
   protected meta: StoredMetadata;
@@ -34,8 +43,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
   protected readonly snapshotsDir: string;
   /** Commits waiting for the disk at the same time share one syncfs, off the main thread. */
   private readonly syncGroup: SyncGroup;
-  /** Commits in progress, by key: a child's commit waits for its active parent's. */
+  /** Commits in progress, by key: settles once that commit is queued for its record (a child's commit queues after its parent's). */
   private readonly committing = new Map<string, Promise<void>>();
+  /** Commit records waiting to be written together (one metadata write for all of them). */
+  private commitBatch: PendingCommit[] | undefined;
   abstract readonly capabilities: SnapshotterCapabilities;
 
   protected constructor(readonly root: string) {
@@ -69,8 +80,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return run;
   }
 
-  private save(next: StoredMetadata): void {
-    writeMetadata(this.metaPath, next);
+  /** Replaces the metadata atomically and durably, off the main thread; runs inside exclusive(). */
+  private async save(next: StoredMetadata): Promise<void> {
+    await writeMetadataAsync(this.metaPath, next);
     this.meta = next;
   }
 
@@ -118,7 +130,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async update(info: Pick<SnapshotInfo, 'name' | 'labels'>, opts: { fieldpaths?: string[]; signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
     throwIfAborted(opts.signal, 'update');
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       this.resolve(info.name);
       const next = this.clone();
       const s = next.snapshots[info.name]!;
@@ -135,7 +147,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
         }
       }
       s.updated = new Date().toISOString();
-      this.save(next);
+      await this.save(next);
       return this.info(info.name, s);
     });
   }
@@ -170,7 +182,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     throwIfAborted(opts.signal, kind === SnapshotKind.View ? 'view' : 'prepare');
     this.checkKey(key);
     const labels = this.checkLabels(opts.labels);
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       if (this.meta.snapshots[key] !== undefined) throw new SnapshotAlreadyExistsError(key);
       let parentIds: number[] = [];
       if (parent !== undefined && parent !== '') {
@@ -191,7 +203,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       const s: StoredSnapshot = { id, kind, labels, created: now, updated: now };
       if (parent !== undefined && parent !== '') s.parent = parent;
       next.snapshots[key] = s;
-      this.save(next);
+      await this.save(next);
       publishSnapshotEvent({ event: kind === SnapshotKind.View ? 'view' : 'prepare', root: this.root, key });
       return this.mountsOf({ key, snap: s, parentIds });
     });
@@ -208,48 +220,79 @@ export abstract class BaseSnapshotter implements Snapshotter {
       return r;
     };
     const r0 = await this.exclusive(check);
-    // A child committed together with its active parent waits for the parent's commit (same syncfs).
-    const parentCommit = r0.snap.parent === undefined ? undefined : this.committing.get(r0.snap.parent);
-    const done = (async () => {
+    // A child committed together with its active parent queues its record after the parent's (same syncfs, same write).
+    const parentQueued = r0.snap.parent === undefined ? undefined : this.committing.get(r0.snap.parent);
+    let queued!: () => void;
+    const queuedP = new Promise<void>((resolve) => { queued = resolve; });
+    this.committing.set(key, queuedP);
+    try {
       // Data reaches the disk before the commit record does (containerd #8895, #9401). The syncfs
       // runs off the main thread and is shared by every commit waiting at the same time.
       await this.syncGroup.sync();
-      if (parentCommit !== undefined) await parentCommit.catch(() => undefined);
-      return this.exclusive(() => {
-        const r = check();
-        const parent = r.snap.parent === undefined ? undefined : this.meta.snapshots[r.snap.parent];
-        if (parent !== undefined && parent.kind !== SnapshotKind.Committed) {
-          throw new SnapshotInvalidStateError(key, `parent ${JSON.stringify(r.snap.parent)} is not committed yet`);
-        }
-        const usage = diskUsage(this.fsDir(r.snap.id));
-        const next = this.clone();
-        const s = next.snapshots[key]!;
-        delete next.snapshots[key];
-        const now = new Date().toISOString();
-        next.snapshots[name] = { ...s, kind: SnapshotKind.Committed, labels: labels ?? s.labels, updated: now, usage };
-        // Children prepared over this active snapshot now name its committed name (the rebase).
-        for (const c of Object.values(next.snapshots)) if (c.parent === key) c.parent = name;
-        this.save(next);
-        publishSnapshotEvent({ event: 'commit', root: this.root, key, name });
+      if (parentQueued !== undefined) await parentQueued;
+      await new Promise<void>((resolve, reject) => {
+        this.queueCommit({ name, key, ...(labels ? { labels } : {}), resolve, reject });
+        queued();
       });
-    })();
-    this.committing.set(key, done);
-    try {
-      await done;
     } finally {
-      if (this.committing.get(key) === done) this.committing.delete(key);
+      queued();
+      if (this.committing.get(key) === queuedP) this.committing.delete(key);
     }
+  }
+
+  /**
+   * Queues a commit record; the records queued before the write starts are
+   * checked in order against the metadata as it will be (so a child after
+   * its parent in the same batch is fine) and written in one go.
+   */
+  private queueCommit(c: PendingCommit): void {
+    if (this.commitBatch !== undefined) { this.commitBatch.push(c); return; }
+    const batch: PendingCommit[] = [c];
+    this.commitBatch = batch;
+    this.exclusive(async () => {
+      this.commitBatch = undefined;
+      const next = this.clone();
+      const ok: PendingCommit[] = [];
+      for (const p of batch) {
+        try {
+          const s = next.snapshots[p.key];
+          if (s === undefined) throw new SnapshotNotFoundError(p.key);
+          if (s.kind !== SnapshotKind.Active) throw new SnapshotInvalidStateError(p.key, `cannot commit a ${s.kind} snapshot`);
+          if (next.snapshots[p.name] !== undefined) throw new SnapshotAlreadyExistsError(p.name);
+          const parent = s.parent === undefined ? undefined : next.snapshots[s.parent];
+          if (parent !== undefined && parent.kind !== SnapshotKind.Committed) {
+            throw new SnapshotInvalidStateError(p.key, `parent ${JSON.stringify(s.parent)} is not committed yet`);
+          }
+          const usage = diskUsage(this.fsDir(s.id));
+          delete next.snapshots[p.key];
+          next.snapshots[p.name] = { ...s, kind: SnapshotKind.Committed, labels: p.labels ?? s.labels, updated: new Date().toISOString(), usage };
+          // Children prepared over this active snapshot now name its committed name (the rebase).
+          for (const child of Object.values(next.snapshots)) if (child.parent === p.key) child.parent = p.name;
+          ok.push(p);
+        } catch (e) {
+          p.reject(e as Error);
+        }
+      }
+      if (ok.length === 0) return;
+      await this.save(next);
+      for (const p of ok) {
+        publishSnapshotEvent({ event: 'commit', root: this.root, key: p.key, name: p.name });
+        p.resolve();
+      }
+    }).catch((e: unknown) => {
+      for (const p of batch) p.reject(e as Error);
+    });
   }
 
   async remove(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     throwIfAborted(opts.signal, 'remove');
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
       const r = this.resolve(key);
       const children = Object.entries(this.meta.snapshots).filter(([, s]) => s.parent === key).map(([k]) => k);
       if (children.length > 0) throw new SnapshotHasChildrenError(key, children);
       const next = this.clone();
       delete next.snapshots[key];
-      this.save(next);
+      await this.save(next);
       this.removeExtra(r.snap.id);
       this.removeDir(r.snap.id);
       publishSnapshotEvent({ event: 'remove', root: this.root, key });

@@ -4,6 +4,7 @@
  * fsynced (rename(2) is atomic; the directory fsync makes it durable).
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import type { SnapshotKind, Usage } from '../snapshotter.js';
 
 /** One snapshot as stored. */
@@ -55,6 +56,25 @@ export function writeMetadata(path: string, m: StoredMetadata): void {
     fs.fsyncSync(dir);
   } finally {
     fs.closeSync(dir);
+  }
+}
+
+/** {@link writeMetadata} on the thread pool: its fsyncs never block the main thread. */
+export async function writeMetadataAsync(path: string, m: StoredMetadata): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await fsp.open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(m));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, path);
+  const dir = await fsp.open(path.slice(0, path.lastIndexOf('/')) || '/', 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }
 
