@@ -14,10 +14,10 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateSpec, mergeEnv, withArgs, withCwd, withEnv, withUser, withPrivileged, OciMediaType, digestOf, type Descriptor, type ImageConfig } from '@berth/oci-spec';
-import { applyLayer, applyLayerToMounts, diffMounts, mountAll, unmountAll, type Mount } from '@berth/cow-fs';
+import { applyLayer, applyLayerToMounts, diffMounts, DiffError, mountAll, unmountAll, type Mount } from '@berth/cow-fs';
 import { loadContainer, openCgroup, type Container, type ContainerProcess } from '@berth/namespaces';
 import { readBlob, writeBlob, type ImageStore } from '@berth/image-store';
 import type { ContainerRecord, ContainerStore } from '../container.js';
@@ -131,7 +131,6 @@ function clock(sec: number): string {
 const changesHidden = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
 
 /** Pause, unpause, exec, top, stats, commit and cp for the local engine. */
-
 export class ContainerOperations {
   readonly #d: ContainerOperationsDeps;
 
@@ -459,6 +458,7 @@ export class ContainerOperations {
     const running = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks));
     const pause = running && opts.pause !== false && !r.State.Paused;
     if (pause) await this.pause(r.Id);
+    let paused = pause;
     const lease = await images.store.leases.create({ expiresInMs: 3600_000, labels: { 'berth/commit': r.Id } });
     try {
       // 1. The layer: diff of the container's snapshot (an overlay upper dir, or two trees for the copy backend).
@@ -469,83 +469,96 @@ export class ContainerOperations {
         viewKey = `commit-view-${randomBytes(6).toString('hex')}`;
         lower = await images.snapshotter.view(viewKey, parent.chainIds.at(-1));
       }
-      let layer: { digest: string; diffId: string; size: number; compressedSize: number; mediaType: string };
+      // 2. In the same pass, the snapshot of the new layer, so the new image runs without a pull: the
+      // uncompressed tar is teed into a new snapshot over the image's top layer while it is compressed
+      // and stored (the blob is never read back, nothing is decompressed). Its name (the chainId) is
+      // known only at the end; if that snapshot exists already, the new one is dropped.
+      const tmp = `commit-${randomBytes(6).toString('hex')}`;
+      let tmpLive = false;
+      const parentLayers = this.#parentLayers(images, parent.id, r.Image);
+      parentLayers.catch(() => undefined);
+      let id: string;
+      let manifestDesc: Descriptor;
       const w = await images.store.writer(`commit-${r.Id}-${randomBytes(4).toString('hex')}`, { lease: lease.id });
       try {
-        const d = diffMounts(lower, upper, { compression: 'gzip' });
-        await w.copyFrom(d as AsyncIterable<Uint8Array>);
-        const res = await d.result;
-        try {
-          await w.commit();
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'ERR_STORE_ALREADY_EXISTS') throw e;
-          await images.store.leases.addResource(lease.id, { type: 'content', digest: res.digest });
-        }
-        layer = res;
+        const mounts = await images.snapshotter.prepare(tmp, parent.chainIds.at(-1));
+        tmpLive = true;
+        const tar = new PassThrough({ highWaterMark: 1 << 20 });
+        const d = diffMounts(lower, upper, { compression: 'gzip', tee: tar });
+        const [stored, applied] = await Promise.allSettled([
+          w.copyFrom(d as AsyncIterable<Uint8Array>).then(() => d.result),
+          applyLayerToMounts(mounts, tar, { sync: false }),
+        ]);
+        // When the apply fails first, the diff fails only because its tee was closed: report the apply's error.
+        if (applied.status === 'rejected' && (stored.status === 'fulfilled' || (stored.reason as { details?: { teeClosed?: boolean } }).details?.teeClosed === true)) throw applied.reason;
+        if (stored.status === 'rejected') throw stored.reason;
+        if (applied.status === 'rejected') throw applied.reason;
+        const layer = stored.value;
+        if (applied.value.diffId !== layer.diffId) throw new DiffError(`the new snapshot got diffId ${applied.value.diffId}, the stored layer ${layer.diffId}`);
+        // The container's files have all been read.
+        if (paused) { paused = false; await this.unpause(r.Id).catch(() => undefined); }
+
+        // 3. Config and manifest (daemon/commit.go: the container's config becomes the image's).
+        const created = new Date().toISOString();
+        const cc = r.Config;
+        const config: ImageConfig = {
+          ...parent.config,
+          created,
+          ...(opts.author ? { author: opts.author } : {}),
+          config: {
+            ...(parent.config.config ?? {}),
+            Env: cc.Env, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined, WorkingDir: cc.WorkingDir, User: cc.User,
+            ...(Object.keys(cc.ExposedPorts ?? {}).length ? { ExposedPorts: cc.ExposedPorts } : {}),
+            ...(cc.Volumes ? { Volumes: cc.Volumes } : {}),
+            ...(Object.keys(cc.Labels ?? {}).length ? { Labels: cc.Labels } : {}),
+            ...(cc.StopSignal ? { StopSignal: cc.StopSignal } : {}),
+            ...opts.changes,
+          } as ImageConfig['config'],
+          rootfs: { type: 'layers', diff_ids: [...parent.config.rootfs.diff_ids, layer.diffId] },
+          history: [...(parent.config.history ?? []), {
+            created, created_by: [r.Path, ...r.Args].join(' '), ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { comment: opts.message } : {}),
+          }],
+        };
+        const configBytes = Buffer.from(JSON.stringify(config));
+        const configDesc: Descriptor = { mediaType: OciMediaType.ImageConfig, digest: digestOf(configBytes), size: configBytes.length };
+        const manifest = {
+          schemaVersion: 2, mediaType: OciMediaType.ImageManifest, config: configDesc,
+          layers: [...(await parentLayers), { mediaType: layer.mediaType, digest: layer.digest, size: layer.compressedSize }],
+        };
+        const manifestBytes = Buffer.from(JSON.stringify(manifest));
+        manifestDesc = { mediaType: OciMediaType.ImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
+        id = configDesc.digest;
+
+        // 4. Everything becomes durable at once, before the name points at it: the layer blob (one
+        // fsync), the new snapshot (the snapshotter's syncfs), config and manifest (one fsync each).
+        const top = chainIds([...parent.config.rootfs.diff_ids, layer.diffId]).at(-1)!;
+        const labels = { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(layer.size) };
+        const settled = await Promise.allSettled([
+          w.commit().catch(async (e: unknown) => {
+            if ((e as { code?: string }).code !== 'ERR_STORE_ALREADY_EXISTS') throw e;
+            await images.store.leases.addResource(lease.id, { type: 'content', digest: layer.digest });
+          }),
+          images.snapshotter.commit(top, tmp, { labels }).then(() => { tmpLive = false; }, (e: unknown) => {
+            // The same layer was committed before: keep that snapshot, drop ours (below).
+            if ((e as { code?: string }).code !== 'ERR_SNAPSHOT_ALREADY_EXISTS') throw e;
+          }),
+          writeBlob(images.store, `commit-${configDesc.digest}`, configBytes, configDesc, { lease: lease.id }),
+          writeBlob(images.store, `commit-${manifestDesc.digest}`, manifestBytes, manifestDesc, { lease: lease.id }),
+        ]);
+        for (const x of settled) if (x.status === 'rejected') throw x.reason;
       } finally {
+        if (tmpLive) await images.snapshotter.remove(tmp).catch(() => undefined);
         await w.close();
         if (viewKey) await images.snapshotter.remove(viewKey).catch(() => undefined);
       }
-      if (pause) await this.unpause(r.Id).catch(() => undefined);
 
-      // 2. The snapshot of the new layer, so the new image runs without a pull.
-      const chain = chainIds([...parent.config.rootfs.diff_ids, layer.diffId]);
-      const top = chain.at(-1)!;
-      const exists = await images.snapshotter.stat?.(top).then(() => true, () => false);
-      if (!exists) {
-        const tmp = `commit-${randomBytes(6).toString('hex')}`;
-        const mounts = await images.snapshotter.prepare(tmp, parent.chainIds.at(-1));
-        try {
-          const blob = await images.store.open(layer.digest as Descriptor['digest']);
-          await applyLayerToMounts(mounts, blob, { sync: false });
-          await images.snapshotter.commit(top, tmp, {
-            labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(layer.size) },
-          });
-        } catch (e) {
-          await images.snapshotter.remove(tmp).catch(() => undefined);
-          if ((e as { code?: string }).code !== 'ERR_SNAPSHOT_ALREADY_EXISTS') throw e;
-        }
-      }
-
-      // 3. Config and manifest (daemon/commit.go: the container's config becomes the image's).
-      const created = new Date().toISOString();
-      const cc = r.Config;
-      const config: ImageConfig = {
-        ...parent.config,
-        created,
-        ...(opts.author ? { author: opts.author } : {}),
-        config: {
-          ...(parent.config.config ?? {}),
-          Env: cc.Env, Cmd: cc.Cmd ?? undefined, Entrypoint: cc.Entrypoint ?? undefined, WorkingDir: cc.WorkingDir, User: cc.User,
-          ...(Object.keys(cc.ExposedPorts ?? {}).length ? { ExposedPorts: cc.ExposedPorts } : {}),
-          ...(cc.Volumes ? { Volumes: cc.Volumes } : {}),
-          ...(Object.keys(cc.Labels ?? {}).length ? { Labels: cc.Labels } : {}),
-          ...(cc.StopSignal ? { StopSignal: cc.StopSignal } : {}),
-          ...opts.changes,
-        } as ImageConfig['config'],
-        rootfs: { type: 'layers', diff_ids: [...parent.config.rootfs.diff_ids, layer.diffId as Descriptor['digest']] },
-        history: [...(parent.config.history ?? []), {
-          created, created_by: [r.Path, ...r.Args].join(' '), ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { comment: opts.message } : {}),
-        }],
-      };
-      const configBytes = Buffer.from(JSON.stringify(config));
-      const configDesc: Descriptor = { mediaType: OciMediaType.ImageConfig, digest: digestOf(configBytes), size: configBytes.length };
-      const parentManifest = await this.#parentLayers(images, parent.id, r.Image);
-      const manifest = {
-        schemaVersion: 2, mediaType: OciMediaType.ImageManifest, config: configDesc,
-        layers: [...parentManifest, { mediaType: layer.mediaType, digest: layer.digest, size: layer.compressedSize }],
-      };
-      const manifestBytes = Buffer.from(JSON.stringify(manifest));
-      const manifestDesc: Descriptor = { mediaType: OciMediaType.ImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
-      await writeBlob(images.store, `commit-${configDesc.digest}`, configBytes, configDesc, { lease: lease.id });
-      await writeBlob(images.store, `commit-${manifestDesc.digest}`, manifestBytes, manifestDesc, { lease: lease.id });
       await images.store.images.tag(name, manifestDesc);
       // Through the image service too, so its metadata (tag time, dangling) and events see the new name.
       await images.tag(name, name);
-      await this.#publish(r, 'commit', { comment: opts.message ?? '', imageID: configDesc.digest });
-      return { id: configDesc.digest, name };
+      await this.#publish(r, 'commit', { comment: opts.message ?? '', imageID: id });
+      return { id, name };
     } finally {
-      if (pause) await this.unpause(r.Id).catch(() => undefined);
+      if (paused) await this.unpause(r.Id).catch(() => undefined);
       await images.store.leases.delete(lease.id).catch(() => undefined);
     }
   }
