@@ -185,15 +185,16 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return this.exclusive(async () => {
       if (this.meta.snapshots[key] !== undefined) throw new SnapshotAlreadyExistsError(key);
       let parentIds: number[] = [];
+      let activeOk = false;
       if (parent !== undefined && parent !== '') {
         const p = this.resolve(parent);
-        const activeOk = kind === SnapshotKind.Active && opts.activeParent === true && p.snap.kind === SnapshotKind.Active;
+        activeOk = kind === SnapshotKind.Active && opts.activeParent === true && p.snap.kind === SnapshotKind.Active;
         if (activeOk && !this.capabilities.activeParent) throw new SnapshotterUnsupportedError('this snapshotter needs a committed parent (no concurrent unpack)');
         if (p.snap.kind !== SnapshotKind.Committed && !activeOk) throw new SnapshotInvalidStateError(parent, 'parent is not committed');
         parentIds = [p.snap.id, ...p.parentIds];
       }
-      // A commit is coming: start the syncfs thread while the layer is applied.
-      if (kind === SnapshotKind.Active) warmSyncThread();
+      // A concurrent unpack: its commits come together; start the syncfs thread while the layers are applied.
+      if (activeOk) warmSyncThread();
       const next = this.clone();
       const id = next.nextId++;
       // The directory first, then the record: a crash in between leaves an orphan directory for cleanup().

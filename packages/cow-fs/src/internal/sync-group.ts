@@ -7,15 +7,19 @@
  * (data written before the request is then on disk): while one runs, new
  * requests join the next one, which starts when it ends.
  *
- * The thread is one Worker per process, started on first use and unref'd
- * while idle (it never keeps the process alive). Where no worker can be
- * started, syncfs runs on the main thread as before.
+ * The thread is one Worker per process, started by {@link warmSyncThread}
+ * (a concurrent unpack, whose commits come in a batch, starts it while the
+ * layers are applied) and unref'd while idle (it never keeps the process
+ * alive). Until it is online — a process that commits one snapshot never
+ * pays for starting a thread — or where no worker can be started, syncfs
+ * runs on the main thread as before.
  */
 import { Worker } from 'node:worker_threads';
 import { syncfs } from './sys.js';
 import type { SyncReply } from './sync-thread.js';
 
 let worker: Worker | undefined;
+let workerOnline = false;
 let workerFailed = false;
 let seq = 0;
 const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
@@ -37,8 +41,9 @@ function theWorker(): Worker | undefined {
       if (r.error === undefined) p.resolve();
       else p.reject(Object.assign(new Error(r.error.message), r.error));
     });
-    w.on('error', (e) => { worker = undefined; workerFailed = true; failAll(e); });
-    w.on('exit', () => { if (worker === w) worker = undefined; failAll(new Error('syncfs thread exited')); });
+    w.once('online', () => { if (worker === w) workerOnline = true; });
+    w.on('error', (e) => { worker = undefined; workerOnline = false; workerFailed = true; failAll(e); });
+    w.on('exit', () => { if (worker === w) { worker = undefined; workerOnline = false; } failAll(new Error('syncfs thread exited')); });
     // After the listeners: adding a 'message' listener refs the worker's port again, which would keep the process alive.
     w.unref();
     worker = w;
@@ -53,9 +58,9 @@ export function warmSyncThread(): void {
   theWorker();
 }
 
-/** syncfs(2) of the filesystem holding `path`, on the syncfs thread (or inline without one). */
+/** syncfs(2) of the filesystem holding `path`, on the syncfs thread when it is online (else inline). */
 export function syncfsOffThread(path: string): Promise<void> {
-  const w = theWorker();
+  const w = workerOnline ? worker : undefined;
   if (w === undefined) {
     try {
       syncfs(path);
