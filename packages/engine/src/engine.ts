@@ -317,22 +317,24 @@ export interface NetworkService extends NetworkManager {
    * Sets up a container's networking before its process starts, from its
    * record's `HostConfig.NetworkMode`, `HostConfig.PortBindings` and
    * `NetworkSettings.Networks`: `host` (no namespace; the host's
-   * resolv.conf and hosts), `none` (a namespace with `lo` only),
+   * resolv.conf and hosts), `none` (only the files: no `netnsPath`, the
+   * runtime makes a new namespace and brings `lo` up in it),
    * `container:<ref>` (the other running container's namespace and files),
    * or bridge/user networks (a namespace, one CNI endpoint per network, the
    * published ports on the first). Writes the container's `hostname`,
    * `hosts` and `resolv.conf` and records the result in its
-   * `NetworkSettings`. The runtime then joins `netnsPath`.
+   * `NetworkSettings`. The runtime then joins `netnsPath`. `known` is the
+   * container's record as the caller just read it (spares a read).
    */
-  setUp(container: string): Promise<NetworkSetup>;
-  /** Undoes {@link NetworkService.setUp}: CNI DEL for every endpoint, namespace removed, addresses cleared. Idempotent. */
-  tearDown(container: string): Promise<void>;
+  setUp(container: string, known?: import('./container.js').ContainerRecord): Promise<NetworkSetup>;
+  /** Undoes {@link NetworkService.setUp}: CNI DEL for every endpoint, namespace removed, addresses cleared. Idempotent. `known` as for setUp. */
+  tearDown(container: string, known?: import('./container.js').ContainerRecord): Promise<void>;
 }
 
 /** What {@link NetworkService.setUp} made. */
 export interface NetworkSetup {
   mode: 'host' | 'none' | 'container' | 'bridge';
-  /** The namespace file the container must join; undefined for `host`. */
+  /** The namespace file the container must join; undefined for `host` (the host's) and `none` (a new one, made by the runtime). */
   netnsPath?: string;
   endpoints: Endpoint[];
 }

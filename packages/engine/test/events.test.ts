@@ -65,3 +65,23 @@ test('parseTimestamp accepts unix times, RFC3339 and durations', (t) => {
   t.is(parseTimestamp('1h30m', 10_000_000_000_000n), 10_000_000_000_000n - 5400_000_000_000n);
   t.throws(() => parseTimestamp('yesterday'), { code: 'ERR_ENGINE_INVALID_TIME' });
 });
+
+test('the journal rotates to .1 once past maxBytes, though this process looks at its size only now and then; two buses share it', async (t) => {
+  const root = await tempDir();
+  const maxBytes = 4096;
+  const a = await openJournalEventBus({ root, maxBytes });
+  const b = await openJournalEventBus({ root, maxBytes });
+  const fs = await import('node:fs/promises');
+  for (let i = 0; i < 200; i++) {
+    await (i % 2 ? a : b).publish({ Type: 'container', Action: 'create', Actor: { ID: `c${i}`, Attributes: { name: `n${i}` } } });
+  }
+  const live = (await fs.stat(a.journal)).size;
+  const old = (await fs.stat(`${a.journal}.1`)).size;
+  t.true(old > maxBytes, `the rotated file (${old} bytes) went past maxBytes first`);
+  // Each bus looks at the size after maxBytes / 8 of its own appends: the live file stays within a few lines of the limit.
+  t.true(live <= maxBytes + maxBytes / 4 + 1024, `the live journal is ${live} bytes`);
+  const lines = (await fs.readFile(a.journal, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EngineEvent);
+  t.is(lines.at(-1)!.Actor.ID, 'c199', 'the newest event is in the live file');
+  await a.close();
+  await b.close();
+});

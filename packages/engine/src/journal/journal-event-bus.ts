@@ -34,6 +34,9 @@ export async function openJournalEventBus(opts: JournalEventBusOptions): Promise
   return bus;
 }
 
+/** How many appended bytes between two looks at the journal's size. */
+const statEvery = 64 * 1024;
+
 const validKeys = new Set(['type', 'event', 'container', 'image', 'network', 'volume', 'label', 'scope']);
 
 /** Checks filter keys; throws `ERR_ENGINE_INVALID_FILTER`. */
@@ -80,6 +83,8 @@ export class JournalEventBus implements EventBus {
   #closed = false;
   #queue: Promise<void> = Promise.resolve();
   readonly #closeCtl = new AbortController();
+  /** Bytes this process appended since it last looked at the journal's size (undefined: never looked). */
+  #sinceStat: number | undefined;
 
   constructor(opts: JournalEventBusOptions) {
     this.journal = path.join(opts.root, 'events.jsonl');
@@ -114,9 +119,16 @@ export class JournalEventBus implements EventBus {
     }
     this.#ring.push(e);
     if (this.#ring.length > this.#ringSize) this.#ring.shift();
-    const st = await fs.stat(this.journal).catch(() => undefined);
-    if (st && st.size > this.#maxBytes) await fs.rename(this.journal, `${this.journal}.1`).catch(() => undefined);
-    await fs.appendFile(this.journal, `${JSON.stringify(e)}\n`, { mode: 0o600 });
+    // The size is checked on this process's first append and after each 64 KiB (or maxBytes / 8) it appended, not on every event:
+    // every process does the same, so the journal overshoots maxBytes by little before one of them rotates it.
+    const line = `${JSON.stringify(e)}\n`;
+    if (this.#sinceStat === undefined || this.#sinceStat >= Math.min(statEvery, this.#maxBytes / 8)) {
+      const st = await fs.stat(this.journal).catch(() => undefined);
+      if (st && st.size > this.#maxBytes) await fs.rename(this.journal, `${this.journal}.1`).catch(() => undefined);
+      this.#sinceStat = 0;
+    }
+    await fs.appendFile(this.journal, line, { mode: 0o600 });
+    this.#sinceStat += Buffer.byteLength(line);
     this.#emitter.emit('event');
     return e;
   }

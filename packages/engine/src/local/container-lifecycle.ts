@@ -282,10 +282,15 @@ export class ContainerLifecycle {
     }
     const bundle = path.join(this.#d.runRoot, 'bundles', r.Id);
     const rootfs = path.join(bundle, 'rootfs');
+    // Undo steps: `undo` in reverse order (volumes, then the rootfs, then the bundle directory: each needs the next
+    // one's mount gone); `alongside` (the runtime's delete, the log, the network, sharing nothing with the mounts, the
+    // container having a mount namespace of its own) at the same time. For a bridge, CNI DEL is the slow one.
     const undo: Array<() => Promise<unknown>> = [];
+    const alongside: Array<() => Promise<unknown>> = [];
     const unwind = async () => {
-      for (const u of undo.reverse()) await u().catch(() => undefined);
-      undo.length = 0;
+      const others = alongside.splice(0).map((u) => u().catch(() => undefined));
+      for (const u of undo.splice(0).reverse()) await u().catch(() => undefined);
+      await Promise.all(others);
     };
     let container: RuntimeContainer;
     let pumps: Promise<void>[];
@@ -295,13 +300,17 @@ export class ContainerLifecycle {
     let running = false;
     try {
       // The network (files; for a bridge, a namespace and CNI plugins) is set up while the rootfs is mounted.
-      const network = this.#d.networks.setUp(r.Id);
+      const network = this.#d.networks.setUp(r.Id, r);
       network.catch(() => undefined);
-      undo.push(async () => {
-        if (await network.then(() => true, () => false)) await this.#d.networks.tearDown(r.Id);
+      alongside.push(async () => {
+        if (await network.then(() => true, () => false)) await this.#d.networks.tearDown(r.Id, r);
       });
       await fs.mkdir(rootfs, { recursive: true, mode: 0o700 });
-      undo.push(() => fs.rm(bundle, { recursive: true, force: true }));
+      undo.push(async () => {
+        // Two rmdirs; a rootfs still mounted (EBUSY) is left alone rather than emptied by a recursive rm.
+        if (!(await fs.rmdir(rootfs).then(() => true, (e: NodeJS.ErrnoException) => e.code === 'ENOENT'))) return;
+        await fs.rmdir(bundle).catch(() => fs.rm(bundle, { recursive: true, force: true }));
+      });
       const key = r.Berth?.SnapshotKey ?? ContainerLifecycle.snapshotKey(r.Id);
       mountAll(await images.snapshotter.mounts(key), rootfs);
       undo.push(async () => unmountAll(rootfs, 1, { detach: true }));
@@ -320,7 +329,7 @@ export class ContainerLifecycle {
         ...(lc['max-size'] ? { maxSize: parseSize('max-size', lc['max-size']) } : {}),
         ...(lc['max-file'] ? { maxFile: Number(lc['max-file']) } : {}),
       });
-      undo.push(() => log.close());
+      alongside.push(() => log.close());
       const spec = await building;
       // A TTY: the process gets a pty (its slave as stdio and controlling terminal); the master carries all output as stdout.
       const tty = fresh.Config.Tty;
@@ -333,7 +342,7 @@ export class ContainerLifecycle {
       container = await runtime.create(r.Id, spec, {
         bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: tty ? 'pty' : 'pipe', ...(tty && size ? { consoleSize: size } : {}),
       });
-      undo.push(() => container.delete({ force: true }));
+      alongside.push(() => container.delete({ force: true }));
       const pump = (stream: 'stdout' | 'stderr', s: import('node:stream').Readable | undefined) => new Promise<void>((resolve) => {
         if (!s) return resolve();
         s.on('data', (chunk: Buffer) => {

@@ -278,8 +278,9 @@ export class LocalContainerService implements ContainerService {
     if ((mode !== 'none' && mode !== 'host' && !mode.startsWith('container:')) || (await exists(this.#networks.sandboxPath(r.Id)))) {
       await this.#networks.removeSandbox(r.Id);
     }
-    await this.store.remove(r.Id);
-    await this.#life.removeSnapshot(r);
+    // The record and the snapshot go together; a failure to remove the record leaves a container that rm can retry.
+    const [removed] = await Promise.allSettled([this.store.remove(r.Id), this.#life.removeSnapshot(r)]);
+    if (removed.status === 'rejected') throw removed.reason;
     if (opts.volumes) {
       for (const v of r.Berth?.AnonymousVolumes ?? []) await this.#volumes.remove(v, { force: true }).catch(() => undefined);
     }
@@ -405,8 +406,8 @@ export class LocalNetworkService implements NetworkService {
     await this.#store.update(r.Id, (rec) => { delete rec.NetworkSettings.Networks[name]; });
   }
 
-  async setUp(container: string): Promise<NetworkSetup> {
-    const r = await this.#store.get(container);
+  async setUp(container: string, known?: ContainerRecord): Promise<NetworkSetup> {
+    const r = known ?? await this.#store.get(container);
     const mode = r.HostConfig.NetworkMode || 'bridge';
     const hostname = r.Config.Hostname || r.Id.slice(0, 12);
     if (mode === 'none') {
@@ -481,8 +482,8 @@ export class LocalNetworkService implements NetworkService {
     }
   }
 
-  async tearDown(container: string): Promise<void> {
-    const r = await this.#store.get(container);
+  async tearDown(container: string, known?: ContainerRecord): Promise<void> {
+    const r = known ?? await this.#store.get(container);
     if ((r.HostConfig.NetworkMode || '').startsWith('container:') || r.HostConfig.NetworkMode === 'host') return;
     // none: the runtime's namespace went with the container; only a sandbox bound by an older berth is left to remove.
     if (r.HostConfig.NetworkMode === 'none' && !(await exists(this.#m.sandboxPath(r.Id)))) return;
