@@ -1,6 +1,6 @@
 /**
  * Committing a stopped container whose upper layer holds 1000 changed small
- * files (busybox, `mkdir /d; for i in $(seq 1000); do echo $i > /d/f$i; done`)
+ * files (busybox, `h=$(hostname); mkdir /d; for i in $(seq 1000); do echo $h $i > /d/f$i; done`)
  * into a new image: diff → layer → image. berth's Engine API
  * (`engine.containers.commit`, embedded) against `POST /commit` on dockerd
  * 20.10's API socket (started here with the flags of /work/shared/PEERS.md,
@@ -26,7 +26,10 @@ import { sharedRegistry, unmountUnder } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
 const group = 'commit of a stopped container with 1000 changed small files (diff → layer → image)';
-const script = 'mkdir /d; for i in $(seq 1000); do echo $i > /d/f$i; done';
+// Each container writes its own content (its hostname, unique per container, in every file): the
+// benchmark measures committing a new change, not committing one that is already stored (identical
+// changes made within the same second give the same layer, which each tool then drops).
+const script = 'h=$(hostname); mkdir /d; for i in $(seq 1000); do echo $h $i > /d/f$i; done';
 const iterations = 10;
 const warmup = 1;
 const isRoot = () => process.getuid?.() === 0;

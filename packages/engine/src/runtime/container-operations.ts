@@ -479,7 +479,10 @@ export class ContainerOperations {
       parentLayers.catch(() => undefined);
       let id: string;
       let manifestDesc: Descriptor;
-      const w = await images.store.writer(`commit-${r.Id}-${randomBytes(4).toString('hex')}`, { lease: lease.id });
+      // The writers are not leased: an ingest is safe from GC while its writer holds it, and the lease
+      // takes the three blobs (below) before any is published, in one edit each (a leased writer edits
+      // the lease when it opens, publishes and closes: three edits, each with two fsyncs, per blob).
+      const w = await images.store.writer(`commit-${r.Id}-${randomBytes(4).toString('hex')}`);
       try {
         const mounts = await images.snapshotter.prepare(tmp, parent.chainIds.at(-1));
         tmpLive = true;
@@ -531,19 +534,20 @@ export class ContainerOperations {
 
         // 4. Everything becomes durable at once, before the name points at it: the layer blob (one
         // fsync), the new snapshot (the snapshotter's syncfs), config and manifest (one fsync each).
+        for (const digest of [layer.digest, configDesc.digest, manifestDesc.digest]) await images.store.leases.addResource(lease.id, { type: 'content', digest });
         const top = chainIds([...parent.config.rootfs.diff_ids, layer.diffId]).at(-1)!;
         const labels = { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(layer.size) };
         const settled = await Promise.allSettled([
-          w.commit().catch(async (e: unknown) => {
+          w.commit().catch((e: unknown) => {
+            // The same layer is stored already (and held by the lease).
             if ((e as { code?: string }).code !== 'ERR_STORE_ALREADY_EXISTS') throw e;
-            await images.store.leases.addResource(lease.id, { type: 'content', digest: layer.digest });
           }),
           images.snapshotter.commit(top, tmp, { labels }).then(() => { tmpLive = false; }, (e: unknown) => {
             // The same layer was committed before: keep that snapshot, drop ours (below).
             if ((e as { code?: string }).code !== 'ERR_SNAPSHOT_ALREADY_EXISTS') throw e;
           }),
-          writeBlob(images.store, `commit-${configDesc.digest}`, configBytes, configDesc, { lease: lease.id }),
-          writeBlob(images.store, `commit-${manifestDesc.digest}`, manifestBytes, manifestDesc, { lease: lease.id }),
+          writeBlob(images.store, `commit-${configDesc.digest}`, configBytes, configDesc),
+          writeBlob(images.store, `commit-${manifestDesc.digest}`, manifestBytes, manifestDesc),
         ]);
         for (const x of settled) if (x.status === 'rejected') throw x.reason;
       } finally {
