@@ -3,8 +3,12 @@
  * being downloaded, so unpacking overlaps the download instead of reading
  * the blob back from the store afterwards.
  *
- * The downloader `push`es each verified chunk after handing it to the store
- * writer. Until the unpacker `claim`s the feed, chunks are buffered up to a
+ * The downloader calls `start()` when it fetches the blob from its first
+ * byte (`ready` resolves true: the feed will carry the whole blob) or
+ * `abandon()` when it will not (a resumed ingest, a blob already stored:
+ * `ready` resolves false and the unpacker reads the stored blob); an
+ * unpacker claims the feed only once `ready` is true. The downloader
+ * `push`es each verified chunk after handing it to the store writer. Until the unpacker `claim`s the feed, chunks are buffered up to a
  * limit; past it the feed is abandoned (the unpacker then reads the
  * committed blob from the store). Once claimed, the downloader waits while
  * more than the limit is buffered, so memory stays bounded. The feed ends
@@ -23,10 +27,23 @@ export class LayerFeed {
   #error: unknown;
   #wakeConsumer?: () => void;
   #wakeProducer?: () => void;
+  readonly #ready: Promise<boolean>;
+  #settleReady!: (fromStart: boolean) => void;
 
   /** A feed buffering at most `limit` bytes. */
   constructor(limit: number) {
     this.#limit = limit;
+    this.#ready = new Promise((resolve) => { this.#settleReady = resolve; });
+  }
+
+  /** Resolves true once the download starts from the blob's first byte, false when the feed will not carry it whole. */
+  get ready(): Promise<boolean> {
+    return this.#ready;
+  }
+
+  /** The download fetches the blob from its first byte. */
+  start(): void {
+    this.#settleReady(!this.#abandoned);
   }
 
   /** Whether the unpacker can still take the bytes from here. */
@@ -40,10 +57,12 @@ export class LayerFeed {
     this.#abandoned = true;
     this.#chunks = [];
     this.#buffered = 0;
+    this.#settleReady(false);
   }
 
   /** The unpacker gave up (or the pull failed): drop the bytes and never make the downloader wait again. */
   cancel(): void {
+    this.#settleReady(false);
     this.#abandoned = true;
     this.#chunks = [];
     this.#buffered = 0;
@@ -71,6 +90,7 @@ export class LayerFeed {
 
   /** The download failed: the unpacker's stream errors with `e`. */
   fail(e: unknown): void {
+    this.#settleReady(false);
     this.#error = e ?? new Error('download failed');
     this.#wake();
   }

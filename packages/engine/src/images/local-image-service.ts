@@ -281,12 +281,12 @@ export class LocalImageService implements ImageService {
           feeds[i]?.abandon();
           if (present[i]) emit({ status: 'Already exists', id: shortDigest(layers[i]!.digest), progressDetail: {} });
         }
-        const sourceOf = (i: number): (() => Promise<AsyncIterable<Uint8Array>>) => {
+        // From the download while it runs, when it fetches the blob from its first byte (not a resumed ingest); else the stored blob.
+        const sourceOf = (i: number): (() => Promise<AsyncIterable<Uint8Array>>) => async () => {
           const feed = feeds[i];
-          const layer = layers[i]!;
-          return feed?.claim()
-            ? async () => feed.stream()
-            : async () => { await downloads[i]; return this.store.open(layer.digest, { signal }); };
+          if (feed !== undefined && await feed.ready && feed.claim()) return feed.stream();
+          await downloads[i];
+          return this.store.open(layers[i]!.digest, { signal });
         };
         // Unpacked layers are a prefix (a chainId names its parents too).
         let from = unpacked.indexOf(false);
@@ -296,14 +296,14 @@ export class LocalImageService implements ImageService {
           const sources = layers.map((_, i) => (i < from ? undefined : sourceOf(i)));
           from = await this.#unpackChain(layers, diffIds, chain, from, sources, downloads, emit, signal);
           downloaded = true;
+          // Gave up part-way (another pull's snapshot): the feeds left are spent or unread; never let a download wait on them.
+          for (let i = from; i < layers.length; i++) feeds[i]?.cancel();
         }
         for (let i = from; i < layers.length; i++) {
           const layer = layers[i]!;
           if (await this.#snapshotExists(chain[i]!)) { if (await downloads[i]!) downloaded = true; continue; }
-          const feed = feeds[i];
-          // After a concurrent attempt gave up (another pull's snapshot), the feeds are spent: read the stored blobs.
-          const source = feed?.usable === true ? sourceOf(i) : async () => { await downloads[i]; return this.store.open(layer.digest, { signal }); };
-          await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal, source, downloads[i]);
+          // (After a concurrent attempt gave up, its feeds are cancelled: the stored blobs are read.)
+          await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal, sourceOf(i), downloads[i]);
           downloaded = true;
           emit({ status: 'Pull complete', id: shortDigest(layer.digest), progressDetail: {} });
         }
@@ -437,6 +437,7 @@ export class LocalImageService implements ImageService {
       try {
         // A resumed ingest has bytes the feed never saw: the unpacker reads the stored blob instead.
         if (w.offset > 0) feed?.abandon();
+        else feed?.start();
         if (w.offset < desc.size) {
           const body = await fetcher.fetch(desc, { signal, ...(w.offset > 0 ? { offset: w.offset } : {}) });
           const counting = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
@@ -520,12 +521,14 @@ export class LocalImageService implements ImageService {
         const layer = layers[i]!;
         const key = `extract-${randomBytes(6).toString('hex')} ${chain[i]}`;
         const parent = i === from ? (i === 0 ? undefined : chain[i - 1]) : keys[keys.length - 1];
-        const mounts = await this.snapshotter.prepare(key, parent, { signal, labels: owner, activeParent: i > from });
+        // Issued at once, not awaited in turn: the snapshotter runs them in call order, so each parent exists first.
+        const prepared = this.snapshotter.prepare(key, parent, { signal, labels: owner, activeParent: i > from });
         keys.push(key);
         const lowersReady = i === from ? undefined : Promise.all(applies.slice());
         lowersReady?.catch(() => undefined);
         const stored = downloads[i]!;
         const apply = (async (): Promise<number> => {
+          const mounts = await prepared;
           const body = await sources[i]!();
           let result;
           try {
