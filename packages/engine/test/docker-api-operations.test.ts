@@ -299,6 +299,23 @@ serial('streamed stats of a busy container: each sample shows more CPU time than
     t.deepEqual(samples[i]!.precpu_stats, samples[i - 1]!.cpu_stats);
   }
   t.is(samples[2]!.networks, undefined, '--network none: no interfaces but lo, as dockerd');
+  if (hasDocker) {
+    // `docker stats` (streaming, the default) over the API: a later sample shows the busy loop's CPU.
+    const seen = await new Promise<string>((resolve) => {
+      const p = spawn(docker, ['stats', '--format', '{{.Name}} {{.CPUPerc}} {{.PIDs}}', 'busy'], { env: cliEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      p.stdout.on('data', (d) => {
+        out += d;
+        const m = [...out.matchAll(/busy (\d+\.\d\d)% (\d+)/g)];
+        if (m.some((x) => Number(x[1]) > 0) || m.length >= 60) p.kill();
+      });
+      p.on('close', () => resolve(out));
+    });
+    const rows = [...seen.matchAll(/busy (\d+\.\d\d)% (\d+)/g)];
+    t.true(rows.length >= 1, seen);
+    t.true(Number(rows.at(-1)![1]) > 0, 'docker stats shows the busy loop\'s CPU %');
+    t.is(rows.at(-1)![2], '1', 'the loop is the shell itself: one process');
+  }
   // Stopping the container ends a stream that is still running.
   const rest: ContainerStats[] = [];
   const done = (async () => { for await (const s of engine.containers.stats(r.Id, { stream: true, intervalMs: 100 })) rest.push(s); })();
