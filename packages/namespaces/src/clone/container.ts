@@ -21,10 +21,12 @@ type Callback<T> = (err: Error | null, value: T) => void;
 interface RuntimeBinding {
   runtimeCreate(o: { id: string; root?: string; bundle: string; spec: string; stdio?: StdioMode; rows?: number; cols?: number; noPivot?: boolean; start?: boolean }, cb: Callback<Spawned>): void;
   runtimeStart(root: string, id: string): string;
+  runtimeStartAsync(root: string, id: string, cb: Callback<string>): void;
   runtimeState(root: string, id: string): string;
   runtimeList(root: string): string;
   runtimeKill(root: string, id: string, sig: number, all: boolean): void;
   runtimeDelete(root: string, id: string, force: boolean): void;
+  runtimeDeleteAsync(root: string, id: string, force: boolean, cb: Callback<undefined>): void;
   runtimePause(root: string, id: string): void;
   runtimeResume(root: string, id: string): void;
   runtimePids(root: string, id: string): string;
@@ -134,7 +136,8 @@ class NativeContainer extends NativeProcess implements Container {
   }
 
   async start(): Promise<void> {
-    call(() => rt().runtimeStart(this.root, this.id));
+    // On a thread: start waits for the init to be scheduled and signal the exec fifo.
+    await callAsync<string>((cb) => rt().runtimeStartAsync(this.root, this.id, cb));
   }
 
   override kill(signal?: NodeJS.Signals | number, options: { all?: boolean } = {}): void {
@@ -156,7 +159,8 @@ class NativeContainer extends NativeProcess implements Container {
       }
       await this.wait().catch(() => undefined);
     }
-    call(() => rt().runtimeDelete(this.root, this.id, options.force === true));
+    // On a thread: removing the cgroup and the state directory does not hold the event loop.
+    await callAsync<undefined>((cb) => rt().runtimeDeleteAsync(this.root, this.id, options.force === true, cb));
     this.stdio.stdin?.destroy();
     this.stdio.pty?.destroy();
   }

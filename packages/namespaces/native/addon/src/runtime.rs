@@ -12,10 +12,12 @@ use std::path::PathBuf;
 pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     napi::export(env, exports, "runtimeCreate", create)?;
     napi::export(env, exports, "runtimeStart", start)?;
+    napi::export(env, exports, "runtimeStartAsync", start_async)?;
     napi::export(env, exports, "runtimeState", state)?;
     napi::export(env, exports, "runtimeList", list)?;
     napi::export(env, exports, "runtimeKill", kill)?;
     napi::export(env, exports, "runtimeDelete", delete)?;
+    napi::export(env, exports, "runtimeDeleteAsync", delete_async)?;
     napi::export(env, exports, "runtimePause", pause)?;
     napi::export(env, exports, "runtimeResume", resume)?;
     napi::export(env, exports, "runtimePids", pids)?;
@@ -190,6 +192,22 @@ fn start(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     json(env, &s)
 }
 
+/// `runtimeStartAsync(root, id, callback)`: `start` on a thread of its own
+/// (it waits for the init to be scheduled and write to the exec fifo, which
+/// must not hold the event loop); `callback(err, stateJson)`.
+fn start_async(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
+    let root = root_of(env, args[0])?;
+    let id = env.get_string(args[1])?;
+    napi::spawn_task(env, args[2], "berth-start", move || {
+        let r = rt::start(&root, &id);
+        Box::new(move |env: Env| match r {
+            Ok(s) => json(env, &s),
+            Err(e) => Err(core_err(e)),
+        })
+    })?;
+    env.undefined()
+}
+
 fn state(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     let s = rt::state(&root_of(env, args[0])?, &env.get_string(args[1])?).map_err(core_err)?;
     json(env, &s)
@@ -209,6 +227,22 @@ fn kill(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
 fn delete(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
     let force = !env.is_nullish(args[2])? && env.get_bool(args[2])?;
     rt::delete(&root_of(env, args[0])?, &env.get_string(args[1])?, force).map_err(core_err)?;
+    env.undefined()
+}
+
+/// `runtimeDeleteAsync(root, id, force, callback)`: `delete` (cgroup removal,
+/// state directory) on a thread of its own; `callback(err)`.
+fn delete_async(env: Env, args: &[napi_value]) -> JsResult<napi_value> {
+    let force = !env.is_nullish(args[2])? && env.get_bool(args[2])?;
+    let root = root_of(env, args[0])?;
+    let id = env.get_string(args[1])?;
+    napi::spawn_task(env, args[3], "berth-delete", move || {
+        let r = rt::delete(&root, &id, force);
+        Box::new(move |env: Env| match r {
+            Ok(()) => env.undefined(),
+            Err(e) => Err(core_err(e)),
+        })
+    })?;
     env.undefined()
 }
 
