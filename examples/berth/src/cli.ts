@@ -1,6 +1,6 @@
 /** The berth command tree and `runCli`, the testable entry point behind the `berth` binary. */
 import path from 'node:path';
-import { openEngine, openJournalEventBus, type LocalEngine } from '@berth/engine';
+import { engineVersion, openEngine, openJournalEventBus, type LocalEngine } from '@berth/engine/local';
 import { lazyLocalImages, type LazyImageService } from './lazy-images.js';
 import { isBerthError } from '@berth/oci-spec';
 import { helpText, parseCommandLine, type CommandSpec } from './args.js';
@@ -82,7 +82,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       },
     };
     if (cmd.globals.version && cmd.path.length === 0) {
-      await write(io.stdout, `berth version ${(await import('@berth/engine')).engineVersion}\n`);
+      await write(io.stdout, `berth version ${engineVersion}\n`);
       return 0;
     }
     if (cmd.flags.help || !spec.run) {

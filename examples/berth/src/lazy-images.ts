@@ -3,7 +3,7 @@
  * root, opened only when an image command first needs it, so `volume ls`
  * does not pay for opening the content store and snapshotter.
  */
-import { openLocalImageService, type EventInput, type ImageService, type LocalImageService } from '@berth/engine';
+import { openLocalImageService, type EventInput, type ImageService, type LocalImageService } from '@berth/engine/local';
 
 /** An {@link ImageService} that opens the real one on first use; `close()` closes it if it was opened. */
 export interface LazyImageService extends ImageService {

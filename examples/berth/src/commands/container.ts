@@ -1,5 +1,5 @@
 /** Container commands that the state store and json-file logs can answer: ps, logs, inspect, rm, rename, container prune. */
-import { parseTimestamp, humanDuration, type ContainerSummary } from '@berth/engine';
+import { parseTimestamp, humanDuration, type ContainerSummary } from '@berth/engine/local';
 import type { CommandSpec, FlagSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
 import { CliErrorCode, CliUsageError } from '../errors.js';

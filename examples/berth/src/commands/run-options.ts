@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import {
   parseMountFlag, parsePublishFlag, parseTmpfsFlag, parseVolumeFlag, parseSize, type CreateContainerOptions,
-} from '@berth/engine';
+} from '@berth/engine/local';
 import type { FlagSpec, ParsedCommand } from '../args.js';
 import { CliErrorCode, CliUsageError } from '../errors.js';
 import { mapFrom } from './common.js';

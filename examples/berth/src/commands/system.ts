@@ -1,6 +1,6 @@
 /** version, info, events, and `system` (info, events, service, prune). */
 import os from 'node:os';
-import { apiVersion, engineVersion, parseTimestamp, serveDockerApi, NotImplementedError, type EngineEvent } from '@berth/engine';
+import { engineVersion, parseTimestamp, NotImplementedError, type EngineEvent } from '@berth/engine/local';
 import type { CommandSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
 import { compileFormat } from '../format.js';
@@ -13,6 +13,8 @@ const formatFlag = { long: 'format', short: 'f', type: 'string' as const, value:
 export const versionCommand: CommandSpec<CliContext> = {
   name: 'version', usage: '[OPTIONS]', summary: 'Show the berth version information', args: { max: 0 }, flags: [formatFlag],
   run: async (cmd, ctx) => {
+    // The API version lives with the API server, which only this command and `system service` load.
+    const { apiVersion } = await import('@berth/engine');
     const v = {
       Client: { Version: engineVersion, ApiVersion: apiVersion, Os: 'linux', Arch: os.arch(), NodeVersion: process.version, Daemonless: true },
       Server: { Engine: { Version: engineVersion, ApiVersion: apiVersion, MinAPIVersion: '1.24', Os: 'linux', Arch: os.arch(), KernelVersion: os.release() } },
@@ -103,6 +105,8 @@ export const serviceCommand: CommandSpec<CliContext> = {
     const uri = cmd.args[0] ?? `unix://${(await ctx.engine()).runRoot}/berth.sock`;
     if (!uri.startsWith('unix://')) throw new CliUsageError(CliErrorCode.InvalidValue, 'berth system service', `only unix:// URIs are supported: ${uri}`);
     const e = await ctx.engine();
+    // Imported here, not at the top: the API server (node:http, every route) is not loaded by other commands.
+    const { serveDockerApi } = await import('@berth/engine');
     const api = await serveDockerApi(e, { socketPath: uri.slice('unix://'.length) });
     await write(ctx.stderr, `berth: serving the Docker Engine API on ${uri}\n`);
     await new Promise<void>((resolve) => {

@@ -1,0 +1,45 @@
+/**
+ * Whether the CLI's bundle may run: no package it was built from may have
+ * been rebuilt since, so a rebuild (`tsc -b`) without a new bundle falls
+ * back to the modules instead of running stale code. One small JSON read
+ * and one stat per stamp: each package's `dist/tsconfig.tsbuildinfo`, which
+ * tsc rewrites whenever it emits, and npm's `node_modules/.package-lock.json`.
+ */
+import { readFileSync, statSync } from 'node:fs';
+
+/** The bundle's `inputs.json`, written by `scripts/bundle.mjs`. */
+export interface BundleInputs {
+  /** The entry chunk, relative to the bundle directory. */
+  entry: string;
+  /** When the build started (ms since the epoch); an input changed later makes the bundle stale. */
+  startedMs: number;
+  /** The files whose mtime tells that an input changed (tsbuildinfo, npm's lock), relative to the bundle directory. */
+  stamps: string[];
+  /** Every bundled module, relative to the bundle directory. */
+  inputs: string[];
+  /** Each output file of the bundle → the modules it holds (relative to the bundle directory). */
+  chunks: Record<string, string[]>;
+}
+
+/** Reads `inputs.json` of the bundle directory `dir` (a file URL ending in `/`); undefined when there is none. */
+export function readBundleInputs(dir: URL): BundleInputs | undefined {
+  try {
+    return JSON.parse(readFileSync(new URL('inputs.json', dir), 'utf8')) as BundleInputs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URL of the bundle's entry in `dir` when the bundle is there and fresh, else undefined. */
+export function freshBundle(dir: URL): string | undefined {
+  const b = readBundleInputs(dir);
+  if (b === undefined) return undefined;
+  try {
+    for (const stamp of b.stamps) {
+      if (statSync(new URL(stamp, dir)).mtimeMs > b.startedMs) return undefined;
+    }
+  } catch {
+    return undefined; // an input is gone: the tree changed since
+  }
+  return new URL(b.entry, dir).href;
+}
