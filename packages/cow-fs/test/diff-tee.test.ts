@@ -34,14 +34,15 @@ function fill(upper: string): void {
   fs.symlinkSync('d0/f1', `${upper}/link`);
 }
 
-test('the tee gets the uncompressed tar of the same pass: it hashes to the diffId, equals a plain diff, and applies to the same tree', async (t) => {
+for (const thread of [false, true]) {
+  test(`the tee gets the uncompressed tar of the same pass: it hashes to the diffId, equals a plain diff, and applies to the same tree${thread ? ' (diff thread)' : ''}`, async (t) => {
   const dir = await tmp(t);
   const upper = `${dir}/upper`;
   fs.mkdirSync(upper);
   fill(upper);
   const tee = new PassThrough();
   const teed = drain(tee);
-  const s = diff(undefined, upper, { compression: 'gzip', tee });
+  const s = diff(undefined, upper, { compression: 'gzip', tee, thread });
   const gz = await drain(s);
   const r = await s.result;
   const tar = await teed;
@@ -56,7 +57,8 @@ test('the tee gets the uncompressed tar of the same pass: it hashes to the diffI
   const applied = await applyLayer(fresh, Readable.from([tar]), { sync: false });
   t.is(applied.diffId, r.diffId);
   t.deepEqual(compareTrees(readTree(upper), readTree(fresh)), []);
-});
+  });
+}
 
 test('chunking does not change the gzip bytes: the digest equals gzip -6 of the whole tar at once', async (t) => {
   const dir = await tmp(t);
@@ -68,25 +70,49 @@ test('chunking does not change the gzip bytes: the digest equals gzip -6 of the 
   t.is(String((await s.result).digest), sha(zlib.gzipSync(tar, { level: 6 })));
 });
 
-test('a tee that closes before the end fails the diff (ERR_DIFF_FAILED) instead of waiting for it', async (t) => {
+for (const thread of [false, true]) {
+test(`a tee that closes before the end fails the diff (ERR_DIFF_FAILED) instead of waiting for it${thread ? ' (diff thread)' : ''}`, async (t) => {
   const dir = await tmp(t);
   fs.mkdirSync(`${dir}/upper`);
   fill(`${dir}/upper`);
   // A reader that takes one chunk and gives up, the way a failing apply does.
   const tee = new PassThrough({ highWaterMark: 1024 });
   tee.once('data', () => tee.destroy());
-  const s: DiffStream = diff(undefined, `${dir}/upper`, { compression: 'gzip', tee });
+  const s: DiffStream = diff(undefined, `${dir}/upper`, { compression: 'gzip', tee, thread });
   const sink = pipeline(s, new Writable({ write(_c, _e, cb) { cb(); } }));
   const e = await t.throwsAsync(s.result);
   t.is((e as { code?: string }).code, 'ERR_DIFF_FAILED');
   await t.throwsAsync(sink);
 });
 
-test('a diff that fails destroys its tee, so the tee reader fails too', async (t) => {
+test(`a diff that fails destroys its tee, so the tee reader fails too${thread ? ' (diff thread)' : ''}`, async (t) => {
   const dir = await tmp(t);
   const tee = new PassThrough();
-  const s = diff(undefined, `${dir}/no-such-upper`, { compression: 'gzip', tee });
+  const s = diff(undefined, `${dir}/no-such-upper`, { compression: 'gzip', tee, thread });
   s.resume();
-  await t.throwsAsync(s.result);
+  const e = await t.throwsAsync(s.result);
+  t.is((e as { code?: string }).code, 'ERR_DIFF_FAILED');
+  t.is(((e as { cause?: { code?: string } }).cause)?.code, 'ENOENT');
   await t.throwsAsync(drain(tee));
+});
+}
+
+test('the diff thread gives the same bytes as the main thread, for naive and overlay walks, and stops when aborted', async (t) => {
+  const dir = await tmp(t);
+  fs.mkdirSync(`${dir}/lower`);
+  fs.mkdirSync(`${dir}/upper`);
+  fill(`${dir}/upper`);
+  fs.writeFileSync(`${dir}/lower/gone`, 'x');
+  for (const overlay of [false, true]) {
+    const a = diff(`${dir}/lower`, `${dir}/upper`, { compression: 'gzip', overlay });
+    const b = diff(`${dir}/lower`, `${dir}/upper`, { compression: 'gzip', overlay, thread: true });
+    t.true((await drain(a)).equals(await drain(b)));
+    t.deepEqual(await a.result, await b.result);
+  }
+  const ac = new AbortController();
+  const s = diff(undefined, `${dir}/upper`, { compression: 'gzip', thread: true, signal: ac.signal });
+  ac.abort();
+  s.resume();
+  const e = await t.throwsAsync(s.result);
+  t.regex(String((e as { code?: string }).code), /^ERR_/);
 });
