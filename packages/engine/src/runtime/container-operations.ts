@@ -28,6 +28,7 @@ import { chainIds, normalizeImageName } from '../images/names.js';
 import { SnapshotLabel } from '../images/local-image-service.js';
 import { resolveInRoot } from './root-path.js';
 import { tarPath } from './tar-out.js';
+import { holdPtySlave, releaser } from './pty-hold.js';
 import { readStatsSample, streamStats, toDockerStats, type ContainerStats, type StatsTarget } from './container-stats.js';
 import { rootfsChanges, statInRoot, tarRootfs, type ContainerChange, type ContainerPathStat } from './container-changes.js';
 import { applyUpdateToHostConfig, updateResources, validateUpdate, type ContainerUpdate } from './container-update.js';
@@ -202,7 +203,19 @@ export class ContainerOperations {
     const proc = { ...spec.process!, terminal: opts.tty === true, ...(opts.consoleSize ? { consoleSize: { height: opts.consoleSize.rows, width: opts.consoleSize.cols } } : {}) };
     const p = await c.exec(proc, { stdio: opts.tty ? 'pty' : (opts.stdio ?? 'pipe'), ...(opts.consoleSize ? { consoleSize: opts.consoleSize } : {}) });
     await this.#publish(r, `exec_start: ${cmd.join(' ')}`);
-    return p;
+    if (!p.stdio.pty) return p;
+    // With a pty, hold its slave until the process exited, so the master reads its last output before EIO (pty-hold.ts).
+    const release = releaser(holdPtySlave(p.pid));
+    let exit: ReturnType<ContainerProcess['wait']> | undefined;
+    return {
+      pid: p.pid, stdio: p.stdio,
+      wait: () => (exit ??= p.wait().finally(release)),
+      kill: (signal) => p.kill(signal),
+      resize: (rows, cols) => {
+        if (p.stdio.pty?.destroyed) throw new ContainerNotRunningError(r.Name.slice(1), 'the exec process\'s pty is closed');
+        p.resize(rows, cols);
+      },
+    };
   }
 
   /** The container's processes as `ps -ef` shows them (docker top without ps options). */
@@ -486,8 +499,9 @@ export class ContainerOperations {
       try {
         const mounts = await images.snapshotter.prepare(tmp, parent.chainIds.at(-1));
         tmpLive = true;
+        // The tree is walked on cow-fs's diff thread while this thread applies (file creation is most of the time).
         const tar = new PassThrough({ highWaterMark: 1 << 20 });
-        const d = diffMounts(lower, upper, { compression: 'gzip', tee: tar });
+        const d = diffMounts(lower, upper, { compression: 'gzip', tee: tar, thread: true });
         const [stored, applied] = await Promise.allSettled([
           w.copyFrom(d as AsyncIterable<Uint8Array>).then(() => d.result),
           applyLayerToMounts(mounts, tar, { sync: false }),
