@@ -92,13 +92,12 @@ function exportListing(name: string): Promise<string[]> {
     ex.stdout.pipe(tar.stdin);
     let out = '';
     tar.stdout.on('data', (d) => { out += d; });
-    let exCode: number | null = null;
-    ex.on('close', (c) => { exCode = c; });
-    tar.on('close', (c) => (c === 0 && exCode === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`export ${exCode} tar ${c}`))));
+    const closed = (p: import('node:child_process').ChildProcess) => new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+    Promise.all([closed(ex), closed(tar)]).then(([e, c]) => (e === 0 && c === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`export ${e} tar ${c}`))));
   });
 }
 
-serial('docker CLI 28 through berth\'s API: top, pause/unpause, stats --no-stream, update --memory, cp both ways, diff, export, restart (root)', async (t) => {
+serial('docker CLI 28 through berth\'s API: top (with ps options), pause/unpause, stats --no-stream, update --memory, cp both ways, diff, export, restart, rename, container prune (root)', async (t) => {
   if (!hasDocker) return t.pass('docker CLI not installed');
   const id = (await dk('run', '-d', '--name', 'ops1', '--memory', '64m', '--pids-limit', '40', ref,
     'sh', '-c', 'mkdir /data && echo hi > /data/f && rm /bin/vi && exec sleep 1000')).trim();
@@ -109,6 +108,10 @@ serial('docker CLI 28 through berth\'s API: top, pause/unpause, stats --no-strea
   t.regex(top[0]!, /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
   t.is(top.length, 2);
   t.regex(top[1]!, /sleep 1000$/);
+  // Other ps options go to the host's ps, filtered to the container's pids (as dockerd).
+  const custom = (await dk('top', 'ops1', '-o', 'pid,comm')).trim().split('\n');
+  t.regex(custom[0]!, /^PID\s+COMMAND$/);
+  t.deepEqual(custom.slice(1).map((l) => l.trim().split(/\s+/)[1]), ['sleep']);
 
   await dk('pause', 'ops1');
   t.is((await dk('inspect', '-f', '{{.State.Status}}', 'ops1')).trim(), 'paused');
@@ -166,7 +169,12 @@ serial('docker CLI 28 through berth\'s API: top, pause/unpause, stats --no-strea
   const after = (await dk('inspect', '-f', '{{.State.Status}} {{.State.StartedAt}} {{.State.Pid}}', 'ops1')).trim();
   t.true(after.startsWith('running '));
   t.not(after.slice('running '.length), before);
-  await dk('rm', '-f', 'ops1');
+  await dk('rename', 'ops1', 'ops1b');
+  t.is((await dk('inspect', '-f', '{{.Name}}', id)).trim(), '/ops1b');
+  await dk('stop', '-t', '1', 'ops1b');
+  const pruned = await dk('container', 'prune', '-f');
+  t.regex(pruned, new RegExp(`Deleted Containers:\n${id}\n`));
+  t.is((await dk('ps', '-aq')).trim(), '');
 });
 
 serial('docker CLI 28 through berth\'s API: commit, save/load, push with X-Registry-Auth, system df (root, local registry)', async (t) => {
@@ -270,11 +278,13 @@ serial('stats over the API: a stream whose samples chain precpu_stats, stream=0 
   const search = await request('GET', '/images/search?term=busybox');
   t.is(search.status, 501);
   t.is(JSON.parse(search.body.toString()).code, 'ERR_ENGINE_NOT_IMPLEMENTED');
+  t.is((await request('GET', '/containers/statsapi/top?ps_args=-o%20comm')).status, 400, 'ps output without a PID column');
   const badUpdate = await request('POST', '/containers/statsapi/update', { Memory: 1024 });
   t.is(badUpdate.status, 400);
   t.is(JSON.parse(badUpdate.body.toString()).code, 'ERR_ENGINE_INVALID_ARGUMENT');
-  const top = await request('GET', '/containers/statsapi/top?ps_args=aux');
-  t.is(top.status, 400);
+  const aux = JSON.parse((await request('GET', '/containers/statsapi/top?ps_args=aux')).body.toString());
+  t.is(aux.Titles[1], 'PID');
+  t.deepEqual(aux.Processes.map((row: string[]) => row.at(-1)), ['sleep 1000'], 'only the container\'s process, its COMMAND with spaces in one column');
 
   await engine.containers.kill(r.Id, 'SIGKILL');
   await h.wait();

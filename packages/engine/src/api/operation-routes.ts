@@ -5,10 +5,12 @@
  * request and response shapes (moby api/server/router/container, image and
  * system). `docker-api-server.ts` splices them into its route table.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { mergeEnv } from '@berth/oci-spec';
 import type { Engine } from '../engine.js';
 import type { ImageSummary, RegistryCredentials } from '../images.js';
@@ -16,6 +18,8 @@ import { InvalidArgumentError, NotImplementedError } from '../errors.js';
 import { familiarTag } from '../images/names.js';
 import { updateFromApi } from '../runtime/container-update.js';
 import { parseChanges } from './commit-changes.js';
+
+const execFileP = promisify(execFile);
 
 type Params = Record<string, string>;
 /** A route handler, as in `docker-api-server.ts`. */
@@ -84,6 +88,32 @@ async function duBytes(dir: string): Promise<number> {
   return total;
 }
 
+/**
+ * `ps` output filtered to `pids` (moby `parsePSOutput`): the PID column is
+ * found in the header; thread lines (`-` as pid) follow their process;
+ * fields beyond the header's count are joined into the last column.
+ */
+export function parsePsOutput(output: string, pids: ReadonlySet<number>, args = ''): { Titles: string[]; Processes: string[][] } {
+  const lines = output.split('\n');
+  const Titles = (lines[0] ?? '').trim().split(/\s+/).filter(Boolean);
+  const at = Titles.indexOf('PID');
+  if (at < 0) throw new InvalidArgumentError('ps_args', args, 'ps output has no PID column');
+  const Processes: string[][] = [];
+  const add = (f: string[]) => Processes.push([...f.slice(0, Titles.length - 1), f.slice(Titles.length - 1).join(' ')]);
+  let inContainer = false;
+  for (const line of lines.slice(1)) {
+    const f = line.trim().split(/\s+/).filter(Boolean);
+    if (!f.length) continue;
+    if (f[at] === '-') {
+      if (inContainer) add(f);
+      continue;
+    }
+    inContainer = pids.has(Number(f[at]));
+    if (inContainer) add(f);
+  }
+  return { Titles, Processes };
+}
+
 /** The container-operation routes (insert where the container routes are). */
 export function containerOperationRoutes(engine: Engine, h: RouteHelpers): Route[] {
   const { body, send, bool } = h;
@@ -105,9 +135,17 @@ export function containerOperationRoutes(engine: Engine, h: RouteHelpers): Route
     }],
     ['GET', /^\/containers\/(?<id>[^/]+)\/top$/, async (_r, res, p, q) => {
       const args = q.get('ps_args');
-      // berth lists processes itself (ps -ef columns); other ps options are not emulated.
-      if (args && args !== '-ef' && args !== 'ef') throw new InvalidArgumentError('ps_args', args, 'berth answers top in ps -ef columns only');
-      send(res, 200, await engine.containers.top(p.id!));
+      const top = await engine.containers.top(p.id!);
+      if (!args || args === '-ef') {
+        send(res, 200, top);
+        return;
+      }
+      // Other ps options: the host's ps with them, its rows kept for the container's pids (moby daemon/top_unix.go).
+      const pids = new Set(top.Processes.map((row) => Number(row[1])));
+      const out = await execFileP('ps', args.split(' ').filter(Boolean), { maxBuffer: 16 << 20 }).then((r) => r.stdout, (e: { stderr?: string }) => {
+        throw new InvalidArgumentError('ps_args', args, `ps failed: ${(e.stderr ?? '').trim()}`);
+      });
+      send(res, 200, parsePsOutput(out, pids, args));
     }],
     ['GET', /^\/containers\/(?<id>[^/]+)\/stats$/, async (_r, res, p, q) => {
       // Docker's default is a stream; stream=0 answers one sample (primed, unless one-shot=1).
