@@ -308,7 +308,8 @@ export interface NetworkService extends NetworkManager {
   /**
    * Connects a container: a running container with a sandbox gets a CNI
    * endpoint now; a stopped one is only recorded in its NetworkSettings
-   * (attached when it starts), as Docker does.
+   * (attached when it starts), as Docker does. A container in `none`,
+   * `host` or `container:<id>` mode is refused (`ERR_ENGINE_INVALID_ARGUMENT`).
    */
   connect(network: string, container: string, opts?: { aliases?: string[]; ipv4Address?: string }): Promise<Endpoint | undefined>;
   /** Disconnects a container (DEL for a live endpoint, and the record). */

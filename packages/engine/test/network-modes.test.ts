@@ -67,6 +67,8 @@ rootTest('setUp/tearDown for user network, container:<id>, none and host modes (
   const lonelyRec = await e.containers.inspect('lonely');
   t.is(await fs.readFile(lonelyRec.ResolvConfPath, 'utf8'), await resolvConfFor('none'));
   t.regex(await fs.readFile(lonelyRec.HostsPath, 'utf8'), /^127\.0\.0\.1\tlocalhost$/m);
+  // As Docker: none (and host, container:<id>) have no network to connect to.
+  await t.throwsAsync(e.networks.connect('app', 'lonely'), { code: 'ERR_ENGINE_INVALID_ARGUMENT' });
   // host: no namespace, the host's resolv.conf.
   const hosty = await running('hosty', 'host');
   const s5 = await e.networks.setUp('hosty');

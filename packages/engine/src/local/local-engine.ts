@@ -370,6 +370,11 @@ export class LocalNetworkService implements NetworkService {
     const n = await this.#m.inspect(network);
     if (n.Driver !== 'bridge') throw new InvalidArgumentError('network', n.Name, 'host and none are modes chosen at create time');
     const r = await this.#store.get(container);
+    // As Docker: a container in none, host or container:<id> mode has no network of its own to add an endpoint to.
+    const mode = r.HostConfig.NetworkMode || 'bridge';
+    if (mode === 'none' || mode === 'host' || mode.startsWith('container:')) {
+      throw new InvalidArgumentError('container', r.Name.slice(1), `its network mode is ${mode}: it cannot be connected to a network`);
+    }
     if (n.Name in r.NetworkSettings.Networks) throw new AlreadyConnectedError(n.Name, r.Name.slice(1));
     const sandbox = this.#m.sandboxPath(r.Id);
     const live = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))
