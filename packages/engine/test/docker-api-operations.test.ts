@@ -259,6 +259,7 @@ serial('stats over the API: a stream whose samples chain precpu_stats, stream=0 
   t.true(Array.isArray(b!.blkio_stats.io_service_bytes_recursive));
   t.true(Object.keys(b!.memory_stats.stats).length > 0, 'memory.stat is passed on');
 
+  if (hasDocker) t.is((await dk('stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}')).trim(), 'statsapi 1', 'without names: every running container');
   const primed = JSON.parse((await request('GET', '/containers/statsapi/stats?stream=0')).body.toString()) as ContainerStats;
   t.not(primed.preread, '0001-01-01T00:00:00Z');
   t.true(primed.precpu_stats.system_cpu_usage > 0);
