@@ -17,7 +17,7 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateSpec, mergeEnv, withArgs, withCwd, withEnv, withUser, withPrivileged, OciMediaType, digestOf, type Descriptor, type ImageConfig } from '@berth/oci-spec';
-import { applyLayer, applyLayerToMounts, diffMounts, DiffError, mountAll, unmountAll, type Mount } from '@berth/cow-fs';
+import { applyLayer, applyLayerToMounts, diffMounts, DiffError, mountAll, unmountAll, type DiffResult, type Mount } from '@berth/cow-fs';
 import { loadContainer, openCgroup, type Container, type ContainerProcess } from '@berth/namespaces';
 import { readBlob, writeBlob, type ImageStore } from '@berth/image-store';
 import type { ContainerRecord, ContainerStore } from '../container.js';
@@ -28,7 +28,6 @@ import { chainIds, normalizeImageName } from '../images/names.js';
 import { SnapshotLabel } from '../images/local-image-service.js';
 import { resolveInRoot } from './root-path.js';
 import { tarPath } from './tar-out.js';
-import { holdPtySlave, releaser } from './pty-hold.js';
 import { readStatsSample, streamStats, toDockerStats, type ContainerStats, type StatsTarget } from './container-stats.js';
 import { rootfsChanges, statInRoot, tarRootfs, type ContainerChange, type ContainerPathStat } from './container-changes.js';
 import { applyUpdateToHostConfig, updateResources, validateUpdate, type ContainerUpdate } from './container-update.js';
@@ -204,12 +203,10 @@ export class ContainerOperations {
     const p = await c.exec(proc, { stdio: opts.tty ? 'pty' : (opts.stdio ?? 'pipe'), ...(opts.consoleSize ? { consoleSize: opts.consoleSize } : {}) });
     await this.#publish(r, `exec_start: ${cmd.join(' ')}`);
     if (!p.stdio.pty) return p;
-    // With a pty, hold its slave until the process exited, so the master reads its last output before EIO (pty-hold.ts).
-    const release = releaser(holdPtySlave(p.pid));
-    let exit: ReturnType<ContainerProcess['wait']> | undefined;
+    // The pty master is destroyed after its EIO (the process is gone); its fd number may be reused after that.
     return {
       pid: p.pid, stdio: p.stdio,
-      wait: () => (exit ??= p.wait().finally(release)),
+      wait: () => p.wait(),
       kill: (signal) => p.kill(signal),
       resize: (rows, cols) => {
         if (p.stdio.pty?.destroyed) throw new ContainerNotRunningError(r.Name.slice(1), 'the exec process\'s pty is closed');
@@ -488,6 +485,7 @@ export class ContainerOperations {
       // known only at the end; if that snapshot exists already, the new one is dropped.
       const tmp = `commit-${randomBytes(6).toString('hex')}`;
       let tmpLive = false;
+      let applyEnded: Promise<void> | undefined;
       const parentLayers = this.#parentLayers(images, parent.id, r.Image);
       parentLayers.catch(() => undefined);
       let id: string;
@@ -502,17 +500,19 @@ export class ContainerOperations {
         // The tree is walked on cow-fs's diff thread while this thread applies (file creation is most of the time).
         const tar = new PassThrough({ highWaterMark: 1 << 20 });
         const d = diffMounts(lower, upper, { compression: 'gzip', tee: tar, thread: true });
-        const [stored, applied] = await Promise.allSettled([
-          w.copyFrom(d as AsyncIterable<Uint8Array>).then(() => d.result),
-          applyLayerToMounts(mounts, tar, { sync: false }),
-        ]);
-        // When the apply fails first, the diff fails only because its tee was closed: report the apply's error.
-        if (applied.status === 'rejected' && (stored.status === 'fulfilled' || (stored.reason as { details?: { teeClosed?: boolean } }).details?.teeClosed === true)) throw applied.reason;
-        if (stored.status === 'rejected') throw stored.reason;
-        if (applied.status === 'rejected') throw applied.reason;
-        const layer = stored.value;
-        if (applied.value.diffId !== layer.diffId) throw new DiffError(`the new snapshot got diffId ${applied.value.diffId}, the stored layer ${layer.diffId}`);
-        // The container's files have all been read.
+        const applying = applyLayerToMounts(mounts, tar, { sync: false });
+        applyEnded = applying.then(() => undefined, () => undefined);
+        let layer: DiffResult;
+        try {
+          await w.copyFrom(d as AsyncIterable<Uint8Array>);
+          layer = await d.result;
+        } catch (e) {
+          // When the apply fails first, the diff fails only because its tee was closed: report the apply's error.
+          const failed = await applying.then(() => undefined, (x: unknown) => x);
+          if (failed !== undefined && (e as { details?: { teeClosed?: boolean } }).details?.teeClosed === true) throw failed;
+          throw e;
+        }
+        // The container's files have all been read; the apply may still be running (it is the slower half).
         if (paused) { paused = false; await this.unpause(r.Id).catch(() => undefined); }
 
         // 3. Config and manifest (daemon/commit.go: the container's config becomes the image's).
@@ -546,25 +546,37 @@ export class ContainerOperations {
         manifestDesc = { mediaType: OciMediaType.ImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
         id = configDesc.digest;
 
-        // 4. Everything becomes durable at once, before the name points at it: the layer blob (one
-        // fsync), the new snapshot (the snapshotter's syncfs), config and manifest (one fsync each).
-        for (const digest of [layer.digest, configDesc.digest, manifestDesc.digest]) await images.store.leases.addResource(lease.id, { type: 'content', digest });
+        // 4. Everything becomes durable before the name points at it, the blobs while the apply is still
+        // running: the lease takes the three blobs, then the layer blob (one fsync), config and manifest
+        // (one fsync each) are published; the new snapshot is committed (the snapshotter's syncfs) once
+        // the apply has ended with the layer's diffId.
         const top = chainIds([...parent.config.rootfs.diff_ids, layer.diffId]).at(-1)!;
         const labels = { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(layer.size) };
-        const settled = await Promise.allSettled([
-          w.commit().catch((e: unknown) => {
-            // The same layer is stored already (and held by the lease).
-            if ((e as { code?: string }).code !== 'ERR_STORE_ALREADY_EXISTS') throw e;
-          }),
-          images.snapshotter.commit(top, tmp, { labels }).then(() => { tmpLive = false; }, (e: unknown) => {
+        const storing = (async () => {
+          for (const digest of [layer.digest, configDesc.digest, manifestDesc.digest]) await images.store.leases.addResource(lease.id, { type: 'content', digest });
+          const stored = await Promise.allSettled([
+            w.commit().catch((e: unknown) => {
+              // The same layer is stored already (and held by the lease).
+              if ((e as { code?: string }).code !== 'ERR_STORE_ALREADY_EXISTS') throw e;
+            }),
+            writeBlob(images.store, `commit-${configDesc.digest}`, configBytes, configDesc),
+            writeBlob(images.store, `commit-${manifestDesc.digest}`, manifestBytes, manifestDesc),
+          ]);
+          for (const x of stored) if (x.status === 'rejected') throw x.reason;
+        })();
+        const snapshotting = (async () => {
+          const applied = await applying;
+          if (applied.diffId !== layer.diffId) throw new DiffError(`the new snapshot got diffId ${applied.diffId}, the stored layer ${layer.diffId}`);
+          await images.snapshotter.commit(top, tmp, { labels }).then(() => { tmpLive = false; }, (e: unknown) => {
             // The same layer was committed before: keep that snapshot, drop ours (below).
             if ((e as { code?: string }).code !== 'ERR_SNAPSHOT_ALREADY_EXISTS') throw e;
-          }),
-          writeBlob(images.store, `commit-${configDesc.digest}`, configBytes, configDesc),
-          writeBlob(images.store, `commit-${manifestDesc.digest}`, manifestBytes, manifestDesc),
-        ]);
+          });
+        })();
+        const settled = await Promise.allSettled([storing, snapshotting]);
         for (const x of settled) if (x.status === 'rejected') throw x.reason;
       } finally {
+        // Never remove the snapshot under a running apply.
+        await applyEnded;
         if (tmpLive) await images.snapshotter.remove(tmp).catch(() => undefined);
         await w.close();
         if (viewKey) await images.snapshotter.remove(viewKey).catch(() => undefined);
