@@ -5,7 +5,8 @@
  * include the registry client, undici, ajv or the Docker API server, which
  * only pull/push/serve need. A child records every module it loads: ESM
  * through a loader hook, CommonJS (ajv, the compiled validators) from
- * `require.cache` at exit. Plus the bundle's freshness rule.
+ * `require.cache` at exit. Plus the bundle's freshness rule, and the
+ * volatile rootfs of `--rm` containers (nothing to sync when they exit).
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -111,6 +112,17 @@ serial('bundled, berth run --rm --network none of a pulled image loads only star
   }
   t.false(r.loaded.includes('node:http'), 'node:http is not loaded');
   t.log(`${chunks.length} of ${Object.keys(b!.chunks).length} bundle files loaded, holding ${inside.length} modules; ${files.length} files in all`);
+});
+
+serial('a --rm container\'s rootfs overlay is volatile (no syncfs of the disk when it is unmounted at exit); a kept one is not (root)', async (t) => {
+  const rm = await berthBinary(dir, ['run', '--rm', '--network', 'none', ref, 'head', '-n', '1', '/proc/mounts']);
+  t.is(rm.code, 0, rm.stderr);
+  t.regex(rm.stdout, /^overlay \/ overlay \S*\bfsync=volatile\b/);
+  const kept = await berthBinary(dir, ['run', '--network', 'none', '--name', 'kept-rootfs', ref, 'head', '-n', '1', '/proc/mounts']);
+  t.is(kept.code, 0, kept.stderr);
+  t.regex(kept.stdout, /^overlay \/ overlay /);
+  t.notRegex(kept.stdout, /volatile/);
+  t.is((await berthBinary(dir, ['rm', 'kept-rootfs'])).code, 0);
 });
 
 test('the bundle runs only while no stamp (tsbuildinfo, npm lock) changed after it was built', async (t) => {

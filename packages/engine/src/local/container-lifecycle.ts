@@ -103,6 +103,21 @@ export interface LifecycleDeps {
   remove: (id: string) => Promise<void>;
 }
 
+/** Whether overlayfs takes `volatile` (Linux 5.10). */
+const overlayVolatile = ((m) => m !== null && (Number(m[1]) > 5 || (Number(m[1]) === 5 && Number(m[2]) >= 10)))(/^(\d+)\.(\d+)/.exec(os.release()));
+
+/**
+ * The rootfs mounts of a `--rm` container with overlayfs's `volatile`
+ * option: unmounting a non-volatile overlay syncs its upper filesystem
+ * (syncfs of the whole disk holding the snapshots, 100 ms and more when
+ * other writes are pending), and a container removed on exit needs none of
+ * that durability (podman mounts `--rm` containers volatile too).
+ */
+function withVolatileOverlay(mounts: Parameters<typeof mountAll>[0], autoRemove: boolean): Parameters<typeof mountAll>[0] {
+  if (!autoRemove || !overlayVolatile) return mounts;
+  return mounts.map((m) => (m.type === 'overlay' && !(m.options ?? []).includes('volatile') ? { ...m, options: [...(m.options ?? []), 'volatile'] } : m));
+}
+
 /** Creates, starts and supervises containers for the local engine. */
 export class ContainerLifecycle {
   readonly #d: LifecycleDeps;
@@ -312,7 +327,7 @@ export class ContainerLifecycle {
         await fs.rmdir(bundle).catch(() => fs.rm(bundle, { recursive: true, force: true }));
       });
       const key = r.Berth?.SnapshotKey ?? ContainerLifecycle.snapshotKey(r.Id);
-      mountAll(await images.snapshotter.mounts(key), rootfs);
+      mountAll(withVolatileOverlay(await images.snapshotter.mounts(key), r.HostConfig.AutoRemove === true), rootfs);
       undo.push(async () => unmountAll(rootfs, 1, { detach: true }));
       const setup = await network;
       for (const m of r.Mounts) {
