@@ -132,6 +132,13 @@ serial('docker CLI 28 through berth\'s API: top (with ps options), pause/unpause
   t.regex(await dk('update', '--memory', '96m', '--memory-swap', '-1', '--pids-limit', '50', 'ops1'), /ops1/);
   t.is((await dk('inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}', 'ops1')).trim(), `${96 * 1024 * 1024} 50`);
   t.regex((await dk('stats', '--no-stream', '--format', '{{.MemUsage}}', 'ops1')).trim(), / \/ 96MiB$/, 'the running cgroup has the new limit');
+  const live = JSON.parse((await request('GET', '/containers/ops1/stats?stream=0&one-shot=1')).body.toString()) as ContainerStats;
+  t.is(live.pids_stats.limit, 50, 'the running cgroup\'s pids.max');
+  await dk('update', '--cpus', '0.5', 'ops1');
+  t.is((await dk('inspect', '-f', '{{.HostConfig.NanoCpus}}', 'ops1')).trim(), '500000000');
+  // cgroup v1 here (the v2 files are written by the same manager, tested on a fake tree in @berth/namespaces).
+  const quota = await fs.readFile(`/sys/fs/cgroup/cpu/berth/${id}/cpu.cfs_quota_us`, 'utf8').catch(() => undefined);
+  if (quota !== undefined) t.is(quota.trim(), '50000', '0.5 CPU: 50 ms per 100 ms period');
   const bad = await execp(docker, ['update', '--memory', '1m', 'ops1'], { env: cliEnv }).then(() => undefined, (e) => e);
   t.is(bad?.code, 1, 'below 6MB is refused, as dockerd does');
 
