@@ -4,6 +4,7 @@
  * supply how a snapshot directory is made and how it is mounted.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import { throwIfAborted } from '@berth/oci-spec';
 import {
   SnapshotAlreadyExistsError, SnapshotHasChildrenError, SnapshotInvalidArgumentError, SnapshotInvalidStateError,
@@ -41,16 +42,21 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private queue: Promise<unknown> = Promise.resolve();
   protected readonly metaPath: string;
   protected readonly snapshotsDir: string;
+  /** Where removed snapshots' directories wait for their deletion. */
+  private readonly trashDir: string;
   /** Commits waiting for the disk at the same time share one syncfs, off the main thread. */
   private readonly syncGroup: SyncGroup;
   /** Commits in progress, by key: settles once that commit is queued for its record (a child's commit queues after its parent's). */
   private readonly committing = new Map<string, Promise<void>>();
+  /** Background deletions of removed snapshots' directories (see removeDir). */
+  private readonly deleting = new Set<Promise<unknown>>();
   /** Commit records waiting to be written together (one metadata write for all of them). */
   private commitBatch: PendingCommit[] | undefined;
   abstract readonly capabilities: SnapshotterCapabilities;
 
   protected constructor(readonly root: string) {
     this.metaPath = `${root}/metadata.json`;
+    this.trashDir = `${root}/trash`;
     this.snapshotsDir = `${root}/snapshots`;
     fs.mkdirSync(this.snapshotsDir, { recursive: true, mode: 0o700 });
     this.meta = readMetadata(this.metaPath);
@@ -300,16 +306,27 @@ export abstract class BaseSnapshotter implements Snapshotter {
     });
   }
 
+  /**
+   * Moves a removed snapshot's directory aside (one rename: its path is free
+   * at once) and deletes it in the background, on the thread pool: a layer's
+   * thousands of unlinks never hold the main thread (an image removal
+   * followed by a pull pays for them otherwise). It goes to `<root>/trash`,
+   * so `snapshots/` holds live snapshots only. `cleanup` and `close` wait
+   * for the deletions; a process that dies first leaves `trash/<id>-…` for
+   * the next `cleanup`.
+   */
   private removeDir(id: number): void {
     const dir = `${this.snapshotsDir}/${id}`;
-    const trash = `${this.snapshotsDir}/rm-${id}`;
+    const trash = `${this.trashDir}/${id}-${process.pid}-${Date.now()}`;
     try {
+      fs.mkdirSync(this.trashDir, { recursive: true, mode: 0o700 });
       fs.renameSync(dir, trash);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw e;
     }
-    fs.rmSync(trash, { recursive: true, force: true });
+    const done = fsp.rm(trash, { recursive: true, force: true }).catch(() => undefined).finally(() => { this.deleting.delete(done); });
+    this.deleting.add(done);
   }
 
   async *walk(opts: { filters?: WalkFilter[]; signal?: AbortSignal } = {}): AsyncIterable<SnapshotInfo> {
@@ -324,7 +341,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async cleanup(opts: { signal?: AbortSignal } = {}): Promise<void> {
     throwIfAborted(opts.signal, 'cleanup');
-    return this.exclusive(() => {
+    return this.exclusive(async () => {
+      await Promise.all(this.deleting);
+      // Deletions a dead process left unfinished.
+      fs.rmSync(this.trashDir, { recursive: true, force: true });
       this.unmountStale();
       const live = new Set(Object.values(this.meta.snapshots).map((s) => s.id));
       for (const n of fs.readdirSync(this.snapshotsDir)) {
@@ -359,6 +379,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     if (this.closed) return;
     await this.queue;
     this.closed = true;
+    await Promise.all(this.deleting);
   }
 }
 
