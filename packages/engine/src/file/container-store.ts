@@ -8,8 +8,15 @@
  * state (markRunning/markExited/markPaused, reconcile) is not fsynced: a
  * machine crash ends every container anyway, and reconcile rewrites what
  * it left behind.
+ *
+ * A record (a few KiB) is read, and run state written, with synchronous
+ * calls: tens of microseconds on a local disk, where each of the four or
+ * five trips through the libuv pool an async read or write takes costs a
+ * wake-up of the event loop, which a busy machine makes long. fsyncs stay
+ * asynchronous.
  */
 import fs from 'node:fs/promises';
+import { accessSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type {
   BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
@@ -155,7 +162,7 @@ export class FileContainerStore implements ContainerStore {
     const file = path.join(this.dir(id), configFile);
     let text: string;
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ContainerNotFoundError(id);
       throw e;
@@ -282,13 +289,23 @@ export class FileContainerStore implements ContainerStore {
       const r = await this.#read(id);
       for (const m of r.Mounts) if (m.Type === 'volume' && m.Name) await this.#refs?.release(m.Name, id);
       const nameFile = path.join(this.namesDir, r.Name.replace(/^\//, ''));
-      const holder = (await fs.readFile(nameFile, 'utf8').catch(() => '')).trim();
-      if (holder === id) await fs.rm(nameFile, { force: true });
+      let holder = '';
+      try {
+        holder = readFileSync(nameFile, 'utf8').trim();
+      } catch {
+        // no reservation
+      }
+      if (holder === id) rmSync(nameFile, { force: true });
       // Rename the directory away first so a crash never leaves a half-removed record visible.
       const trash = path.join(this.containersDir, `.removing-${id}`);
-      await fs.rename(this.dir(id), trash);
+      renameSync(this.dir(id), trash);
       // The removal is durable once the directory is synced; the trash goes meanwhile (reconcile clears leftovers).
-      await Promise.all([fsyncDir(this.containersDir), fs.rm(trash, { recursive: true, force: true })]);
+      const synced = fsyncDir(this.containersDir);
+      try {
+        rmSync(trash, { recursive: true, force: true });
+      } finally {
+        await synced;
+      }
       return r;
     });
   }
@@ -341,7 +358,7 @@ export async function isSupervisorAlive(r: ContainerRecord): Promise<boolean> {
 
 async function exists(p: string): Promise<boolean> {
   try {
-    await fs.access(p);
+    accessSync(p);
     return true;
   } catch {
     return false;
