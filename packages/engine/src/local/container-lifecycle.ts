@@ -11,6 +11,7 @@
  * everything in reverse order.
  */
 import fs from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import {
@@ -250,9 +251,15 @@ export class ContainerLifecycle {
 
   /** The spec of a container whose rootfs is mounted at `rootfs`, in the network `net` set up. */
   async #spec(r: ContainerRecord, rootfs: string, net: NetworkSetup): Promise<ReturnType<typeof generateSpec>> {
-    const read = (p: string) => fs.readFile(path.join(rootfs, p), 'utf8').catch(() => undefined);
-    const [passwd, group] = await Promise.all([read('etc/passwd'), read('etc/group')]);
-    const db = { passwd, group };
+    // Two small files: read synchronously rather than through eight trips to the libuv pool.
+    const read = (p: string) => {
+      try {
+        return readFileSync(path.join(rootfs, p), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    const db = { passwd: read('etc/passwd'), group: read('etc/group') };
     const user = r.Config.User || '0';
     const home = resolveUser(user, db, 'container user').home;
     const env = r.Config.Env.some((e) => e.startsWith('HOME=')) ? r.Config.Env : [...r.Config.Env, `HOME=${home || '/'}`];
@@ -320,7 +327,7 @@ export class ContainerLifecycle {
       alongside.push(async () => {
         if (await network.then(() => true, () => false)) await this.#d.networks.tearDown(r.Id, r);
       });
-      await fs.mkdir(rootfs, { recursive: true, mode: 0o700 });
+      mkdirSync(rootfs, { recursive: true, mode: 0o700 });
       undo.push(async () => {
         // Two rmdirs; a rootfs still mounted (EBUSY) is left alone rather than emptied by a recursive rm.
         if (!(await fs.rmdir(rootfs).then(() => true, (e: NodeJS.ErrnoException) => e.code === 'ENOENT'))) return;

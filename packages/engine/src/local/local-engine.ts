@@ -3,6 +3,7 @@
  * directory shared by every berth process that opens it (like podman).
  */
 import fs from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
@@ -416,12 +417,12 @@ export class LocalNetworkService implements NetworkService {
     const mode = r.HostConfig.NetworkMode || 'bridge';
     const hostname = r.Config.Hostname || r.Id.slice(0, 12);
     if (mode === 'none') {
-      // The runtime makes the namespace when it creates the container (lo up in it, no helper process): only the files here.
-      await Promise.all([
-        writeInPlace(r.HostnamePath, `${hostname}\n`),
-        resolvConfFor('none').then((c) => writeInPlace(r.ResolvConfPath, c)),
-        writeInPlace(r.HostsPath, buildHosts(undefined, [])),
-      ]);
+      // The runtime makes the namespace when it creates the container (lo up in it, no helper process): only the files
+      // here, written in place (they are bound into the container) and synchronously (three small writes).
+      const resolv = await resolvConfFor('none');
+      writeFileSync(r.HostnamePath, `${hostname}\n`, { mode: 0o644 });
+      writeFileSync(r.ResolvConfPath, resolv, { mode: 0o644 });
+      writeFileSync(r.HostsPath, buildHosts(undefined, []), { mode: 0o644 });
       return { mode: 'none', endpoints: [] };
     }
     await writeInPlace(r.HostnamePath, `${hostname}\n`);
