@@ -66,10 +66,12 @@ const berthOverlay = (commit: boolean) => async (dir: string, layers: string[]):
     const applies: Array<Promise<ApplyLayerResult>> = [];
     for (const [i, l] of layers.entries()) {
       const key = `extract-${i}`;
-      const mounts = await sn.prepare(key, keys[i - 1], { activeParent: i > 0 });
+      // Issued at once (the snapshotter runs them in order and shares their metadata writes).
+      const prepared = sn.prepare(key, keys[i - 1], { activeParent: i > 0 });
       keys.push(key);
       const lowersReady = i === 0 ? undefined : Promise.all(applies.slice());
-      const a = applyLayerToMounts(mounts, fs.createReadStream(l, { highWaterMark: 1 << 20 }), { sync: false, ...(lowersReady ? { lowersReady } : {}) });
+      lowersReady?.catch(() => undefined);
+      const a = prepared.then((mounts) => applyLayerToMounts(mounts, fs.createReadStream(l, { highWaterMark: 1 << 20 }), { sync: false, ...(lowersReady ? { lowersReady } : {}) }));
       a.catch(() => undefined);
       applies.push(a);
     }

@@ -26,15 +26,6 @@ export interface Resolved {
   parentIds: number[];
 }
 
-/** A commit waiting for its record to be written. */
-interface PendingCommit {
-  name: string;
-  key: string;
-  labels?: Record<string, string>;
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
-
 /** The base of berth's snapshotters; see {@link Snapshotter}. */
 export abstract class BaseSnapshotter implements Snapshotter {
   protected meta: StoredMetadata;
@@ -46,12 +37,13 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private readonly trashDir: string;
   /** Commits waiting for the disk at the same time share one syncfs, off the main thread. */
   private readonly syncGroup: SyncGroup;
-  /** Commits in progress, by key: settles once that commit is queued for its record (a child's commit queues after its parent's). */
+  /** Commits in progress, by key: settles once that commit's record is made (a child's commit records after its parent's). */
   private readonly committing = new Map<string, Promise<void>>();
+  /** The metadata write in flight, and the one that follows it (see persist). */
+  private writing: Promise<void> | undefined;
+  private nextWrite: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   /** Background deletions of removed snapshots' directories (see removeDir). */
   private readonly deleting = new Set<Promise<unknown>>();
-  /** Commit records waiting to be written together (one metadata write for all of them). */
-  private commitBatch: PendingCommit[] | undefined;
   abstract readonly capabilities: SnapshotterCapabilities;
 
   protected constructor(readonly root: string) {
@@ -86,10 +78,43 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return run;
   }
 
-  /** Replaces the metadata atomically and durably, off the main thread; runs inside exclusive(). */
-  private async save(next: StoredMetadata): Promise<void> {
-    await writeMetadataAsync(this.metaPath, next);
+  /**
+   * Makes `next` the metadata and returns when it is on disk (atomically and
+   * durably, off the main thread). Called inside exclusive(), awaited outside
+   * it: the next operation already sees `next`, and operations made while a
+   * write is in flight share the following write (a chain of prepares or
+   * commits costs one or two writes, not one each). A failed write rolls the
+   * metadata back to what is on disk and fails every operation waiting on it.
+   */
+  private persist(next: StoredMetadata): Promise<void> {
     this.meta = next;
+    if (this.writing === undefined) {
+      this.writing = this.writeMeta();
+      return this.writing;
+    }
+    if (this.nextWrite === undefined) {
+      let settle!: { resolve: () => void; reject: (e: unknown) => void };
+      const promise = new Promise<void>((resolve, reject) => { settle = { resolve, reject }; });
+      this.nextWrite = { promise, ...settle };
+    }
+    return this.nextWrite.promise;
+  }
+
+  private async writeMeta(): Promise<void> {
+    try {
+      await writeMetadataAsync(this.metaPath, this.meta);
+    } catch (e) {
+      this.meta = readMetadata(this.metaPath);
+      throw e;
+    } finally {
+      this.writing = undefined;
+      const waiting = this.nextWrite;
+      this.nextWrite = undefined;
+      if (waiting !== undefined) {
+        this.writing = this.writeMeta();
+        this.writing.then(waiting.resolve, waiting.reject);
+      }
+    }
   }
 
   private clone(): StoredMetadata {
@@ -136,7 +161,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async update(info: Pick<SnapshotInfo, 'name' | 'labels'>, opts: { fieldpaths?: string[]; signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
     throwIfAborted(opts.signal, 'update');
-    return this.exclusive(async () => {
+    const { out, durable } = await this.exclusive(() => {
       this.resolve(info.name);
       const next = this.clone();
       const s = next.snapshots[info.name]!;
@@ -153,9 +178,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
         }
       }
       s.updated = new Date().toISOString();
-      await this.save(next);
-      return this.info(info.name, s);
+      return { out: this.info(info.name, s), durable: this.persist(next) };
     });
+    await durable;
+    return out;
   }
 
   async usage(key: string, opts: { signal?: AbortSignal } = {}): Promise<Usage> {
@@ -188,7 +214,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     throwIfAborted(opts.signal, kind === SnapshotKind.View ? 'view' : 'prepare');
     this.checkKey(key);
     const labels = this.checkLabels(opts.labels);
-    return this.exclusive(async () => {
+    const { mounts, durable } = await this.exclusive(() => {
       if (this.meta.snapshots[key] !== undefined) throw new SnapshotAlreadyExistsError(key);
       let parentIds: number[] = [];
       let activeOk = false;
@@ -210,10 +236,13 @@ export abstract class BaseSnapshotter implements Snapshotter {
       const s: StoredSnapshot = { id, kind, labels, created: now, updated: now };
       if (parent !== undefined && parent !== '') s.parent = parent;
       next.snapshots[key] = s;
-      await this.save(next);
-      publishSnapshotEvent({ event: kind === SnapshotKind.View ? 'view' : 'prepare', root: this.root, key });
-      return this.mountsOf({ key, snap: s, parentIds });
+      const mounts = this.mountsOf({ key, snap: s, parentIds });
+      // (A failed write leaves the directory an orphan for cleanup(), as a crash would.)
+      return { mounts, durable: this.persist(next) };
     });
+    await durable;
+    publishSnapshotEvent({ event: kind === SnapshotKind.View ? 'view' : 'prepare', root: this.root, key });
+    return mounts;
   }
 
   async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
@@ -227,83 +256,57 @@ export abstract class BaseSnapshotter implements Snapshotter {
       return r;
     };
     const r0 = await this.exclusive(check);
-    // A child committed together with its active parent queues its record after the parent's (same syncfs, same write).
-    const parentQueued = r0.snap.parent === undefined ? undefined : this.committing.get(r0.snap.parent);
-    let queued!: () => void;
-    const queuedP = new Promise<void>((resolve) => { queued = resolve; });
-    this.committing.set(key, queuedP);
+    // A child committed together with its active parent records after the parent (same syncfs, same write).
+    const parentRecorded = r0.snap.parent === undefined ? undefined : this.committing.get(r0.snap.parent);
+    let recorded!: () => void;
+    const recordedP = new Promise<void>((resolve) => { recorded = resolve; });
+    this.committing.set(key, recordedP);
+    let durable: Promise<void>;
     try {
       // Data reaches the disk before the commit record does (containerd #8895, #9401). The syncfs
       // runs off the main thread and is shared by every commit waiting at the same time.
       await this.syncGroup.sync();
-      if (parentQueued !== undefined) await parentQueued;
-      await new Promise<void>((resolve, reject) => {
-        this.queueCommit({ name, key, ...(labels ? { labels } : {}), resolve, reject });
-        queued();
-      });
-    } finally {
-      queued();
-      if (this.committing.get(key) === queuedP) this.committing.delete(key);
-    }
-  }
-
-  /**
-   * Queues a commit record; the records queued before the write starts are
-   * checked in order against the metadata as it will be (so a child after
-   * its parent in the same batch is fine) and written in one go.
-   */
-  private queueCommit(c: PendingCommit): void {
-    if (this.commitBatch !== undefined) { this.commitBatch.push(c); return; }
-    const batch: PendingCommit[] = [c];
-    this.commitBatch = batch;
-    this.exclusive(async () => {
-      this.commitBatch = undefined;
-      const next = this.clone();
-      const ok: PendingCommit[] = [];
-      for (const p of batch) {
-        try {
-          const s = next.snapshots[p.key];
-          if (s === undefined) throw new SnapshotNotFoundError(p.key);
-          if (s.kind !== SnapshotKind.Active) throw new SnapshotInvalidStateError(p.key, `cannot commit a ${s.kind} snapshot`);
-          if (next.snapshots[p.name] !== undefined) throw new SnapshotAlreadyExistsError(p.name);
-          const parent = s.parent === undefined ? undefined : next.snapshots[s.parent];
-          if (parent !== undefined && parent.kind !== SnapshotKind.Committed) {
-            throw new SnapshotInvalidStateError(p.key, `parent ${JSON.stringify(s.parent)} is not committed yet`);
-          }
-          const usage = diskUsage(this.fsDir(s.id));
-          delete next.snapshots[p.key];
-          next.snapshots[p.name] = { ...s, kind: SnapshotKind.Committed, labels: p.labels ?? s.labels, updated: new Date().toISOString(), usage };
-          // Children prepared over this active snapshot now name its committed name (the rebase).
-          for (const child of Object.values(next.snapshots)) if (child.parent === p.key) child.parent = p.name;
-          ok.push(p);
-        } catch (e) {
-          p.reject(e as Error);
+      if (parentRecorded !== undefined) await parentRecorded;
+      ({ durable } = await this.exclusive(() => {
+        const r = check();
+        const parent = r.snap.parent === undefined ? undefined : this.meta.snapshots[r.snap.parent];
+        if (parent !== undefined && parent.kind !== SnapshotKind.Committed) {
+          throw new SnapshotInvalidStateError(key, `parent ${JSON.stringify(r.snap.parent)} is not committed yet`);
         }
-      }
-      if (ok.length === 0) return;
-      await this.save(next);
-      for (const p of ok) {
-        publishSnapshotEvent({ event: 'commit', root: this.root, key: p.key, name: p.name });
-        p.resolve();
-      }
-    }).catch((e: unknown) => {
-      for (const p of batch) p.reject(e as Error);
-    });
+        const usage = diskUsage(this.fsDir(r.snap.id));
+        const next = this.clone();
+        const s = next.snapshots[key]!;
+        delete next.snapshots[key];
+        next.snapshots[name] = { ...s, kind: SnapshotKind.Committed, labels: labels ?? s.labels, updated: new Date().toISOString(), usage };
+        // Children prepared over this active snapshot now name its committed name (the rebase).
+        for (const c of Object.values(next.snapshots)) if (c.parent === key) c.parent = name;
+        return { durable: this.persist(next) };
+      }));
+    } finally {
+      recorded();
+      if (this.committing.get(key) === recordedP) this.committing.delete(key);
+    }
+    await durable;
+    publishSnapshotEvent({ event: 'commit', root: this.root, key, name });
   }
 
   async remove(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     throwIfAborted(opts.signal, 'remove');
-    return this.exclusive(async () => {
+    const { id, durable } = await this.exclusive(() => {
       const r = this.resolve(key);
       const children = Object.entries(this.meta.snapshots).filter(([, s]) => s.parent === key).map(([k]) => k);
       if (children.length > 0) throw new SnapshotHasChildrenError(key, children);
       const next = this.clone();
       delete next.snapshots[key];
-      await this.save(next);
-      this.removeExtra(r.snap.id);
-      this.removeDir(r.snap.id);
-      publishSnapshotEvent({ event: 'remove', root: this.root, key });
+      return { id: r.snap.id, durable: this.persist(next) };
     });
+    // The directory goes only once no record names it (a crash in between leaves an orphan for cleanup()).
+    await durable;
+    await this.exclusive(() => {
+      this.removeExtra(id);
+      this.removeDir(id);
+    });
+    publishSnapshotEvent({ event: 'remove', root: this.root, key });
   }
 
   /**
@@ -379,6 +382,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     if (this.closed) return;
     await this.queue;
     this.closed = true;
+    while (this.writing !== undefined) await this.writing.catch(() => undefined);
     await Promise.all(this.deleting);
   }
 }
