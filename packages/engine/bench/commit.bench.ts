@@ -13,7 +13,8 @@
  * them) and each run commits the next one; the committed images and the
  * containers are removed in teardown. Should the pool run dry, a container is
  * prepared inside the run (timed, so a wrong count shows as a slower entry).
- * "As shipped": berth makes its layer blob durable; dockerd does not sync.
+ * "As shipped": berth makes its blobs and the new snapshot durable (fsyncs,
+ * the snapshotter's syncfs); dockerd does not sync its layer.
  */
 import http from 'node:http';
 import path from 'node:path';

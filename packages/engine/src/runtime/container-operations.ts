@@ -378,7 +378,7 @@ export class ContainerOperations {
   }
 
   /** `docker cp CONTAINER:path -`: a tar stream of `p` (named by its base name). */
-  async copyFrom(ref: string, p: string, opts: { followLink?: boolean } = {}): Promise<Readable> {
+  async copyFrom(ref: string, p: string, opts: { followLink?: boolean; name?: string } = {}): Promise<Readable> {
     const r = await this.#d.store.get(ref);
     if (!p.startsWith('/')) p = path.posix.join(r.Config.WorkingDir || '/', p);
     // A stopped container's snapshot stays mounted until the stream ends.
@@ -386,7 +386,7 @@ export class ContainerOperations {
       this.withRootfs(r, async (root) => {
         const host = await resolveInRoot(root, p, { followLast: opts.followLink === true });
         await fs.lstat(host);
-        const name = path.posix.basename(path.posix.normalize(p)) || '.';
+        const name = opts.name ?? (path.posix.basename(path.posix.normalize(p)) || '.');
         const s = tarPath(host, name);
         resolve(s);
         await new Promise<void>((done) => { s.once('close', () => done()); s.once('end', () => done()); s.once('error', () => done()); });
@@ -469,34 +469,50 @@ export class ContainerOperations {
     const pause = running && opts.pause !== false && !r.State.Paused;
     if (pause) await this.pause(r.Id);
     let paused = pause;
-    const lease = await images.store.leases.create({ expiresInMs: 3600_000, labels: { 'berth/commit': r.Id } });
-    try {
-      // 1. The layer: diff of the container's snapshot (an overlay upper dir, or two trees for the copy backend).
-      const upper = await images.snapshotter.mounts(key);
-      let lower: Mount[] = [];
-      let viewKey: string | undefined;
-      if (upper[0]?.type !== 'overlay' && parent.chainIds.length) {
-        viewKey = `commit-view-${randomBytes(6).toString('hex')}`;
-        lower = await images.snapshotter.view(viewKey, parent.chainIds.at(-1));
-      }
-      // 2. In the same pass, the snapshot of the new layer, so the new image runs without a pull: the
-      // uncompressed tar is teed into a new snapshot over the image's top layer while it is compressed
-      // and stored (the blob is never read back, nothing is decompressed). Its name (the chainId) is
-      // known only at the end; if that snapshot exists already, the new one is dropped.
-      const tmp = `commit-${randomBytes(6).toString('hex')}`;
-      let tmpLive = false;
-      let applyEnded: Promise<void> | undefined;
-      const parentLayers = this.#parentLayers(images, parent.id, r.Image);
-      parentLayers.catch(() => undefined);
-      let id: string;
-      let manifestDesc: Descriptor;
+    // The lease, the container's mounts, the layer's ingest and the new layer's snapshot (see 2.) do
+    // not depend on each other: made at once, and undone if any of them fails.
+    const tmp = `commit-${randomBytes(6).toString('hex')}`;
+    const parentLayers = this.#parentLayers(images, parent.id, r.Image);
+    parentLayers.catch(() => undefined);
+    const made = await Promise.allSettled([
+      images.store.leases.create({ expiresInMs: 3600_000, labels: { 'berth/commit': r.Id } }),
+      images.snapshotter.mounts(key),
       // The writers are not leased: an ingest is safe from GC while its writer holds it, and the lease
       // takes the three blobs (below) before any is published, in one edit each (a leased writer edits
       // the lease when it opens, publishes and closes: three edits, each with two fsyncs, per blob).
-      const w = await images.store.writer(`commit-${r.Id}-${randomBytes(4).toString('hex')}`);
+      images.store.writer(`commit-${r.Id}-${randomBytes(4).toString('hex')}`),
+      images.snapshotter.prepare(tmp, parent.chainIds.at(-1)),
+    ] as const);
+    const [leaseR, upperR, writerR, tmpR] = made;
+    if (made.some((x) => x.status === 'rejected')) {
+      if (leaseR.status === 'fulfilled') await images.store.leases.delete(leaseR.value.id).catch(() => undefined);
+      if (writerR.status === 'fulfilled') await writerR.value.close().catch(() => undefined);
+      if (tmpR.status === 'fulfilled') await images.snapshotter.remove(tmp).catch(() => undefined);
+      if (paused) await this.unpause(r.Id).catch(() => undefined);
+      throw made.find((x) => x.status === 'rejected')!.reason;
+    }
+    const value = <T>(x: PromiseSettledResult<T>): T => (x as PromiseFulfilledResult<T>).value;
+    const lease = value(leaseR);
+    const w = value(writerR);
+    const upper = value(upperR);
+    const mounts = value(tmpR);
+    let tmpLive = true;
+    let applyEnded: Promise<void> | undefined;
+    let viewKey: string | undefined;
+    try {
+      // 1. The layer: diff of the container's snapshot (an overlay upper dir, or two trees for the copy backend).
+      let lower: Mount[] = [];
+      let id: string;
+      let manifestDesc: Descriptor;
       try {
-        const mounts = await images.snapshotter.prepare(tmp, parent.chainIds.at(-1));
-        tmpLive = true;
+        if (upper[0]?.type !== 'overlay' && parent.chainIds.length) {
+          viewKey = `commit-view-${randomBytes(6).toString('hex')}`;
+          lower = await images.snapshotter.view(viewKey, parent.chainIds.at(-1));
+        }
+        // 2. In the same pass, the snapshot of the new layer, so the new image runs without a pull: the
+        // uncompressed tar is teed into a new snapshot over the image's top layer while it is compressed
+        // and stored (the blob is never read back, nothing is decompressed). Its name (the chainId) is
+        // known only at the end; if that snapshot exists already, the new one is dropped.
         // The tree is walked on cow-fs's diff thread while this thread applies (file creation is most of the time).
         const tar = new PassThrough({ highWaterMark: 1 << 20 });
         const d = diffMounts(lower, upper, { compression: 'gzip', tee: tar, thread: true });
