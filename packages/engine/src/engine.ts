@@ -293,7 +293,7 @@ export interface ContainerService {
   /** A new image from the container's changes (diff → layer → config with history → tagged `reference`). */
   commit(ref: string, opts: import('./runtime/container-operations.js').CommitContainerOptions): Promise<{ id: string; name: string }>;
   /** A tar stream of a path of the container's rootfs (`docker cp CONTAINER:path -`). */
-  copyFrom(ref: string, path: string, opts?: { followLink?: boolean }): Promise<import('node:stream').Readable>;
+  copyFrom(ref: string, path: string, opts?: { followLink?: boolean; name?: string }): Promise<import('node:stream').Readable>;
   /** Extracts a tar into a directory of the container's rootfs, safely (`docker cp - CONTAINER:dir`). */
   copyTo(ref: string, dir: string, tar: import('node:stream').Readable | AsyncIterable<Uint8Array>): Promise<void>;
   prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;

@@ -156,13 +156,19 @@ serial('docker CLI 28 through berth\'s API: top (with ps options), pause/unpause
   t.is(await fs.readFile(path.join(host, 'data-out', 'in.txt'), 'utf8'), 'copied in\n');
   t.is(await fs.readFile(path.join(host, 'data-out', 'renamed.txt'), 'utf8'), 'copied in\n');
   t.is(await fs.readFile(path.join(host, 'data-out', 'tree', 'sub', 'leaf'), 'utf8'), 'leaf\n');
+  // `dir/.`: the contents, under the new name.
+  await dk('cp', 'ops1:/data/tree/.', path.join(host, 'contents'));
+  t.deepEqual(await fs.readdir(path.join(host, 'contents')), ['sub']);
+  await dk('cp', `${path.join(host, 'tree')}/.`, 'ops1:/data/f-dir-contents');
+  await dk('cp', 'ops1:/data/f-dir-contents/sub/leaf', path.join(host, 'leaf2'));
+  t.is(await fs.readFile(path.join(host, 'leaf2'), 'utf8'), 'leaf\n');
   const missing = await execp(docker, ['cp', 'ops1:/no/such', host], { env: cliEnv }).then(() => undefined, (e) => e);
   t.is(missing?.code, 1);
   t.regex(missing?.stderr ?? '', /not found|No such/i);
 
   const diff = (await dk('diff', 'ops1')).trim().split('\n');
   t.log(diff.join(', '));
-  for (const line of ['C /bin', 'D /bin/vi', 'A /data', 'A /data/f', 'A /data/in.txt', 'A /data/tree/sub/leaf']) t.true(diff.includes(line), `${line} in ${diff.join(', ')}`);
+  for (const line of ['C /bin', 'D /bin/vi', 'A /data', 'A /data/f', 'A /data/in.txt', 'A /data/tree/sub/leaf', 'A /data/f-dir-contents/sub/leaf']) t.true(diff.includes(line), `${line} in ${diff.join(', ')}`);
   t.false(diff.some((l) => l.startsWith('A /bin')), 'unchanged lower files are not listed');
   t.false(diff.some((l) => l.startsWith('C /etc') || l.startsWith('A /etc')), 'the hosts files the engine mounts are hidden, as in docker');
 

@@ -180,7 +180,9 @@ export function containerOperationRoutes(engine: Engine, h: RouteHelpers): Route
       const at = q.get('path') ?? '';
       if (!at) throw new InvalidArgumentError('path', at, 'a path is required');
       const stat = await engine.containers.statPath(p.id!, at);
-      const tar = await engine.containers.copyFrom(p.id!, at);
+      // `dir/.` means the directory's contents: entries named `./…` (dockerd's TarResourceRebase to the base `.`),
+      // which docker cp renames to its destination.
+      const tar = await engine.containers.copyFrom(p.id!, at, /(^|\/)\.$/.test(at) ? { name: '.' } : {});
       res.writeHead(200, { 'X-Docker-Container-Path-Stat': pathStatHeader(stat), 'Content-Type': 'application/x-tar' });
       await pipeline(tar, res);
     }],

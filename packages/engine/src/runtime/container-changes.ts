@@ -164,7 +164,8 @@ export async function statInRoot(root: string, p: string): Promise<ContainerPath
     linkTarget = `/${path.relative(root, target)}`;
   }
   return {
-    name: path.posix.basename(path.posix.normalize(p)) || '/', size: st.size, mode: goFileMode(st),
+    // dockerd keeps a trailing `/.` (filepath.Base gives `.`): docker cp then copies the directory's contents.
+    name: /(^|\/)\.$/.test(p) ? '.' : path.posix.basename(path.posix.normalize(p)) || '/', size: st.size, mode: goFileMode(st),
     mtime: st.mtime.toISOString(), linkTarget,
   };
 }
