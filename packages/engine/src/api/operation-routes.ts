@@ -43,7 +43,8 @@ function clientGone(res: http.ServerResponse): AbortSignal {
 
 /** Writes `value` as one line of a JSON stream, waiting for drain. */
 async function writeLine(res: http.ServerResponse, value: unknown): Promise<void> {
-  if (!res.write(`${JSON.stringify(value)}\n`)) await new Promise((r) => res.once('drain', r));
+  // A client that went away never drains: its close ends the wait too.
+  if (!res.write(`${JSON.stringify(value)}\n`)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
 }
 
 /** Docker's `X-Docker-Container-Path-Stat`: base64 of the stat's JSON. */
