@@ -12,9 +12,10 @@ import type { MountRequest } from '../mount-request.js';
 import { parseTmpfsFlag, parseVolumeFlag } from '../mounts/parse-mount-spec.js';
 import type { PublishSpec } from '../ports/parse-publish.js';
 import { InvalidArgumentError, InvalidFilterError, NotImplementedError } from '../errors.js';
-import { parseTimestamp } from '../internal/ids.js';
+import { nowNanos, parseTimestamp } from '../internal/ids.js';
 import { engineVersion, toInspect } from '../local/local-engine.js';
 import { httpStatusForError } from './status.js';
+import { ioRoutes, serveHijacked } from './attach-routes.js';
 import { containerOperationRoutes, imageOperationRoutes, systemRoutes } from './operation-routes.js';
 
 /** The API version berth speaks. */
@@ -70,7 +71,7 @@ function send(res: http.ServerResponse, status: number, value?: unknown): void {
 const bool = (q: URLSearchParams, k: string) => ['1', 'true', 'True'].includes(q.get(k) ?? '');
 
 /** The route table; exported for tests of routing only. */
-function routes(engine: Engine): Array<[string, RegExp, Handler]> {
+function routes(engine: Engine, io: Array<[string, RegExp, Handler]> = []): Array<[string, RegExp, Handler]> {
   const notWired = (what: string, needs: string): Handler => async () => { throw new NotImplementedError(what, needs); };
   const runtime = '@berth/namespaces, @berth/image-store and @berth/cow-fs';
   const images = '@berth/image-store, @berth/registry-client and @berth/cow-fs';
@@ -192,15 +193,40 @@ function routes(engine: Engine): Array<[string, RegExp, Handler]> {
       await engine.containers.kill(p.id!, q.get('signal') ?? 'SIGKILL');
       send(res, 204);
     }],
-    ['POST', /^\/containers\/(?<id>[^/]+)\/wait$/, async (_r, res, p) => {
-      const exit = await engine.containers.wait(p.id!);
-      send(res, 200, { StatusCode: exit.StatusCode, Error: exit.Error ? { Message: exit.Error } : null });
+    ['POST', /^\/containers\/(?<id>[^/]+)\/wait$/, async (req, res, p, q) => {
+      const condition = q.get('condition') || 'not-running';
+      // docker run and docker attach ask before they start or attach, and wait for these headers first (as dockerd,
+      // which flushes them at once): answer them now, the status when the container stops.
+      const r = await engine.containers.store.get(p.id!);
+      if (condition === 'next-exit' || condition === 'removed') {
+        // The status of the container's next `die` event (and, for removed, after its `destroy`).
+        const ac = new AbortController();
+        req.on('close', () => ac.abort());
+        res.on('close', () => ac.abort());
+        const it = engine.events.subscribe({ since: nowNanos(), filters: { type: ['container'], container: [r.Id] }, signal: ac.signal });
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.flushHeaders();
+        let code: number | undefined = r.State.Running ? undefined : (condition === 'removed' ? r.State.ExitCode : undefined);
+        for await (const e of it) {
+          if (e.Action === 'die') {
+            code = Number(e.Actor.Attributes.exitCode ?? 0);
+            if (condition === 'next-exit') break;
+          }
+          if (e.Action === 'destroy' && condition === 'removed') break;
+        }
+        ac.abort();
+        res.end(JSON.stringify({ StatusCode: code ?? 0, Error: null }));
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.flushHeaders();
+      const exit = await engine.containers.wait(r.Id);
+      res.end(JSON.stringify({ StatusCode: exit.StatusCode, Error: exit.Error ? { Message: exit.Error } : null }));
     }],
     // restart, pause, unpause, update, top, stats, changes, export, archive and /commit (operation-routes.ts).
     ...containerOperationRoutes(engine, { body, send, bool }),
-    ['POST', /^\/containers\/[^/]+\/(attach|resize|exec)$/, notWired('container lifecycle over the API', runtime)],
-    ['POST', /^\/exec\/[^/]+\/(start|resize)$/, notWired('exec', runtime)],
-    ['GET', /^\/exec\/[^/]+\/json$/, notWired('exec', runtime)],
+    // attach, resize, exec create/start/resize/inspect (attach-routes.ts; attach and exec start hijack the connection).
+    ...io,
     // Images: through engine.images (501 when the engine has no image service).
     ['GET', /^\/images\/json$/, async (_r, res, _p, q) => send(res, 200, await engine.images.list({ filters: parseFiltersParam(q.get('filters')) }))],
     ['POST', /^\/images\/create$/, async (req, res, _p, q) => {
@@ -322,7 +348,8 @@ export interface ServeDockerApiOptions {
 
 /** Starts the Docker Engine API for `engine` on a unix socket. */
 export async function serveDockerApi(engine: Engine, opts: ServeDockerApiOptions): Promise<DockerApiServer> {
-  const table = routes(engine);
+  const io = ioRoutes(engine, { body, send, bool });
+  let table: Array<[string, RegExp, Handler]> = [];
   const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req, res) => {
     res.setHeader('Api-Version', apiVersion);
@@ -359,6 +386,19 @@ export async function serveDockerApi(engine: Engine, opts: ServeDockerApiOptions
     }
     send(res, matchedPath ? 405 : 404, { message: matchedPath ? 'method not allowed' : 'page not found' });
   });
+  // Hijacked streams (attach, exec start): `Upgrade: tcp` requests arrive on the server's upgrade event.
+  const hijacked = serveHijacked(server, io.hijack, {
+    headers: { 'Api-Version': apiVersion, 'Docker-Experimental': 'false', Ostype: 'linux', Server: `Berth/${engineVersion} (linux)` },
+    route(raw) {
+      const url = new URL(raw, 'http://berth');
+      const ver = /^\/v(\d+\.\d+)(\/.*)$/.exec(url.pathname);
+      if (ver && (Number(ver[1]) > Number(apiVersion) || Number(ver[1]) < Number(minApiVersion))) {
+        return { error: `client version ${ver[1]} is not supported: berth speaks ${minApiVersion} to ${apiVersion}` };
+      }
+      return { pathname: ver ? ver[2]! : url.pathname, query: url.searchParams };
+    },
+  });
+  table = routes(engine, [...io.routes, ...hijacked]);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));

@@ -381,7 +381,11 @@ export class ContainerLifecycle {
       const c = container;
       h.bind({
         stdin: fresh.Config.OpenStdin ? (tty ? c.stdio.pty : c.stdio.stdin) : undefined,
-        resize: tty ? (rows, cols) => c.resize?.(rows, cols) : undefined,
+        resize: tty ? (rows, cols) => {
+          // The master closes (EIO, then destroy) once the process is gone; its fd number may be reused after that.
+          if (!c.stdio.pty || c.stdio.pty.destroyed) throw new ContainerNotRunningError(r.Name.slice(1), 'its pty is closed');
+          c.resize?.(rows, cols);
+        } : undefined,
       });
       const socket = attachSocketPath(this.#d.runRoot, r.Id);
       if (opts.waitForAttach) {
