@@ -1,41 +1,48 @@
 #!/usr/bin/env node
-// Bundles the compiled CLI (dist/src/bin.js and everything it imports, all of berth's packages
-// included) into dist/bundle/ with esbuild: ES modules, tree-shaken, split at every dynamic
-// import(), so `berth run` reads and compiles a few files instead of ~130 modules, and code that
-// only pull/push/build/serve need (the registry client and undici, the Docker API server…) sits
-// in chunks loaded when first used. dist/src/main.js runs the bundle only while no package it was
-// made from was rebuilt since (dist/bundle/inputs.json), else the modules themselves.
+// Bundles the compiled CLI (dist/src/cli.js and every berth module it imports) into one script,
+// dist/bundle/berth.cjs, with esbuild, tree-shaken, so `berth` start-up reads and compiles one file
+// instead of ~125 modules; dist/src/main.js compiles it with a V8 code cache (src/bundle-run.ts).
+// It runs the bundle only while no package it was made from was rebuilt since
+// (dist/bundle/inputs.json; src/bundle-check.ts), else the modules themselves.
 //
 //   npm run build:bundle -w @berth/example-berth      (after `tsc -b`; `npm run build` does both)
 //   node scripts/bundle.mjs --outdir DIR             (anywhere else)
 //
-// Modules that find files next to themselves (`import.meta.url`, `import.meta.dirname`: the
-// namespaces addon, oci-spec's precompiled validators, cow-fs's syncfs worker) keep finding them
-// there: each such expression is rewritten to the module's original location, relative to the
-// chunk, so the bundle works wherever the checkout is.
+// - CommonJS, not ES modules: a vm.Script takes and makes a V8 code cache (Node 20 has none for
+//   ES modules), and one script skips the ES module loader's per-file work.
+// - What only pull/push/`version`/`system service` need stays out: `import('@berth/registry-client')`
+//   (undici) and `import('@berth/engine')` (the Docker API server) load those packages' own
+//   modules when first used. Errors cross that line safely: berth tells them apart by code and
+//   by `Symbol.for` brand, not by class identity.
+// - Modules that find files next to themselves (`import.meta.url`, `import.meta.dirname`: the
+//   namespaces addon, oci-spec's precompiled validators, cow-fs's syncfs worker) keep finding them
+//   in their packages: each such expression, and each lazy `import()`, is rewritten to the
+//   original location relative to the bundle, so the bundle works wherever the checkout is.
+// - The script gets `__berthImport` from its loader: V8 drops a script's dynamic import() callback
+//   when it is compiled from a code cache, so the loader's own import() does it.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// `--outdir DIR` bundles elsewhere (tests do, so they never depend on, or replace, dist/bundle).
 const at = process.argv.indexOf('--outdir');
 const outdir = at > 0 ? path.resolve(process.argv[at + 1]) : path.join(pkg, 'dist', 'bundle');
-const entry = path.join(pkg, 'dist', 'src', 'bin.js');
+const outfile = path.join(outdir, 'berth.cjs');
+const entry = path.join(pkg, 'dist', 'src', 'cli.js');
+const rel = (p) => path.relative(outdir, p).split(path.sep).join('/');
 
-/** `import.meta.url`/`dirname` of a bundled module → expressions naming its original file. */
+/** `import.meta.url`/`dirname` of a bundled module → its original file and directory. */
 const importMetaOfSource = {
   name: 'import-meta-of-source',
   setup(build) {
     build.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
       const src = await fs.readFile(args.path, 'utf8');
       if (!src.includes('import.meta.')) return undefined;
-      const rel = (p) => JSON.stringify(path.relative(outdir, p).split(path.sep).join('/'));
-      const url = `new URL(${rel(args.path)}, import.meta.url).href`;
-      const dir = `decodeURIComponent(new URL(${rel(path.dirname(args.path))} + "/", import.meta.url).pathname).replace(/\\/$/, "")`;
       return {
-        contents: src.replace(/\bimport\.meta\.url\b/g, url).replace(/\bimport\.meta\.dirname\b/g, dir),
+        contents: src
+          .replace(/\bimport\.meta\.url\b/g, `__berthSourceUrl(${JSON.stringify(rel(args.path))})`)
+          .replace(/\bimport\.meta\.dirname\b/g, `__berthSourceDir(${JSON.stringify(rel(path.dirname(args.path)))})`),
         loader: 'js',
         resolveDir: path.dirname(args.path),
       };
@@ -43,21 +50,16 @@ const importMetaOfSource = {
   },
 };
 
-/**
- * berth's own modules do nothing when imported but define things (checked: no top-level calls
- * besides oci-spec's generate.ts main guard), so a module the CLI's `run` path imports only for
- * other names (the engine's index re-exporting the Docker API server) contributes only what is
- * used; whatever only `import()`ed code needs moves to the lazy chunks.
- */
-const berthSideEffectFree = {
-  name: 'berth-side-effect-free',
+/** Lazily imported packages left out of the bundle: their own modules load on first use. */
+const lazyPackages = /^@berth\/(registry-client|engine)$/;
+const lazyExternal = {
+  name: 'lazy-external',
   setup(build) {
-    const own = /[\\/](packages|examples)[\\/][^\\/]+[\\/]dist[\\/]src[\\/].*\.js$/;
-    build.onResolve({ filter: /.*/ }, async (args) => {
-      if (args.pluginData?.inner || args.kind === 'entry-point') return undefined;
-      const r = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { inner: true } });
-      if (r.errors.length > 0 || r.external || !own.test(r.path)) return undefined;
-      return { path: r.path, sideEffects: false };
+    build.onResolve({ filter: lazyPackages }, async (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const r = await build.resolve(args.path, { kind: 'import-statement', resolveDir: args.resolveDir });
+      if (r.errors.length > 0) return undefined;
+      return { path: `berth-lazy:${rel(r.path)}`, external: true };
     });
   },
 };
@@ -65,23 +67,42 @@ const berthSideEffectFree = {
 const startedMs = Date.now();
 await fs.rm(outdir, { recursive: true, force: true });
 const result = await esbuild.build({
-  entryPoints: { berth: entry },
-  outdir,
+  entryPoints: [entry],
+  outfile,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  // Fewer bytes to read and parse at every start; names are kept for stack traces.
   minifyWhitespace: true,
   minifySyntax: true,
-  keepNames: false,
   external: ['*.node'],
   metafile: true,
-  plugins: [berthSideEffectFree, importMetaOfSource],
+  write: false,
+  plugins: [lazyExternal, importMetaOfSource],
   logLevel: 'warning',
+  banner: {
+    js: [
+      'const __berthSourceUrl = (p) => require("node:url").pathToFileURL(require("node:path").join(__dirname, p)).href;',
+      'const __berthSourceDir = (p) => require("node:path").join(__dirname, p);',
+    ].join(' '),
+  },
 });
-const relIn = (p) => path.relative(outdir, path.resolve(process.cwd(), p)).split(path.sep).join('/');
+let code = result.outputFiles[0].text;
+// Every import() goes through the loader's __berthImport; berth's lazy packages by their file URL.
+let lazy = 0;
+code = code.replace(/\bimport\(("(?:[^"\\]|\\.)*")\)/g, (_m, spec) => {
+  const s = JSON.parse(spec);
+  if (s.startsWith('berth-lazy:')) {
+    lazy++;
+    return `__berthImport(__berthSourceUrl(${JSON.stringify(s.slice('berth-lazy:'.length))}))`;
+  }
+  return `__berthImport(${spec})`;
+});
+if (/[^\w$.]import\(\s*[^)\s]/.test(code.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, '""'))) {
+  console.warn('bundle: an import() with a computed specifier is left as is (it fails in the bundle)');
+}
+await fs.mkdir(outdir, { recursive: true });
+await fs.writeFile(outfile, code);
 
 /**
  * The file whose mtime says an input changed: its project's `dist/tsconfig.tsbuildinfo`, which tsc
@@ -107,18 +128,13 @@ async function stampOf(input) {
   }
   return abs;
 }
-const stamps = [...new Set(await Promise.all(Object.keys(result.metafile.inputs).map(stampOf)))].map(relIn);
-const chunks = {};
-for (const [out, o] of Object.entries(result.metafile.outputs)) {
-  chunks[path.basename(out)] = Object.keys(o.inputs).map(relIn);
-}
+const inputs = Object.keys(result.metafile.inputs);
+const stamps = [...new Set(await Promise.all(inputs.map(stampOf)))].map((p) => rel(p));
 await fs.writeFile(path.join(outdir, 'inputs.json'), `${JSON.stringify({
-  entry: 'berth.js',
+  entry: 'berth.cjs',
   startedMs,
   stamps,
-  inputs: Object.keys(result.metafile.inputs).map(relIn),
-  chunks,
+  inputs: inputs.map((i) => rel(path.resolve(process.cwd(), i))),
 }, null, 1)}\n`);
 if (process.env.BERTH_BUNDLE_META) await fs.writeFile(process.env.BERTH_BUNDLE_META, JSON.stringify(result.metafile));
-const sizes = Object.entries(result.metafile.outputs).map(([o, v]) => `${path.basename(o)} ${(v.bytes / 1024).toFixed(0)} kB`);
-console.log(`bundle: ${Object.keys(result.metafile.inputs).length} modules → ${sizes.join(', ')}`);
+console.log(`bundle: ${inputs.length} modules → berth.cjs ${(code.length / 1024).toFixed(0)} kB (${lazy} lazy imports of unbundled packages)`);

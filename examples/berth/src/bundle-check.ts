@@ -9,7 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 
 /** The bundle's `inputs.json`, written by `scripts/bundle.mjs`. */
 export interface BundleInputs {
-  /** The entry chunk, relative to the bundle directory. */
+  /** The bundle's script (CommonJS), relative to the bundle directory. */
   entry: string;
   /** When the build started (ms since the epoch); an input changed later makes the bundle stale. */
   startedMs: number;
@@ -17,8 +17,6 @@ export interface BundleInputs {
   stamps: string[];
   /** Every bundled module, relative to the bundle directory. */
   inputs: string[];
-  /** Each output file of the bundle → the modules it holds (relative to the bundle directory). */
-  chunks: Record<string, string[]>;
 }
 
 /** Reads `inputs.json` of the bundle directory `dir` (a file URL ending in `/`); undefined when there is none. */
@@ -30,7 +28,7 @@ export function readBundleInputs(dir: URL): BundleInputs | undefined {
   }
 }
 
-/** The URL of the bundle's entry in `dir` when the bundle is there and fresh, else undefined. */
+/** The URL of the bundle's script in `dir` when the bundle is there and fresh, else undefined. */
 export function freshBundle(dir: URL): string | undefined {
   const b = readBundleInputs(dir);
   if (b === undefined) return undefined;

@@ -1,6 +1,6 @@
 /**
  * What `berth run` loads at start-up, without timing anything: the modules
- * (or, bundled, the bundle's files and the modules inside them) a
+ * (or, bundled, the bundle's script and the modules it holds) a
  * `berth run --rm --network none` of an already pulled image loads must not
  * include the registry client, undici, ajv or the Docker API server, which
  * only pull/push/serve need. A child records every module it loads: ESM
@@ -15,11 +15,13 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
 import { freshBundle, readBundleInputs } from '../src/bundle-check.js';
+import { cacheKeyOf } from '../src/bundle-run.js';
 import { berthBin, berthBinary, tempDir } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.skip;
 const bundler = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/bundle.mjs');
+const binDir = path.dirname(berthBin);
 
 /** Modules `run` of a pulled image must not load. */
 const notAtStartUp: Array<[string, RegExp]> = [
@@ -89,29 +91,38 @@ serial('berth run --rm --network none of a pulled image loads no registry client
   t.log(`${files.length} files loaded (${files.filter((u) => u.endsWith('.js') || u.endsWith('.mjs') || u.endsWith('.cjs')).length} JS modules)`);
 });
 
-serial('bundled, berth run --rm --network none of a pulled image loads only start-up chunks, none holding those modules (root, bundle)', async (t) => {
+serial('bundled, berth run --rm --network none of a pulled image runs from one script holding none of those modules, and its code cache is reused (root, bundle)', async (t) => {
   const out = path.join(dir, 'bundle');
   await new Promise<void>((resolve, reject) => {
     execFile(process.execPath, [bundler, '--outdir', out], (err, _o, stderr) => (err ? reject(new Error(stderr)) : resolve()));
   });
   const b = readBundleInputs(pathToFileURL(`${out}/`));
   t.truthy(b);
-  const r = await runRecorded(path.join(out, b!.entry));
+  const script = path.join(out, b!.entry);
+  // What main.js does with a fresh bundle, pointed at this one.
+  const driver = path.join(dir, 'run-bundle.mjs');
+  await fs.writeFile(driver, [
+    `import { runBundled } from ${JSON.stringify(pathToFileURL(path.join(binDir, 'bundle-run.js')).href)};`,
+    `process.exitCode = await runBundled(${JSON.stringify(pathToFileURL(script).href)}, process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env });`,
+  ].join('\n'));
+  const r = await runRecorded(driver);
   t.is(r.code, 0, r.stderr);
   const files = r.loaded.filter((u) => u.startsWith('file:'));
-  const chunks = files.filter((u) => u.startsWith(pathToFileURL(`${out}/`).href)).map((u) => path.basename(fileURLToPath(u)));
-  t.true(chunks.includes(b!.entry));
-  t.true(chunks.length < Object.keys(b!.chunks).length, 'some chunks stay unloaded');
-  // No berth module is loaded outside the bundle, except the CommonJS validators oci-spec requires on use.
-  t.deepEqual(files.filter((u) => /\/(packages|examples)\/[^/]+\/dist\/src\/.*\.js$/.test(u)), []);
-  const inside = chunks.flatMap((c) => b!.chunks[c] ?? []);
-  t.true(inside.length > 50, 'the start-up chunks hold the engine');
+  t.deepEqual(files.filter((u) => /\/(packages|examples)\/[^/]+\/dist\/src\/.*\.js$/.test(u)).map((u) => path.basename(u)), ['bundle-run.js'],
+    'no berth module is loaded beside the bundle (the CommonJS validators oci-spec requires on use are .cjs)');
+  t.true(b!.inputs.length > 50, 'the bundle holds the engine');
   for (const [what, re] of notAtStartUp) {
-    t.deepEqual(inside.filter((i) => re.test(`/${i}`)), [], `${what} is not in a loaded chunk`);
+    t.deepEqual(b!.inputs.filter((i) => re.test(`/${i}`)), [], `${what} is not in the bundle`);
     t.deepEqual(files.filter((u) => re.test(u)), [], `${what} is not loaded beside the bundle`);
   }
   t.false(r.loaded.includes('node:http'), 'node:http is not loaded');
-  t.log(`${chunks.length} of ${Object.keys(b!.chunks).length} bundle files loaded, holding ${inside.length} modules; ${files.length} files in all`);
+  const cache = `${script}.run.cache`;
+  const made = await fs.stat(cache);
+  t.true(made.size > 0, 'the first run left a code cache for run');
+  const again = await runRecorded(driver);
+  t.is(again.code, 0, again.stderr);
+  t.is((await fs.stat(cache)).mtimeMs, made.mtimeMs, 'the second run took the cache (a rejected one is rewritten)');
+  t.log(`bundle: ${b!.inputs.length} modules in one script; ${files.length} files loaded in all`);
 });
 
 serial('a --rm container\'s rootfs overlay is volatile (no syncfs of the disk when it is unmounted at exit); a kept one is not (root)', async (t) => {
@@ -125,6 +136,14 @@ serial('a --rm container\'s rootfs overlay is volatile (no syncfs of the disk wh
   t.is((await berthBinary(dir, ['rm', 'kept-rootfs'])).code, 0);
 });
 
+test('the code cache is kept per command: the first argument after the global flags', (t) => {
+  t.is(cacheKeyOf(['--root', '/r', '--run-root', '/x', 'run', '--rm', 'img']), 'run');
+  t.is(cacheKeyOf(['-D', 'ps', '-a']), 'ps');
+  t.is(cacheKeyOf(['--version']), 'berth');
+  t.is(cacheKeyOf(['--root=/r', 'image', 'ls']), 'image');
+  t.is(cacheKeyOf(['../x']), 'berth');
+});
+
 test('the bundle runs only while no stamp (tsbuildinfo, npm lock) changed after it was built', async (t) => {
   const d = await tempDir();
   const url = pathToFileURL(`${d}/`);
@@ -133,8 +152,8 @@ test('the bundle runs only while no stamp (tsbuildinfo, npm lock) changed after 
   await fs.writeFile(stamp, '{}');
   const old = new Date(Date.now() - 60_000);
   await fs.utimes(stamp, old, old);
-  await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify({ entry: 'berth.js', startedMs: Date.now() - 1000, stamps: ['tsconfig.tsbuildinfo'], inputs: [], chunks: {} }));
-  t.is(freshBundle(url), new URL('berth.js', url).href);
+  await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify({ entry: 'berth.cjs', startedMs: Date.now() - 1000, stamps: ['tsconfig.tsbuildinfo'], inputs: [] }));
+  t.is(freshBundle(url), new URL('berth.cjs', url).href);
   await fs.utimes(stamp, new Date(), new Date());
   t.is(freshBundle(url), undefined, 'a package rebuilt after the bundle: stale');
   await fs.rm(stamp);

@@ -1,0 +1,56 @@
+/**
+ * Runs the CLI's bundle (`dist/bundle/berth.cjs`, see `scripts/bundle.mjs`)
+ * with a V8 code cache: the script is compiled through `vm.Script` with
+ * the cached data a previous run of the same command left beside it
+ * (`berth.cjs.<command>.cache`), so V8 neither parses it nor compiles the
+ * functions that command ran before. A command whose cache is missing or
+ * rejected (another bundle, another V8) writes one when it is done
+ * (temp file + rename, so a concurrent run never reads half of one).
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+import type { CliIo } from './cli.js';
+
+/** Global flags that take a value (so the command is the first argument after them). */
+const valued = new Set(['--root', '--run-root', '--log-level', '-l']);
+
+/** The command a cache is kept for: the first argument that is not a global flag (`run`, `ps`…), else `berth`. */
+export function cacheKeyOf(argv: readonly string[]): string {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (valued.has(a)) i++;
+    else if (!a.startsWith('-')) return /^[a-z][a-z-]*$/.test(a) ? a : 'berth';
+  }
+  return 'berth';
+}
+
+/** Runs one command line through the bundle at `url` (a file URL); resolves to the exit status. */
+export async function runBundled(url: string, argv: readonly string[], io: CliIo): Promise<number> {
+  const file = fileURLToPath(url);
+  const cacheFile = `${file}.${cacheKeyOf(argv)}.cache`;
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch { /* first run of this command */ }
+  const source = fs.readFileSync(file, 'utf8');
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __berthImport) {${source}\n})`, {
+    filename: file, ...(cachedData ? { cachedData } : {}),
+  });
+  const mod = { exports: {} as { runCli: (argv: readonly string[], io: CliIo) => Promise<number> } };
+  (script.runInThisContext() as (...a: unknown[]) => void)(
+    mod.exports, createRequire(file), mod, file, path.dirname(file), (s: string) => import(s),
+  );
+  const code = await mod.exports.runCli(argv, io);
+  if (cachedData === undefined || script.cachedDataRejected) {
+    // After the run, so the functions it compiled are in the cache too.
+    try {
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, script.createCachedData());
+      fs.renameSync(tmp, cacheFile);
+    } catch { /* a read-only install runs without one */ }
+  }
+  return code;
+}
