@@ -1207,18 +1207,23 @@ export class LocalImageService implements ImageService {
     let freed = 0;
     for (let progress = true; progress;) {
       progress = false;
-      const candidates: Array<{ name: string; size: number }> = [];
+      const candidates: Array<{ name: string; size: number; parent?: string }> = [];
       for await (const s of this.snapshotter.walk({ filters: [{ kind: 'committed', labels: { [SnapshotLabel.ImageLayer]: undefined } }], signal })) {
         // The layer's unpacked size (recorded at unpack) stands for the space freed, as Docker counts it.
-        if (!needed.has(s.name)) candidates.push({ name: s.name, size: Number(s.labels[SnapshotLabel.LayerSize]) || 0 });
+        if (!needed.has(s.name)) candidates.push({ name: s.name, size: Number(s.labels[SnapshotLabel.LayerSize]) || 0, ...(s.parent ? { parent: s.parent } : {}) });
       }
-      for (const { name, size: usage } of candidates) {
-        try {
-          await this.snapshotter.remove(name);
-          freed += usage;
+      // Children first (deepest chain position first), all issued at once: the snapshotter runs
+      // them in this order and shares their metadata writes.
+      const parentOf = new Map(candidates.map((c) => [c.name, c.parent]));
+      const depth = (n: string): number => { let d = 0; for (let p = parentOf.get(n); p !== undefined; p = parentOf.get(p)) d++; return d; };
+      candidates.sort((a, b) => depth(b.name) - depth(a.name));
+      const results = await Promise.allSettled(candidates.map((c) => this.snapshotter.remove(c.name)));
+      for (const [i, r] of results.entries()) {
+        if (r.status === 'fulfilled') {
+          freed += candidates[i]!.size;
           progress = true;
-        } catch (e) {
-          if (code(e) !== 'ERR_SNAPSHOT_HAS_CHILDREN' && code(e) !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
+        } else if (code(r.reason) !== 'ERR_SNAPSHOT_HAS_CHILDREN' && code(r.reason) !== 'ERR_SNAPSHOT_NOT_FOUND') {
+          throw r.reason;
         }
       }
     }
