@@ -12,6 +12,7 @@ export function inNetns(netns: string, args: string[], input = ''): Promise<{ co
     c.stderr.on('data', (d) => { stderr += d; });
     c.on('error', reject);
     c.on('close', (code) => resolve({ code, stdout, stderr }));
+    c.stdin.on('error', () => undefined); // EPIPE when the command is done before its input is written (a busy machine)
     c.stdin.end(input);
   });
 }
