@@ -130,6 +130,22 @@ function clock(sec: number): string {
 /** What `docker diff` leaves out: the files the engine mounts over (Docker keeps them in its init layer). */
 const changesHidden = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
 
+/**
+ * `src` in pieces of at most `piece` bytes, with a turn of the event loop
+ * after each. The apply works synchronously through what it is given, and an
+ * async iterator over buffered data never yields to the event loop: without
+ * the turns, the commit's other I/O (lease edits, blob fsyncs) would wait
+ * for the whole apply instead of running beside it.
+ */
+async function* yieldingPieces(src: AsyncIterable<Buffer>, piece = 64 * 1024): AsyncGenerator<Buffer> {
+  for await (const c of src) {
+    for (let off = 0; off < c.length; off += piece) {
+      yield c.subarray(off, off + piece);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+}
+
 /** Pause, unpause, exec, top, stats, commit and cp for the local engine. */
 export class ContainerOperations {
   readonly #d: ContainerOperationsDeps;
@@ -516,7 +532,7 @@ export class ContainerOperations {
         // The tree is walked on cow-fs's diff thread while this thread applies (file creation is most of the time).
         const tar = new PassThrough({ highWaterMark: 1 << 20 });
         const d = diffMounts(lower, upper, { compression: 'gzip', tee: tar, thread: true });
-        const applying = applyLayerToMounts(mounts, tar, { sync: false });
+        const applying = applyLayerToMounts(mounts, yieldingPieces(tar), { sync: false });
         applyEnded = applying.then(() => undefined, () => undefined);
         let layer: DiffResult;
         try {
