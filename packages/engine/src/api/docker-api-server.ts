@@ -270,7 +270,7 @@ function routes(engine: Engine, io: Array<[string, RegExp, Handler]> = []): Arra
     ['GET', /^\/images\/.*$/, notWired('images', images)],
     ['POST', /^\/images\/.*$/, notWired('images', images)],
     ['DELETE', /^\/images\/.*$/, notWired('images', images)],
-    ['POST', /^\/build$/, notWired('build', images)],
+    ['POST', /^\/build$/, notWired('image build', 'an image builder: the engine has none (docker build needs one; commit and import make images)')],
     ...systemRoutes(engine, { body, send, bool }),
     // Events
     ['GET', /^\/events$/, async (req, res, _p, q) => {
