@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { openCgroup } from '@berth/namespaces';
-import { parseBlkioV1, parseIoStatV2, parseNetDev, readStatsSample, streamStats, toDockerStats, type StatsTarget } from '@berth/engine';
+import { parseBlkioV1, parseIoStatV2, parseNetDev, readStatsSample, streamStats, toDockerStats, updateFromApi, updateResources, type StatsTarget } from '@berth/engine';
 import { tempDir } from './helpers/tmp.js';
 
 /** A fake cgroup v2 tree (the files the kernel shows) and a fake /proc, in a temp dir; the test plays the kernel. */
@@ -21,7 +21,7 @@ async function fakeV2(): Promise<{ root: string; dir: string; proc: string; writ
     'memory.stat': 'anon 4194304\nfile 6291456\ninactive_file 2097152\nactive_file 4194304\n',
     'cpu.stat': 'usage_usec 1000\nuser_usec 600\nsystem_usec 400\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n',
     'io.stat': '8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n',
-    'pids.current': '2\n', 'pids.max': '100\n',
+    'pids.current': '2\n', 'pids.max': '100\n', 'memory.swap.max': 'max\n', 'memory.low': '0\n', 'cpu.max': 'max 100000\n', 'cpu.weight': '100\n',
   };
   for (const [f, v] of Object.entries(files)) await fs.writeFile(path.join(dir, f), v);
   await fs.writeFile(path.join(proc, '4242', 'net', 'dev'), [
@@ -84,4 +84,22 @@ test('cgroup v1 and /proc parsers: blkio lines (the device-less Total sum droppe
   ]);
   t.deepEqual(parseIoStatV2('').bytes, []);
   t.deepEqual(Object.keys(parseNetDev('h\nh\n lo: 1 2 3 4 5 6 7 8 9 10 11 12\n')), []);
+});
+
+test('cgroup v2 (fake tree): docker update\'s body becomes the v2 files (memory.max, cpu.max from NanoCpus, pids.max)', async (t) => {
+  const fake = await fakeV2();
+  const cg = openCgroup('/berth/c1', { root: fake.root, version: 'v2' });
+  // What docker 28 sends for `docker update --memory 96m --cpus 0.5 --pids-limit 50` (zeros: unchanged).
+  const u = updateFromApi({ Memory: 96 * 1024 * 1024, MemorySwap: 0, NanoCpus: 500_000_000, CpuQuota: 0, CpuShares: 0, PidsLimit: 50, CpusetCpus: '' });
+  t.deepEqual(u, {
+    memory: 96 * 1024 * 1024, memorySwap: undefined, memoryReservation: undefined, nanoCpus: 500_000_000, cpuShares: undefined, cpuQuota: undefined,
+    cpuPeriod: undefined, cpusetCpus: undefined, cpusetMems: undefined, pidsLimit: 50, restartPolicy: undefined,
+  });
+  cg.apply(updateResources(u));
+  const read = (f: string) => fs.readFile(path.join(fake.dir, f), 'utf8').then((x) => x.trim());
+  t.is(await read('memory.max'), String(96 * 1024 * 1024));
+  t.is(await read('cpu.max'), '50000 100000');
+  t.is(await read('pids.max'), '50');
+  cg.apply(updateResources(updateFromApi({ PidsLimit: 0 })));
+  t.is(await read('pids.max'), 'max', 'PidsLimit 0: unlimited');
 });
