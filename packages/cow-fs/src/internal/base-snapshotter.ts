@@ -41,6 +41,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private readonly committing = new Map<string, Promise<void>>();
   /** The metadata write in flight, and the one that follows it (see persist). */
   private writing: Promise<void> | undefined;
+  private writeStarted = false;
   private nextWrite: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   /** Background deletions of removed snapshots' directories (see removeDir). */
   private readonly deleting = new Set<Promise<unknown>>();
@@ -88,6 +89,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
    */
   private persist(next: StoredMetadata): Promise<void> {
     this.meta = next;
+    // Not started yet (it starts on the next turn of the event loop): it will write this too.
+    if (this.writing !== undefined && !this.writeStarted) return this.writing;
     if (this.writing === undefined) {
       this.writing = this.writeMeta();
       return this.writing;
@@ -101,7 +104,12 @@ export abstract class BaseSnapshotter implements Snapshotter {
   }
 
   private async writeMeta(): Promise<void> {
+    this.writeStarted = false;
     try {
+      // Operations issued together (a chain of prepares, of commits) all reach persist() within
+      // this turn: one write covers them.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.writeStarted = true;
       await writeMetadataAsync(this.metaPath, this.meta);
     } catch (e) {
       this.meta = readMetadata(this.metaPath);
