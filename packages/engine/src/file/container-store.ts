@@ -16,7 +16,7 @@
  * asynchronous.
  */
 import fs from 'node:fs/promises';
-import { accessSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type {
   BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
@@ -78,7 +78,7 @@ export class FileContainerStore implements ContainerStore {
     const name = await this.#reserveName(spec.name, id);
     const dir = this.dir(id);
     try {
-      await fs.mkdir(dir, { mode: 0o710 });
+      mkdirSync(dir, { mode: 0o710 });
       const cfg = spec.config ?? {};
       const hc = spec.hostConfig ?? {};
       const record: ContainerRecord = {
@@ -145,7 +145,7 @@ export class FileContainerStore implements ContainerStore {
   async #claim(name: string, id: string): Promise<void> {
     const file = path.join(this.namesDir, name);
     try {
-      await fs.writeFile(file, id, { flag: 'wx', mode: 0o600 });
+      writeFileSync(file, id, { flag: 'wx', mode: 0o600 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const holder = (await fs.readFile(file, 'utf8').catch(() => '')).trim();

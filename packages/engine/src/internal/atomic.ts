@@ -16,16 +16,17 @@
  *   process, and ext4 (auto_da_alloc) flushes a file renamed over another
  *   before the rename commits, so a crash leaves the old or the new record.
  *
- * Without the fsync the write is done synchronously (a temp file of a few
- * KiB and a rename on a local disk: tens of microseconds): four trips through
- * the libuv pool would cost more, and far more when the machine is busy and
- * every trip waits for the event loop to be scheduled again.
+ * The open, write, close and rename are synchronous (a temp file of a few
+ * KiB and a rename on a local disk: tens of microseconds); only the fsync,
+ * which waits for the disk, goes to the libuv pool. Each trip through the
+ * pool costs a wake-up of the event loop, which a busy machine makes long.
  *
  * The directory is not fsynced on a replacement; creations and removals
  * that must survive a crash call {@link fsyncDir} themselves.
  */
 import fs from 'node:fs/promises';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -41,30 +42,24 @@ export interface AtomicWriteOptions {
 export async function atomicWrite(file: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  if (opts.sync === false) {
-    writeFileSync(tmp, data, { flag: 'wx', mode: opts.mode ?? 0o600 });
-    try {
-      renameSync(tmp, file);
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      throw e;
-    }
-    return;
-  }
-  const fh = await fs.open(tmp, 'wx', opts.mode ?? 0o600);
+  const fd = openSync(tmp, 'wx', opts.mode ?? 0o600);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fs.rename(tmp, file);
+    writeFileSync(fd, data);
+    if (opts.sync !== false) await fsyncAsync(fd);
+    closeSync(fd);
+    renameSync(tmp, file);
   } catch (e) {
-    await fs.rm(tmp, { force: true });
+    try {
+      closeSync(fd);
+    } catch {
+      // closed already
+    }
+    rmSync(tmp, { force: true });
     throw e;
   }
 }
+
+const fsyncAsync = promisify(fsync);
 
 /** Writes JSON atomically (see {@link atomicWrite}). */
 export async function atomicWriteJson(file: string, value: unknown, opts?: AtomicWriteOptions): Promise<void> {
@@ -73,8 +68,12 @@ export async function atomicWriteJson(file: string, value: unknown, opts?: Atomi
 
 /** fsyncs a directory so a rename or create in it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const dh = await fs.open(dir, 'r');
-  try { await dh.sync(); } finally { await dh.close(); }
+  const fd = openSync(dir, 'r');
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Reads and parses a JSON file, or returns undefined when it does not exist. */
