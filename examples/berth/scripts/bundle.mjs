@@ -18,6 +18,8 @@
 //   namespaces addon, oci-spec's precompiled validators, cow-fs's syncfs worker) keep finding them
 //   in their packages: each such expression, and each lazy `import()`, is rewritten to the
 //   original location relative to the bundle, so the bundle works wherever the checkout is.
+// - oci-spec's precompiled validators (required by computed name) are bundled too, but the
+//   runtime-spec one (700 kB), and each builtin is wrapped once for all modules that import it.
 // - The script gets `__berthImport` from its loader: V8 drops a script's dynamic import() callback
 //   when it is compiled from a code cache, so the loader's own import() does it.
 import fs from 'node:fs/promises';
@@ -32,6 +34,13 @@ const outfile = path.join(outdir, 'berth.cjs');
 const entry = path.join(pkg, 'dist', 'src', 'cli.js');
 const rel = (p) => path.relative(outdir, p).split(path.sep).join('/');
 
+/** `src` (the module at `file`) with `import.meta.url`/`dirname` naming that file and its directory. */
+function rewriteImportMeta(src, file) {
+  return src
+    .replace(/\bimport\.meta\.url\b/g, `__berthSourceUrl(${JSON.stringify(rel(file))})`)
+    .replace(/\bimport\.meta\.dirname\b/g, `__berthSourceDir(${JSON.stringify(rel(path.dirname(file)))})`);
+}
+
 /** `import.meta.url`/`dirname` of a bundled module → its original file and directory. */
 const importMetaOfSource = {
   name: 'import-meta-of-source',
@@ -39,13 +48,7 @@ const importMetaOfSource = {
     build.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
       const src = await fs.readFile(args.path, 'utf8');
       if (!src.includes('import.meta.')) return undefined;
-      return {
-        contents: src
-          .replace(/\bimport\.meta\.url\b/g, `__berthSourceUrl(${JSON.stringify(rel(args.path))})`)
-          .replace(/\bimport\.meta\.dirname\b/g, `__berthSourceDir(${JSON.stringify(rel(path.dirname(args.path)))})`),
-        loader: 'js',
-        resolveDir: path.dirname(args.path),
-      };
+      return { contents: rewriteImportMeta(src, args.path), loader: 'js', resolveDir: path.dirname(args.path) };
     });
   },
 };
@@ -64,6 +67,32 @@ const lazyExternal = {
   },
 };
 
+/**
+ * oci-spec requires its precompiled validators by a computed name, which a bundler cannot follow:
+ * the ones an image or a container needs (all but the 700 kB runtime-spec one, which stays a
+ * file of its own) are bundled here, so their code is in the code cache too.
+ */
+const compiledValidators = {
+  name: 'compiled-validators',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]oci-spec[\\/]dist[\\/]src[\\/]ajv[\\/]validate\.js$/ }, async (args) => {
+      const src = await fs.readFile(args.path, 'utf8');
+      const call = /requireCjs\((`\.\/compiled\/\$\{compiledFileName\(name\)\.replace\(\/\\\.cts\$\/, '\.cjs'\)\}`)\)/;
+      if (!call.test(src)) {
+        console.warn('bundle: oci-spec validate.js changed; its compiled validators stay separate files');
+        return undefined;
+      }
+      const files = (await fs.readdir(path.join(path.dirname(args.path), 'compiled'))).filter((f) => f.endsWith('.cjs') && f !== 'runtime-spec.cjs');
+      const table = `const __berthCompiled = {${files.map((f) => `${JSON.stringify(f)}: () => require(${JSON.stringify(`./compiled/${f}`)})`).join(', ')}};\n`;
+      return {
+        contents: rewriteImportMeta(table + src.replace(call, (_m, spec) => `(__berthCompiled[${spec}.slice(11)] ?? (() => requireCjs(${spec})))()`), args.path),
+        loader: 'js',
+        resolveDir: path.dirname(args.path),
+      };
+    });
+  },
+};
+
 const startedMs = Date.now();
 await fs.rm(outdir, { recursive: true, force: true });
 const result = await esbuild.build({
@@ -78,16 +107,21 @@ const result = await esbuild.build({
   external: ['*.node'],
   metafile: true,
   write: false,
-  plugins: [lazyExternal, importMetaOfSource],
+  plugins: [lazyExternal, compiledValidators, importMetaOfSource],
   logLevel: 'warning',
   banner: {
     js: [
       'const __berthSourceUrl = (p) => require("node:url").pathToFileURL(require("node:path").join(__dirname, p)).href;',
       'const __berthSourceDir = (p) => require("node:path").join(__dirname, p);',
+      'const __berthBuiltins = new Map();',
+      'const __berthBuiltin = (id) => { let m = __berthBuiltins.get(id); if (m === undefined) __berthBuiltins.set(id, m = __toESM(require(id), 1)); return m; };',
     ].join(' '),
   },
 });
 let code = result.outputFiles[0].text;
+// esbuild wraps a builtin for each module that imports it (__toESM copies every property of
+// node:fs, node:path… ~80 times); one wrapper per builtin serves them all.
+code = code.replace(/__toESM\(require\(("node:[^"]+")\),\s*1\)/g, '__berthBuiltin($1)');
 // Every import() goes through the loader's __berthImport; berth's lazy packages by their file URL.
 let lazy = 0;
 code = code.replace(/\bimport\(("(?:[^"\\]|\\.)*")\)/g, (_m, spec) => {
