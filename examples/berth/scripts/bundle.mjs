@@ -114,13 +114,15 @@ const result = await esbuild.build({
       'const __berthSourceUrl = (p) => require("node:url").pathToFileURL(require("node:path").join(__dirname, p)).href;',
       'const __berthSourceDir = (p) => require("node:path").join(__dirname, p);',
       'const __berthBuiltins = new Map();',
-      'const __berthBuiltin = (id) => { let m = __berthBuiltins.get(id); if (m === undefined) __berthBuiltins.set(id, m = __toESM(require(id), 1)); return m; };',
+      'const __berthBuiltinNow = (id) => { let m = __berthBuiltins.get(id); if (m === undefined) __berthBuiltins.set(id, m = __toESM(require(id), 1)); return m; };',
+      // Loaded on first use, not when the bundle starts: `run` never touches node:zlib, node:dgram…
+      'const __berthBuiltin = (id) => new Proxy({}, { get: (_t, k) => __berthBuiltinNow(id)[k], has: (_t, k) => k in __berthBuiltinNow(id) });',
     ].join(' '),
   },
 });
 let code = result.outputFiles[0].text;
 // esbuild wraps a builtin for each module that imports it (__toESM copies every property of
-// node:fs, node:path… ~80 times); one wrapper per builtin serves them all.
+// node:fs, node:path… ~80 times); one wrapper per builtin serves them all, made on first use.
 code = code.replace(/__toESM\(require\(("node:[^"]+")\),\s*1\)/g, '__berthBuiltin($1)');
 // Every import() goes through the loader's __berthImport; berth's lazy packages by their file URL.
 let lazy = 0;
