@@ -126,6 +126,8 @@ export function createOptionsFrom(cmd: ParsedCommand, env: NodeJS.ProcessEnv = p
     hostname: f.hostname as string | undefined,
     tty: !!f.tty,
     openStdin: !!f.interactive,
+    // docker run -i closes the container's stdin when ours ends; run -d -i keeps it open for later attaches.
+    stdinOnce: !!f.interactive && !f.detach,
     labels: mapFrom(list('label')),
     mounts,
     publish: list('publish').flatMap((p) => parsePublishFlag(p)),

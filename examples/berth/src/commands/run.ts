@@ -21,6 +21,7 @@ import { createFlags, createOptionsFrom, runFlags } from './run-options.js';
 import { forEachName } from './common.js';
 import { changesToConfig } from './image.js';
 import { CliErrorCode, CliUsageError } from '../errors.js';
+import { holdTerminal, pumpAttachment, terminalSize } from './terminal.js';
 import { statsCommand } from './stats.js';
 
 const t = (long: string, help: string, short?: string): FlagSpec => ({ long, short, type: 'string', value: 'string', help });
@@ -58,27 +59,72 @@ async function createPulling(ctx: CliContext, e: LocalEngine, opts: CreateContai
  * Hands a created container to a detached supervisor process and resolves
  * once it reports the container started (or rejects with its error).
  */
-async function startDetached(e: LocalEngine, id: string): Promise<void> {
-  const child = spawn(process.execPath, [mainPath, '--root', e.root, '--run-root', e.runRoot, 'container', 'start', '--supervise', id], {
+async function startDetached(e: LocalEngine, id: string, attachFirst = false): Promise<{ started: Promise<void> }> {
+  const child = spawn(process.execPath, [mainPath, '--root', e.root, '--run-root', e.runRoot, 'container', 'start', '--supervise', id,
+    ...(attachFirst ? ['--attach-first'] : [])], {
     detached: true, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
   child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c; });
+  // With attachFirst the supervisor prints "ready\n" once its attach socket listens (the process waits for the attach).
+  if (attachFirst) {
+    const ready = await new Promise<boolean>((resolve) => {
+      child.stdout.on('data', () => { if (out.includes('ready\n')) resolve(true); });
+      child.once('exit', () => resolve(out.includes('ready\n')));
+    });
+    if (!ready) {
+      if (child.exitCode === null) await once(child, 'exit');
+      throw Object.assign(new Error(err.trim().replace(/^Error: /, '') || 'the supervisor failed to start the container'), { exitCode: child.exitCode ?? 125 });
+    }
+  }
   // The supervisor prints "started\n" once the container runs; after that its stdio is not used.
-  const started = await new Promise<boolean>((resolve) => {
+  const started = new Promise<boolean>((resolve) => {
+    if (out.includes('started\n')) resolve(true);
     child.stdout.on('data', () => { if (out.includes('started\n')) resolve(true); });
     child.once('exit', () => resolve(out.includes('started\n')));
+  }).then(async (ok) => {
+    child.stdout.destroy();
+    child.stderr.destroy();
+    child.unref();
+    if (!ok) {
+      if (child.exitCode === null) await once(child, 'exit');
+      throw Object.assign(new Error(err.trim().replace(/^Error: /, '') || 'the supervisor failed to start the container'), {
+        exitCode: child.exitCode ?? 125,
+      });
+    }
   });
-  child.stdout.destroy();
-  child.stderr.destroy();
-  child.unref();
-  if (!started) {
-    if (child.exitCode === null) await once(child, 'exit');
-    throw Object.assign(new Error(err.trim().replace(/^Error: /, '') || 'the supervisor failed to start the container'), {
-      exitCode: child.exitCode ?? 125,
-    });
+  if (attachFirst) {
+    started.catch(() => undefined);
+    return { started };
+  }
+  await started;
+  return { started };
+}
+
+/**
+ * `run -it`: a detached supervisor creates the container's pty and waits
+ * for this attach before the process runs, so the container outlives a
+ * detach (ctrl-p ctrl-q) as with docker. The terminal is raw meanwhile and
+ * SIGWINCH becomes a resize.
+ */
+async function runTty(ctx: CliContext, e: LocalEngine, r: ContainerRecord, f: Record<string, unknown>): Promise<number> {
+  const { started } = await startDetached(e, r.Id, true);
+  const a = await e.containers.attach(r.Id, {
+    stdin: !!f.interactive, stdout: true, stderr: true, ...(f['detach-keys'] !== undefined ? { detachKeys: f['detach-keys'] as string } : {}),
+  });
+  const restore = holdTerminal(ctx, true, (size) => a.resize(size));
+  try {
+    await started;
+    const end = await pumpAttachment(ctx, a);
+    if (end.reason === 'exited') return end.exit?.StatusCode ?? 0;
+    return 0; // detached: the container runs on under its supervisor
+  } catch (err) {
+    a.close();
+    throw err;
+  } finally {
+    restore();
   }
 }
 
@@ -114,8 +160,11 @@ export const runCommand: CommandSpec<CliContext> = {
   args: { min: 1 }, stopAtFirstArg: true, flags: runFlags,
   run: async (cmd, ctx) => {
     const opts = createOptionsFrom(cmd, ctx.env);
+    const size = opts.tty ? terminalSize(ctx) : undefined;
+    if (size) opts.consoleSize = { rows: size.h, cols: size.w };
     const e = await ctx.engine();
     const r = await createPulling(ctx, e, opts, cmd.flags.pull as string);
+    if (opts.tty && !cmd.flags.detach) return runTty(ctx, e, r, cmd.flags);
     if (cmd.flags.detach) {
       await startDetached(e, r.Id);
       await write(ctx.stdout, `${r.Id}\n`);
@@ -142,12 +191,14 @@ const startCommand: CommandSpec<CliContext> = {
   flags: [
     b('attach', 'Attach STDOUT/STDERR and forward signals', 'a'), b('interactive', "Attach container's STDIN", 'i'),
     { long: 'supervise', type: 'bool', help: 'Start and supervise the container in this process (used by run -d)', hidden: true },
+    { long: 'attach-first', type: 'bool', help: 'With --supervise: wait for an attach before the process runs (used by run -it)', hidden: true },
   ],
   run: async (cmd, ctx) => {
     const e = await ctx.engine();
     if (cmd.flags.supervise) {
       // The detached supervisor: report the start, then stay until the container exits.
-      const h = await e.containers.start(cmd.args[0]!);
+      const h = await e.containers.start(cmd.args[0]!, cmd.flags['attach-first']
+        ? { waitForAttach: true, onAttachReady: () => { ctx.stdout.write('ready\n'); } } : {});
       await write(ctx.stdout, 'started\n');
       const keep = setInterval(() => undefined, 1 << 30); // see execCommand
       await h.wait().finally(() => clearInterval(keep));
@@ -237,8 +288,9 @@ async function execCommand(ctx: CliContext, e: LocalEngine, ref: string, cmd: st
   pump(p.stdio.stdout, ctx.stdout);
   pump(p.stdio.stderr, ctx.stderr);
   const input = p.stdio.pty ?? p.stdio.stdin;
+  p.stdio.pty?.on('error', () => undefined); // EIO once the process is gone
+  const restore = holdTerminal(ctx, tty && !!f.interactive, (size) => p.resize(size.h, size.w));
   if (f.interactive && input) {
-    if (tty && stdin.isTTY) stdin.setRawMode(true);
     ctx.stdin.pipe(input);
   } else p.stdio.stdin?.end();
   // The runtime waits on its own thread, which does not keep Node's event loop alive: hold it open until the exit arrives.
@@ -255,7 +307,7 @@ async function execCommand(ctx: CliContext, e: LocalEngine, ref: string, cmd: st
   } finally {
     clearInterval(keep);
     if (f.interactive && input) ctx.stdin.unpipe(input);
-    if (tty && stdin.isTTY) stdin.setRawMode(false);
+    restore();
   }
 }
 
@@ -287,8 +339,36 @@ export const runtimeCommands: Array<CommandSpec<CliContext>> = [
       b('privileged', 'Give extended privileges to the command'), b('tty', 'Allocate a pseudo-TTY', 't'), t('user', 'Username or UID', 'u'), t('workdir', 'Working directory inside the container', 'w')],
     run: async (cmd, ctx) => execCommand(ctx, await ctx.engine(), cmd.args[0]!, cmd.args.slice(1), cmd.flags),
   },
-  each('attach', '[OPTIONS] CONTAINER', 'Attach local standard input, output, and error streams to a running container', [b('no-stdin', 'Do not attach STDIN')],
-    (e, n) => e.containers.attach(n)),
+  {
+    name: 'attach', usage: '[OPTIONS] CONTAINER', summary: 'Attach local standard input, output, and error streams to a running container', args: { min: 1, max: 1 },
+    flags: [b('no-stdin', 'Do not attach STDIN'), t('detach-keys', 'Override the key sequence for detaching a container'),
+      { long: 'sig-proxy', type: 'bool', help: 'Proxy all received signals to the process (without a TTY)', default: true }],
+    run: async (cmd, ctx) => {
+      const e = await ctx.engine();
+      const r = await e.containers.inspect(cmd.args[0]!);
+      const a = await e.containers.attach(r.Id, {
+        stdin: !cmd.flags['no-stdin'] && r.Config.OpenStdin, stdout: true, stderr: true,
+        ...(cmd.flags['detach-keys'] !== undefined ? { detachKeys: cmd.flags['detach-keys'] as string } : {}),
+      });
+      const restore = holdTerminal(ctx, r.Config.Tty, (size) => a.resize(size));
+      // Without a TTY, signals go to the container (docker attach --sig-proxy); with one, ctrl-c is a byte of input.
+      const forward = (sig: NodeJS.Signals) => { void e.containers.kill(r.Id, sig).catch(() => undefined); };
+      const signals: NodeJS.Signals[] = !r.Config.Tty && cmd.flags['sig-proxy'] !== false ? ['SIGINT', 'SIGTERM', 'SIGHUP'] : [];
+      for (const s of signals) process.on(s, forward);
+      try {
+        const end = await pumpAttachment(ctx, a);
+        if (end.reason === 'exited') return end.exit?.StatusCode ?? 0;
+        if (end.reason === 'detached') {
+          await write(ctx.stderr, 'read escape sequence\n'); // as docker attach, which then exits 1
+          return 1;
+        }
+        return 0;
+      } finally {
+        for (const s of signals) process.off(s, forward);
+        restore();
+      }
+    },
+  },
   {
     name: 'top', usage: 'CONTAINER [ps OPTIONS]', summary: 'Display the running processes of a container', args: { min: 1 }, stopAtFirstArg: true,
     run: async (cmd, ctx) => {
