@@ -19,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { formatDigest, throwIfAborted, systemErrorFields, type Digest } from '@berth/oci-spec';
 import {
@@ -91,6 +92,8 @@ const AHEAD_LIMIT = 32 << 20;
  * the main thread from feeding the decompressor of a layer unpacked beside it.
  */
 const SLICE_MS = 4;
+/** Symlinks created on the thread pool at once, at most (see LayerApplier.symlinkAsync). */
+const MAX_PENDING_SYMLINKS = 64;
 /** Thrown inside the applier when an entry needs a lower layer that is not complete yet; never escapes it. */
 const NEED_LOWERS: unique symbol = Symbol('need lowers');
 /** A sink call held while the applier waits for its lower layers. */
@@ -158,6 +161,14 @@ class LayerApplier implements TarSink {
   private held: HeldCall[] | undefined;
   /** Whether the held calls wait for the lowers (else only for a turn of the event loop). */
   private heldForLowers = false;
+  /** Whether the held calls wait for the symlinks being created on the thread pool. */
+  private heldForPending = false;
+  /** Symlinks being created on the thread pool, by absolute path (see symlinkAsync). */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** The first failure of a pending symlink, reported at the next wait for them. */
+  private pendingError: { name: string; error: unknown } | undefined;
+  /** Whether the root was empty when the layer began (a fresh upper dir): names this layer never wrote do not exist. */
+  private readonly freshRoot: boolean;
   /** When the current run of synchronous restores began. */
   private sliceStart = performance.now();
   entries = 0;
@@ -175,6 +186,7 @@ class LayerApplier implements TarSink {
     this.xattrs = opts.xattrs !== false;
     this.lowersComplete = opts.lowersReady === undefined;
     this.lowersSettled = this.lowersComplete;
+    this.freshRoot = fs.readdirSync(root).length === 0;
     const settled = (): void => { this.lowersSettled = true; };
     opts.lowersReady?.then(settled, settled);
   }
@@ -200,7 +212,9 @@ class LayerApplier implements TarSink {
    */
   async resume(): Promise<void> {
     const held = this.held ?? [];
-    if (!this.heldForLowers || this.lowersComplete) {
+    if (this.heldForPending) {
+      await this.drain();
+    } else if (!this.heldForLowers || this.lowersComplete) {
       // Only yielding: let other work (I/O callbacks, another layer's decompressor) run first.
       await new Promise<void>((resolve) => setImmediate(resolve));
     } else {
@@ -214,6 +228,7 @@ class LayerApplier implements TarSink {
     }
     this.held = undefined;
     this.heldForLowers = false;
+    this.heldForPending = false;
     this.sliceStart = performance.now();
     for (const c of held) {
       if (c.kind === 'entry') this.entry(c.h);
@@ -225,6 +240,68 @@ class LayerApplier implements TarSink {
   private invalidate(): void {
     this.dirs.clear();
     this.parents.clear();
+  }
+
+  /** Waits for the pending symlinks; throws the first failure among them, naming its entry. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending.values());
+    const failed = this.pendingError;
+    if (failed !== undefined) {
+      this.pendingError = undefined;
+      const e = failed.error;
+      const errnoCode = (e as { errnoCode?: unknown }).errnoCode;
+      throw new LayerApplyError(failed.name, `restore failed: ${(e as Error).message}`, {
+        cause: e, details: { ...systemErrorFields(e), ...(typeof errnoCode === 'string' ? { errnoCode } : {}) },
+      });
+    }
+  }
+
+  /**
+   * Where a symlink entry would be created without any synchronous call, or
+   * undefined when it must take the synchronous path: the root was empty at
+   * the start, the parent is resolved already (cached), nothing was written
+   * at that name by this layer (so nothing is there, and no later entry
+   * depends on it yet), and its metadata needs no native call (no xattrs,
+   * times in whole seconds).
+   */
+  private asyncSymlinkTarget(h: TarHeader): { abs: string; rel: string } | undefined {
+    if (!this.freshRoot || h.type !== TarEntryType.Symlink) return undefined;
+    if (h.mtime.nsec !== 0 || (h.atime?.nsec ?? 0) !== 0 || (this.xattrs && h.xattrs.size > 0)) return undefined;
+    let comps: string[];
+    try {
+      comps = entryComponents(h.name);
+    } catch {
+      return undefined;
+    }
+    if (comps.length === 0) return undefined;
+    const base = comps[comps.length - 1]!;
+    if (base.startsWith(WH)) return undefined;
+    const parent = this.parents.get(comps.slice(0, -1).join('/'));
+    if (parent === undefined) return undefined;
+    const abs = `${parent}/${base}`;
+    const rel = parent === this.root ? base : `${parent.slice(this.root.length + 1)}/${base}`;
+    if (this.written.has(rel) || this.dirs.has(rel) || this.pending.has(abs)) return undefined;
+    return { abs, rel };
+  }
+
+  /**
+   * Creates a symlink (then its owner and times) on the thread pool: the
+   * busybox layer's hundreds of symlinks no longer hold the main thread,
+   * which decompresses, hashes and restores the other layers meanwhile. The
+   * path was resolved inside the root like any other (asyncSymlinkTarget);
+   * entries that are not such new symlinks wait for the pending ones first.
+   */
+  private symlinkAsync(h: TarHeader, abs: string, rel: string): void {
+    this.written.add(rel);
+    const at = toSec(h.atime ?? h.mtime);
+    const mt = toSec(h.mtime);
+    const op = (async () => {
+      await fsp.symlink(h.linkname, abs);
+      if (this.chown) await fsp.lchown(abs, h.uid, h.gid);
+      await fsp.lutimes(abs, at, mt);
+    })().catch((e: unknown) => { this.pendingError ??= { name: h.name, error: e }; })
+      .finally(() => { this.pending.delete(abs); });
+    this.pending.set(abs, op);
   }
 
   /**
@@ -337,6 +414,12 @@ class LayerApplier implements TarSink {
   entry(h: TarHeader): void {
     if (this.held !== undefined) { this.held.push({ kind: 'entry', h }); return; }
     if (performance.now() - this.sliceStart > SLICE_MS) { this.held = [{ kind: 'entry', h }]; return; }
+    // Only new symlinks may run beside the pending ones; anything else waits until they exist.
+    if (this.pending.size > 0 && (this.pending.size >= MAX_PENDING_SYMLINKS || this.asyncSymlinkTarget(h) === undefined)) {
+      this.held = [{ kind: 'entry', h }];
+      this.heldForPending = true;
+      return;
+    }
     throwIfAborted(this.opts.signal, 'apply layer');
     this.curName = h.name;
     try {
@@ -370,6 +453,8 @@ class LayerApplier implements TarSink {
   }
 
   private restore(h: TarHeader): void {
+    const asyncAt = this.asyncSymlinkTarget(h);
+    if (asyncAt !== undefined) return this.symlinkAsync(h, asyncAt.abs, asyncAt.rel);
     const comps = entryComponents(h.name);
     const base = comps.length === 0 ? '' : comps[comps.length - 1]!;
     if (base.startsWith(WH)) return this.whiteout(h, comps, base);
@@ -468,6 +553,7 @@ class LayerApplier implements TarSink {
         const up = this.resolveDir(rel.split('/').slice(0, -1), true)!;
         target = `${up[0]}/${lbase}`;
         copyEntry(lo.path, target);
+        this.written.add(rel);
         st = lo.st;
       }
     }
@@ -660,9 +746,13 @@ export async function applyLayer(target: string, input: Readable | AsyncIterable
     parser.finish();
     // (finish() restores nothing today; should it ever, nothing held may be left behind.)
     await catchUp();
+    // Symlinks still being created, before directory times are set (creating changes them).
+    await applier.drain();
     applier.finish();
   } catch (e) {
     applier.abort();
+    // Nothing of this layer may still be writing when it has failed.
+    await applier.drain().catch(() => undefined);
     throw e;
   }
   if (opts.sync !== false) syncfs(root);
