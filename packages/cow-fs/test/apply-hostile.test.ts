@@ -94,6 +94,24 @@ const cases: Case[] = [
   { name: 'a block device where devices are not permitted', layers: () => [[{ name: 'sda', type: 'block', devmajor: 8, devminor: 0 }]], code: 'ERR_LAYER_DEVICE_NOT_PERMITTED', entry: 'sda', options: { allowDevices: false } },
   { name: 'a symlink loop in a parent', layers: () => [[{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a' }, { name: 'a/x', data: 'x' }]], code: 'ERR_LAYER_APPLY_FAILED', entry: 'a/x' },
   {
+    name: 'a symlink created on the thread pool (a new name, parent known), written through by the next entry',
+    layers: () => [[{ name: 'a', data: 'x' }, { name: 'evil', type: 'symlink', linkname: '../sentinel' }, { name: 'evil/file', data: 'pwned' }]],
+    check: (t, target) => t.is(fs.readFileSync(`${target}/sentinel/file`, 'utf8'), 'pwned'),
+  },
+  {
+    name: 'many new symlinks, then one replaced by a directory and another written through',
+    layers: () => [[
+      { name: 'd/', type: 'directory' },
+      ...Array.from({ length: 20 }, (_, i): TarSpec => ({ name: `d/l${i}`, type: 'symlink', linkname: '../../sentinel' })),
+      { name: 'd/l7/', type: 'directory' }, { name: 'd/l7/f', data: 'inside' }, { name: 'd/l8/f', data: 'pwned' },
+    ]],
+    check: (t, target) => {
+      t.is(fs.readFileSync(`${target}/d/l7/f`, 'utf8'), 'inside');
+      t.is(fs.readFileSync(`${target}/sentinel/f`, 'utf8'), 'pwned');
+      t.is(fs.readlinkSync(`${target}/d/l19`), '../../sentinel');
+    },
+  },
+  {
     name: 'xattrs that would steer overlayfs',
     layers: () => [[{ name: 'd/', type: 'directory', xattrs: { 'trusted.overlay.redirect': Buffer.from('/../../sentinel'), 'trusted.overlay.opaque': Buffer.from('y') } }]],
     check: (t, target) => t.deepEqual(Object.keys(readTree(target).get('d')!.xattrs), []),

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import {
-  applyLayerToMounts, openCopySnapshotter, openOverlaySnapshotter, type ApplyLayerResult, type Mount, type Snapshotter,
+  applyLayer, applyLayerToMounts, openCopySnapshotter, openOverlaySnapshotter, type ApplyLayerResult, type Mount, type Snapshotter,
 } from '@berth/cow-fs';
 import { fixture } from '@berth/testkit';
 import { fixtureLayers, umociUnpack } from './helpers/fixtures.js';
@@ -234,4 +234,24 @@ t0('a process killed during a concurrent unpack leaves a chain the next process 
   const view = await sn.view('v', 'B');
   const tree = await withMount(base, view, (d) => readTree(d));
   t.deepEqual([...tree.keys()].sort(), ['a', 'a/f', 'a/g']);
+});
+
+t0('symlinks created on the thread pool get their owner and times, and their directory its time after them (root)', async (t) => {
+  const base = await tmp(t);
+  const target = `${base}/t`;
+  fs.mkdirSync(target);
+  const links: TarSpec[] = Array.from({ length: 40 }, (_, i) => ({ name: `bin/l${i}`, type: 'symlink', linkname: 'busybox', uid: 1000 + i, gid: 2000, mtime: 1_600_000_000 + i }));
+  await applyLayer(target, streamOf(makeTar([
+    { name: 'bin/', type: 'directory', mtime: 1_500_000_000 },
+    { name: 'bin/busybox', data: 'x', mtime: 1_500_000_000 },
+    ...links,
+  ])), { sync: false });
+  for (let i = 0; i < 40; i++) {
+    const st = fs.lstatSync(`${target}/bin/l${i}`);
+    t.true(st.isSymbolicLink());
+    t.is(st.uid, 1000 + i);
+    t.is(st.gid, 2000);
+    t.is(st.mtimeMs, (1_600_000_000 + i) * 1000);
+  }
+  t.is(fs.statSync(`${target}/bin`).mtimeMs, 1_500_000_000 * 1000);
 });
