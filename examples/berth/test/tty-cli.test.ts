@@ -101,6 +101,13 @@ serial('berth attach: ctrl-p ctrl-q detaches and leaves the container running; a
   b.write('exit 9\n');
   t.is(await b.code, 9, b.text());
   t.is((await berth(dir, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', id])).stdout, 'exited 9\n');
+  // start -ai of a TTY container attaches like run -it
+  const st = underPty(`stty rows 36 cols 80; ${berthLine(['start', '-ai', id])}`);
+  st.write('\n');
+  await st.until(/# /);
+  st.write('stty size; exit 8\n');
+  await st.until(/36 80\r+\n/);
+  t.is(await st.code, 8, st.text());
   const stopped = await berth(dir, ['attach', id]);
   t.not(stopped.code, 0);
   t.regex(stopped.stderr, /ERR_ENGINE_CONTAINER_NOT_RUNNING/);

@@ -143,12 +143,13 @@ serial('docker exec -it and docker run -it under a pty: tty is a /dev/pts, stty 
   ex.write('exit 4\n');
   t.is(await ex.code, 4, ex.text());
   await run(['rm', '-f', id]);
-  const ri = underPty(`stty rows 31 cols 101; ${docker} run -it --network none ${env!.ref} sh`);
+  const ri = underPty(`stty rows 31 cols 101; ${docker} run -it --rm --name api-tty --network none ${env!.ref} sh`);
   await ri.until(/# /);
   ri.write('tty; stty size\n');
   await ri.until(/\/dev\/pts\/\d+\r\n31 101\r\n/);
   ri.write('exit 5\n');
   t.is(await ri.code, 5, ri.text());
+  t.is((await run(['ps', '-aq', '--filter', 'name=api-tty'])).stdout, '', 'docker run --rm waited for the removal (wait condition=removed)');
   const plain = await run(['run', '--network', 'none', env!.ref, 'sh', '-c', 'echo out; echo err >&2; exit 6']);
   t.deepEqual(plain, { code: 6, stdout: 'out\n', stderr: 'err\n' });
   const i = await run(['run', '-i', '--rm', '--network', 'none', env!.ref, 'cat'], 'piped\n');

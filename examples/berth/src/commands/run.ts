@@ -205,7 +205,10 @@ const startCommand: CommandSpec<CliContext> = {
       return 0;
     }
     if (cmd.flags.attach) {
-      return runAttached(ctx, e, await e.containers.inspect(cmd.args[0]!), true);
+      const r = await e.containers.inspect(cmd.args[0]!);
+      // A TTY container runs under a detached supervisor this process attaches to (as run -it).
+      if (r.Config.Tty) return runTty(ctx, e, r, { interactive: cmd.flags.interactive });
+      return runAttached(ctx, e, r, true);
     }
     return forEachName(ctx, cmd.args, async (n) => {
       await startDetached(e, (await e.containers.inspect(n)).Id);
