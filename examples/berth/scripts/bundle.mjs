@@ -117,6 +117,7 @@ const result = await esbuild.build({
       'const __berthBuiltinNow = (id) => { let m = __berthBuiltins.get(id); if (m === undefined) __berthBuiltins.set(id, m = __toESM(require(id), 1)); return m; };',
       // Loaded on first use, not when the bundle starts: `run` never touches node:zlib, node:dgram…
       'const __berthBuiltin = (id) => new Proxy({}, { get: (_t, k) => __berthBuiltinNow(id)[k], has: (_t, k) => k in __berthBuiltinNow(id) });',
+      'const __berthBuiltinRaw = (id) => new Proxy({}, { get: (_t, k) => require(id)[k], has: (_t, k) => k in require(id) });',
     ].join(' '),
   },
 });
@@ -124,6 +125,8 @@ let code = result.outputFiles[0].text;
 // esbuild wraps a builtin for each module that imports it (__toESM copies every property of
 // node:fs, node:path… ~80 times); one wrapper per builtin serves them all, made on first use.
 code = code.replace(/__toESM\(require\(("node:[^"]+")\),\s*1\)/g, '__berthBuiltin($1)');
+// A module's named imports of a builtin (`import_node_crypto = require("node:crypto")`): on first use too.
+code = code.replace(/\b(import_[\w$]+)\s*=\s*require\(("node:[^"]+")\)/g, '$1=__berthBuiltinRaw($2)');
 // Every import() goes through the loader's __berthImport; berth's lazy packages by their file URL.
 let lazy = 0;
 code = code.replace(/\bimport\(("(?:[^"\\]|\\.)*")\)/g, (_m, spec) => {
