@@ -93,7 +93,7 @@ const AHEAD_LIMIT = 32 << 20;
  */
 const SLICE_MS = 4;
 /** Symlinks created on the thread pool at once, at most (see LayerApplier.symlinkAsync). */
-const MAX_PENDING_SYMLINKS = 64;
+const MAX_PENDING_SYMLINKS = 8;
 /** Thrown inside the applier when an entry needs a lower layer that is not complete yet; never escapes it. */
 const NEED_LOWERS: unique symbol = Symbol('need lowers');
 /** A sink call held while the applier waits for its lower layers. */
