@@ -58,8 +58,9 @@ rootTest('isolation: own hostname, the command is pid 1 and alone, only lo; exit
 rootTest('limits are written to the container\'s cgroup, seen from the host while it runs; the cgroup is gone after (root)', async (t) => {
   const id = `limits-${process.pid}`;
   let files: Record<string, string> = {};
-  const r = await runRootfs(['--id', id, '--memory', '64m', '--pids', '20', '--cpus', '0.5', rootfs, 'sh', '-c', 'echo ready; read line'], (out, child) => {
-    if (out !== 'ready\n') return;
+  const inside = 'echo $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes) $(cat /sys/fs/cgroup/pids/pids.max) $(grep :memory: /proc/self/cgroup)';
+  const r = await runRootfs(['--id', id, '--memory', '64m', '--pids', '20', '--cpus', '0.5', rootfs, 'sh', '-c', `${inside}; echo ready; read line`], (out, child) => {
+    if (!out.endsWith('ready\n')) return;
     const read = (p: string) => fs.readFileSync(`/sys/fs/cgroup/${p}`, 'utf8').trim();
     files = {
       memory: read(`memory/berth/${id}/memory.limit_in_bytes`), pids: read(`pids/berth/${id}/pids.max`),
@@ -69,6 +70,8 @@ rootTest('limits are written to the container\'s cgroup, seen from the host whil
   });
   t.is(r.code, 0, r.stderr);
   t.deepEqual(files, { memory: String(64 << 20), pids: '20', quota: '50000', period: '100000' });
+  // Inside, its cgroup namespace is rooted at its own cgroup: the mounted cgroupfs shows its limits.
+  t.regex(r.stdout.split('\n')[0]!, new RegExp(`^${64 << 20} 20 \\d+:memory:/$`));
   t.false(fs.existsSync(`/sys/fs/cgroup/memory/berth/${id}`));
 });
 

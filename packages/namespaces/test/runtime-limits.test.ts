@@ -94,3 +94,28 @@ rootTest('as root: a limit this host cannot apply fails create with the cgroup e
     b.cleanup();
   }
 });
+
+rootTest('as root: a cgroup namespace is rooted at the container\'s own cgroup: /proc/self/cgroup reads "/", the mounted cgroupfs shows its limits', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['sh', '-c', 'cat /proc/self/cgroup; echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); echo pids=$(cat /sys/fs/cgroup/pids/pids.max)']);
+    spec.linux!.resources = { memory: { limit: 48 << 20 }, pids: { limit: 33 } };
+    const cid = id();
+    const c = await runContainer(cid, spec, { bundle: b.bundle, root: b.root, stdio: 'pipe' });
+    const out = readAll(c.stdio.stdout);
+    t.deepEqual(await c.wait(), { exitCode: 0, signal: null, oomKilled: false });
+    const text = await out;
+    const lines = text.trim().split('\n');
+    const paths = lines.filter((l) => /^\d+:/.test(l)).map((l) => l.split(':').slice(2).join(':'));
+    t.true(paths.length > 0, text);
+    // Every hierarchy the container was put in reads "/" from inside (a hierarchy it was not
+    // moved into, such as the cgroup2 one holding only hugetlb here, may read a relative path).
+    for (const l of lines.filter((x) => /^\d+:[^:]*(memory|pids|cpu)[^:]*:/.test(x))) t.is(l.split(':')[2], '/', l);
+    t.true(fs.existsSync(`/sys/fs/cgroup/memory/berth/${cid}`), 'seen from the host it is /berth/<id>');
+    t.true(lines.includes(`limit=${48 << 20}`), text);
+    t.true(lines.includes('pids=33'), text);
+    await c.delete();
+  } finally {
+    b.cleanup();
+  }
+});

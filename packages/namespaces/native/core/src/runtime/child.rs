@@ -109,7 +109,7 @@ unsafe fn intermediate(plan: &Plan, sock: c_int) -> ! {
     if let Err(f) = join_namespaces(plan) {
         die(sock, f)
     }
-    let flags = (plan.ns.clone_flags as c_ulong) | libc::CLONE_PARENT as c_ulong | libc::SIGCHLD as c_ulong;
+    let flags = ((plan.ns.clone_flags & !libc::CLONE_NEWCGROUP) as c_ulong) | libc::CLONE_PARENT as c_ulong | libc::SIGCHLD as c_ulong;
     let pid = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) as c_int;
     if pid < 0 {
         die(sock, fail(Code::Namespace, b"clone", NONE))
@@ -134,6 +134,13 @@ unsafe fn init(plan: &Plan, sock: c_int) -> ! {
         if plan.new_userns {
             check(setresgid(0), Code::User, b"setresgid", NONE)?;
             check(setresuid(0), Code::User, b"setresuid", NONE)?;
+        }
+        // The parent has put this process in the container's cgroup: a new
+        // cgroup namespace made now is rooted there (runc's order), so
+        // /proc/self/cgroup reads "/" and the cgroupfs mounted below shows
+        // the container's own cgroup.
+        if plan.ns.clone_flags & libc::CLONE_NEWCGROUP != 0 {
+            check(libc::unshare(libc::CLONE_NEWCGROUP), Code::Namespace, b"unshare", NONE)?;
         }
         libc::umask(0);
         if plan.ns.clone_flags & libc::CLONE_NEWNET != 0 {

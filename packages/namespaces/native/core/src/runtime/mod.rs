@@ -166,7 +166,10 @@ fn spawn(plan: &Plan) -> Result<Spawned> {
     keep.retain(|&f| f >= 3 + plan.preserve_fds);
     keep.sort_unstable();
     keep.dedup();
-    let flags = if plan.ns.intermediate { 0 } else { plan.ns.clone_flags } as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // A new cgroup namespace is not a clone flag: the child unshares it
+    // after the parent put it in its cgroup (as runc does), so the
+    // namespace is rooted at the container's own cgroup.
+    let flags = if plan.ns.intermediate { 0 } else { plan.ns.clone_flags & !libc::CLONE_NEWCGROUP } as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) } as c_int;
     if pid < 0 {
         return Err(Error::last("clone", None));
