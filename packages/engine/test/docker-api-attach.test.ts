@@ -158,6 +158,7 @@ serial('docker exec -it and docker run -it under a pty: tty is a /dev/pts, stty 
 
 serial('docker attach under a pty: the terminal size reaches the container, input reaches its shell, ctrl-p ctrl-q detaches (root)', async (t) => {
   const id = (await run(['run', '-dit', '--network', 'none', env!.ref, 'sh'])).stdout.trim();
+  t.is((await run(['inspect', '-f', '{{.Config.OpenStdin}} {{.Config.StdinOnce}} {{.Config.Tty}}', id])).stdout, 'true false true\n', 'run -d -i keeps stdin open for later attaches');
   const a = underPty(`stty rows 42 cols 120; ${docker} attach ${id}`);
   a.write('\n'); // a fresh prompt shows the attach is live
   await a.until(/# /);

@@ -317,7 +317,10 @@ export function createOptionsFromApi(b: Record<string, unknown>, name?: string):
     cmd: Array.isArray(b.Cmd) && b.Cmd.length ? list(b.Cmd) : undefined,
     entrypoint: Array.isArray(b.Entrypoint) ? list(b.Entrypoint) : typeof b.Entrypoint === 'string' ? [b.Entrypoint] : undefined,
     env: list(b.Env), workingDir: (b.WorkingDir as string) || undefined, user: (b.User as string) || undefined,
-    hostname: (b.Hostname as string) || undefined, tty: !!b.Tty, openStdin: !!b.OpenStdin, labels: (b.Labels ?? {}) as Record<string, string>,
+    hostname: (b.Hostname as string) || undefined, tty: !!b.Tty, openStdin: !!b.OpenStdin, stdinOnce: !!b.StdinOnce,
+    ...(Array.isArray(hc.ConsoleSize) && Number(hc.ConsoleSize[0]) > 0 && Number(hc.ConsoleSize[1]) > 0
+      ? { consoleSize: { rows: Number(hc.ConsoleSize[0]), cols: Number(hc.ConsoleSize[1]) } } : {}),
+    labels: (b.Labels ?? {}) as Record<string, string>,
     mounts, publish, publishAll: !!hc.PublishAllPorts, expose: Object.keys((b.ExposedPorts ?? {}) as object),
     networkMode: (hc.NetworkMode as string) && hc.NetworkMode !== 'default' ? String(hc.NetworkMode) : 'bridge',
     networkAliases: firstEp?.Aliases ?? [], ipv4Address: firstEp?.IPAMConfig?.IPv4Address || undefined,
