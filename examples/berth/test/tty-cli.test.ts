@@ -127,3 +127,11 @@ serial('berth exec -it: a /dev/pts with the terminal\'s size, the exit code; the
   t.is(await code.code, 6);
   await berth(dir, ['rm', '-f', id]);
 });
+
+serial('berth attach without a TTY: stdout and stderr apart through the supervisor\'s socket, stdin reaches the process, the exit code (root)', async (t) => {
+  const id = (await berth(dir, ['run', '-di', '--network', 'none', ref, 'sh', '-c', 'read x; echo "got $x"; echo err >&2; exit 2'])).stdout.trim();
+  t.is((await berth(dir, ['inspect', '-f', '{{.Config.OpenStdin}} {{.Config.StdinOnce}}', id])).stdout, 'true false\n');
+  const a = await berth(dir, ['attach', id], 'line\n');
+  t.deepEqual(a, { code: 2, stdout: 'got line\n', stderr: 'err\n' });
+  await berth(dir, ['rm', id]);
+});
