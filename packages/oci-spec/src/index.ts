@@ -84,5 +84,7 @@ export {
   withUserNamespace, withoutNamespace,
 } from './spec/opts.js';
 export type { UserSpec } from './spec/opts.js';
+export { DOCKER_DEFAULT_SECCOMP, resolveSeccompProfile, withDefaultSeccomp } from './spec/default-seccomp.js';
+export type { SeccompResolveOptions, SeccompTemplate, SeccompTemplateRule } from './spec/default-seccomp.js';
 export { resolveUser } from './spec/user.js';
 export type { ExecUser, UserDatabase } from './spec/user.js';
