@@ -128,6 +128,13 @@ serial('docker exec (CLI 28): stdout and stderr apart with the exit code, -i pas
   const body = JSON.parse((await readAll(inspect.sock, inspect.rest)).toString('utf8').split('\r\n').find((l) => l.startsWith('{'))!);
   t.like(body, { ID: execId, Running: false, ExitCode: 0, ProcessConfig: { entrypoint: 'sh', tty: false }, ContainerID: id });
   await run(['rm', '-f', id]);
+  // The exec instances of a removed container are forgotten (on the next exec create), as dockerd does.
+  const other = (await run(['run', '-d', '--network', 'none', env!.ref, 'sleep', '300'])).stdout.trim();
+  t.is((await run(['exec', other, 'true'])).code, 0);
+  const forgotten = await raw('GET', `/v1.41/exec/${execId}/json`);
+  t.is(forgotten.status, 404);
+  t.regex((await readAll(forgotten.sock, forgotten.rest)).toString(), /ERR_ENGINE_EXEC_NOT_FOUND/);
+  await run(['rm', '-f', other]);
 });
 
 // API 1.41 has no ConsoleSize: the size comes with the CLI's first resize, right after start; the shells are driven

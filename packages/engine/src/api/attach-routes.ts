@@ -71,7 +71,12 @@ interface ExecInstance {
   exitCode: number | null;
   pid: number;
   proc?: ContainerProcess;
+  /** When the process ended (ms since the epoch). */
+  endedAt?: number;
 }
+
+/** How long an ended exec instance stays inspectable (dockerd's exec GC keeps them about as long). */
+const execRetentionMs = 5 * 60_000;
 
 const bool = (q: URLSearchParams, k: string) => ['1', 'true', 'True'].includes(q.get(k) ?? '');
 
@@ -110,6 +115,21 @@ export function ioRoutes(engine: Engine, h: RouteHelpers): {
     const e = execs.get(id) ?? [...execs.values()].find((x) => x.id.startsWith(id) && id.length >= 12);
     if (!e) throw new ExecNotFoundError(id);
     return e;
+  };
+  /**
+   * Forgets exec instances that ended more than {@link execRetentionMs} ago
+   * and those of containers that no longer exist, as dockerd does, so a
+   * long-lived API server does not grow with every `docker exec`.
+   */
+  const pruneExecs = async (): Promise<void> => {
+    const now = Date.now();
+    const gone = new Set<string>();
+    await Promise.all([...new Set([...execs.values()].map((e) => e.containerId))].map((cid) =>
+      engine.containers.inspect(cid).then(() => undefined, () => { gone.add(cid); })));
+    for (const [id, e] of execs) {
+      if (e.running) continue;
+      if (gone.has(e.containerId) || (e.endedAt !== undefined && now - e.endedAt > execRetentionMs)) execs.delete(id);
+    }
   };
 
   /** Streams a container attachment over a hijacked connection. */
@@ -159,6 +179,7 @@ export function ioRoutes(engine: Engine, h: RouteHelpers): {
     const exited = proc.wait().then((st) => exitCodeOf(st), () => 126).then((code) => {
       e.exitCode = code;
       e.running = false;
+      e.endedAt = Date.now();
     });
     const keep = setInterval(() => undefined, 1 << 30); // the runtime's wait thread does not hold the loop open
     void exited.finally(() => clearInterval(keep));
@@ -209,6 +230,7 @@ export function ioRoutes(engine: Engine, h: RouteHelpers): {
       if (r.State.Paused) throw new ContainerNotRunningError(r.Name.slice(1), 'it is paused: unpause it first');
       const cmd = Array.isArray(b.Cmd) ? b.Cmd.map(String) : [];
       if (cmd.length === 0) throw new InvalidArgumentError('Cmd', '', 'no exec command specified');
+      await pruneExecs();
       const id = randomBytes(32).toString('hex');
       execs.set(id, {
         id, containerId: r.Id, cmd, tty: !!b.Tty, attachStdin: !!b.AttachStdin, attachStdout: !!b.AttachStdout, attachStderr: !!b.AttachStderr,
