@@ -149,3 +149,34 @@ serial('committing the same change twice gives the same layer and snapshot, and 
   t.false((await names()).some((n) => n.startsWith('commit-')));
   await engine.containers.remove(a.id);
 });
+
+serial('hostname, hosts and resolv.conf stay out of the writable layer: diff lists none unfiltered, a committed image holds none, its container gets its own (root, overlayfs)', async (t) => {
+  const a = await run({ cmd: ['sh', '-c', 'echo kept > /kept; cat /etc/hostname; grep -c . /etc/hosts >/dev/null && echo hosts-ok'] });
+  t.is(a.code, 0);
+  const ra = await engine.containers.store.get(a.id);
+  t.is(a.out, `${ra.Config.Hostname}\nhosts-ok\n`);
+  const upperA = upperOf(await images.snapshotter.mounts(ra.Berth!.SnapshotKey!));
+  for (const f of ['etc/hostname', 'etc/hosts', 'etc/resolv.conf']) t.false(fs.existsSync(`${upperA}/${f}`), `${f} not in the writable layer`);
+  t.deepEqual(await engine.containers.changes(a.id), [{ Path: '/kept', Kind: 1 }]);
+
+  await engine.containers.commit(a.id, { reference: `files${tag}:v1` });
+  const img = await images.resolveImage(`files${tag}:v1`);
+  const top = await images.snapshotter.prepare(`check-files-${tag}`, img.chainIds.at(-1));
+  try {
+    const layer = firstLowerOf(top);
+    t.true(fs.existsSync(`${layer}/kept`));
+    t.false(fs.existsSync(`${layer}/etc`), 'the committed layer has no /etc');
+  } finally {
+    await images.snapshotter.remove(`check-files-${tag}`);
+  }
+
+  const b = await run({ image: `files${tag}:v1`, cmd: ['sh', '-c', 'cat /kept /etc/hostname /etc/hosts'] });
+  const rb = await engine.containers.store.get(b.id);
+  t.is(b.code, 0);
+  t.is(b.out, `kept\n${rb.Config.Hostname}\n${fs.readFileSync(rb.HostsPath, 'utf8')}`);
+  t.not(rb.Config.Hostname, ra.Config.Hostname);
+  t.deepEqual(await engine.containers.changes(b.id), []);
+  await engine.containers.remove(b.id);
+  await engine.containers.remove(a.id);
+  await images.remove(`files${tag}:v1`).catch(() => undefined);
+});

@@ -11,7 +11,7 @@
  * everything in reverse order.
  */
 import fs from 'node:fs/promises';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import {
@@ -117,6 +117,42 @@ const overlayVolatile = ((m) => m !== null && (Number(m[1]) > 5 || (Number(m[1])
 function withVolatileOverlay(mounts: Parameters<typeof mountAll>[0], autoRemove: boolean): Parameters<typeof mountAll>[0] {
   if (!autoRemove || !overlayVolatile) return mounts;
   return mounts.map((m) => (m.type === 'overlay' && !(m.options ?? []).includes('volatile') ? { ...m, options: [...(m.options ?? []), 'volatile'] } : m));
+}
+
+/** The files the engine bind-mounts over (from the container's own directory), as Docker's init layer holds them. */
+const initLayerFiles = ['etc/hostname', 'etc/hosts', 'etc/resolv.conf'];
+
+/**
+ * A read-only directory under `runRoot` holding empty mount points for the
+ * files the engine bind-mounts (`/etc/hostname`, `/etc/hosts`,
+ * `/etc/resolv.conf`), made once per run root. Docker keeps these in an
+ * "init" layer between the image and the container's writable layer, so
+ * `docker diff` and `docker commit` never see them; here the directory is
+ * the topmost lowerdir of the container's overlay (see `withInitLayer`), so
+ * the runtime finds its mount points there instead of creating them in the
+ * writable layer.
+ */
+function initLayerDir(runRoot: string): string {
+  const dir = path.join(runRoot, 'init-layer');
+  try {
+    if (initLayerFiles.every((f) => statSync(path.join(dir, f)).isFile())) return dir;
+  } catch { /* made below */ }
+  const tmp = `${dir}.${process.pid}-${Math.random().toString(16).slice(2)}`;
+  mkdirSync(path.join(tmp, 'etc'), { recursive: true, mode: 0o755 });
+  chmodSync(tmp, 0o755);
+  for (const f of initLayerFiles) writeFileSync(path.join(tmp, f), '', { mode: 0o644 });
+  try {
+    renameSync(tmp, dir);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // another process made it first
+  }
+  return dir;
+}
+
+/** An overlay rootfs with the init layer as its topmost lower dir; any other mount (a bind of a snapshot without parents, the copy backend) as is. */
+function withInitLayer(mounts: Parameters<typeof mountAll>[0], init: string): Parameters<typeof mountAll>[0] {
+  return mounts.map((m) => (m.type !== 'overlay' || !(m.options ?? []).some((o) => o.startsWith('upperdir=')) ? m
+    : { ...m, options: (m.options ?? []).map((o) => (o.startsWith('lowerdir=') ? `lowerdir=${init}:${o.slice('lowerdir='.length)}` : o)) }));
 }
 
 /** Creates, starts and supervises containers for the local engine. */
@@ -263,10 +299,13 @@ export class ContainerLifecycle {
     const user = r.Config.User || '0';
     const home = resolveUser(user, db, 'container user').home;
     const env = r.Config.Env.some((e) => e.startsWith('HOME=')) ? r.Config.Env : [...r.Config.Env, `HOME=${home || '/'}`];
+    // Kept in the container's directory, bind-mounted (read-only with a read-only rootfs, as Docker does): the hosts
+    // file is rewritten in place when peers join a user network, which the bind mount shows at once.
+    const fileOpts = ['rbind', 'rprivate', ...(r.HostConfig.ReadonlyRootfs ? ['ro'] : [])];
     const files: RuntimeMount[] = [
-      { destination: '/etc/resolv.conf', type: 'bind', source: r.ResolvConfPath, options: ['rbind', 'rprivate'] },
-      { destination: '/etc/hosts', type: 'bind', source: r.HostsPath, options: ['rbind', 'rprivate'] },
-      { destination: '/etc/hostname', type: 'bind', source: r.HostnamePath, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/resolv.conf', type: 'bind', source: r.ResolvConfPath, options: fileOpts },
+      { destination: '/etc/hosts', type: 'bind', source: r.HostsPath, options: fileOpts },
+      { destination: '/etc/hostname', type: 'bind', source: r.HostnamePath, options: fileOpts },
     ];
     const userMounts: RuntimeMount[] = [];
     for (const m of r.Mounts) {
@@ -334,7 +373,7 @@ export class ContainerLifecycle {
         await fs.rmdir(bundle).catch(() => fs.rm(bundle, { recursive: true, force: true }));
       });
       const key = r.Berth?.SnapshotKey ?? ContainerLifecycle.snapshotKey(r.Id);
-      mountAll(withVolatileOverlay(await images.snapshotter.mounts(key), r.HostConfig.AutoRemove === true), rootfs);
+      mountAll(withInitLayer(withVolatileOverlay(await images.snapshotter.mounts(key), r.HostConfig.AutoRemove === true), initLayerDir(this.#d.runRoot)), rootfs);
       undo.push(async () => unmountAll(rootfs, 1, { detach: true }));
       const setup = await network;
       for (const m of r.Mounts) {

@@ -127,7 +127,11 @@ function clock(sec: number): string {
   return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
 }
 
-/** What `docker diff` leaves out: the files the engine mounts over (Docker keeps them in its init layer). */
+/**
+ * What `docker diff` leaves out for a rootfs that is not an overlay (the copy backend, a snapshot without parents):
+ * the mount points of the files the engine mounts over, which the runtime made in it. An overlay rootfs gets them from
+ * the init layer (a lower dir, as Docker's init layer), so its writable layer never holds them and nothing is hidden.
+ */
 const changesHidden = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
 
 /**
@@ -328,11 +332,13 @@ export class ContainerOperations {
     if (!key) throw new InvalidArgumentError('container', r.Name.slice(1), 'has no rootfs snapshot');
     const images = await this.#images('container changes');
     const parent = await images.resolveImage(r.Image);
-    return rootfsChanges(await images.snapshotter.mounts(key), async () => {
+    const mounts = await images.snapshotter.mounts(key);
+    const hide = mounts[0]?.type === 'overlay' ? [] : changesHidden;
+    return rootfsChanges(mounts, async () => {
       const viewKey = `changes-view-${randomBytes(6).toString('hex')}`;
       const mounts = parent.chainIds.length ? await images.snapshotter.view(viewKey, parent.chainIds.at(-1)) : [];
       return { mounts, release: () => (parent.chainIds.length ? images.snapshotter.remove(viewKey).catch(() => undefined) : Promise.resolve()) };
-    }, { hide: changesHidden });
+    }, { hide });
   }
 
   /** `docker export`: the container's whole rootfs as a tar (a stopped one's snapshot stays mounted until the stream ends). */

@@ -256,7 +256,9 @@ unsafe fn do_mount(m: &MountOp) -> R {
     let t = m.target.as_ptr();
     mkdirs(&m.dirs)?;
     if m.file {
-        let fd = libc::open(t, libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+        // Read-only: opening an existing file for writing would copy it up
+        // into an overlay's writable layer (runc opens it O_CREAT alone).
+        let fd = libc::open(t, libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC, 0o644);
         if fd < 0 && errno() != libc::EEXIST {
             return Err(fail(Code::Mount, b"open", t));
         }
