@@ -32,6 +32,8 @@ test('run flags become the engine create options', async (t) => {
   t.is(o.user, '1000:1000');
   t.deepEqual(parse(['run', '--entrypoint', '', 'img']).entrypoint, []);
   t.is(parse(['run', 'img']).cmd, undefined);
+  t.deepEqual(parse(['run', '--security-opt', 'seccomp=unconfined', '--security-opt', 'no-new-privileges', 'img']).securityOpt, ['seccomp=unconfined', 'no-new-privileges']);
+  t.is(parse(['run', 'img']).securityOpt, undefined);
 });
 
 test('bad run flags fail with typed errors before anything runs', (t) => {

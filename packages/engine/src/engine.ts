@@ -57,6 +57,13 @@ export interface CreateContainerOptions {
   stopTimeout?: number;
   readOnly: boolean;
   privileged: boolean;
+  /**
+   * `--security-opt` values: `seccomp=unconfined` (no seccomp filter; else
+   * Docker's default profile applies unless `privileged`),
+   * `no-new-privileges[=true|false]`. Others are refused
+   * (`ERR_ENGINE_INVALID_ARGUMENT`).
+   */
+  securityOpt?: string[];
   capAdd: string[];
   capDrop: string[];
   extraHosts: string[];

@@ -330,6 +330,7 @@ export function createOptionsFromApi(b: Record<string, unknown>, name?: string):
     logConfig: { Type: log.Type || 'json-file', Config: log.Config ?? {} },
     stopSignal: (b.StopSignal as string) || undefined, stopTimeout: b.StopTimeout == null ? undefined : Number(b.StopTimeout),
     readOnly: !!hc.ReadonlyRootfs, privileged: !!hc.Privileged, capAdd: list(hc.CapAdd), capDrop: list(hc.CapDrop),
+    ...(list(hc.SecurityOpt).length ? { securityOpt: list(hc.SecurityOpt) } : {}),
     extraHosts: list(hc.ExtraHosts), dns: list(hc.Dns), init: !!hc.Init,
   };
 }

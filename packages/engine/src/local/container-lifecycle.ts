@@ -17,7 +17,7 @@ import os from 'node:os';
 import {
   generateSpec, mergeEnv, resolveUser, withAddedCapabilities, withCgroupsPath, withCpus, withCwd, withDroppedCapabilities,
   withEnv, withArgs, withHostname, withMemoryLimit, withMounts, withNamespace, withoutNamespace, withPidsLimit, withPrivileged,
-  withReadonlyRootfs, withRootfs, withUser, isBerthError, type RuntimeMount, type SpecOpt,
+  withReadonlyRootfs, withRootfs, withUser, withDefaultSeccomp, withNoNewPrivileges, isBerthError, type RuntimeMount, type SpecOpt,
 } from '@berth/oci-spec';
 import { mountAll, unmountAll } from '@berth/cow-fs';
 import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings } from '../container.js';
@@ -119,6 +119,29 @@ function withVolatileOverlay(mounts: Parameters<typeof mountAll>[0], autoRemove:
   return mounts.map((m) => (m.type === 'overlay' && !(m.options ?? []).includes('volatile') ? { ...m, options: [...(m.options ?? []), 'volatile'] } : m));
 }
 
+/** The kernel release `minKernel` rules of the seccomp profile are checked against. */
+const seccompHost = { kernel: os.release() };
+
+/**
+ * Parses `--security-opt` values as dockerd does (`key=value`, or the
+ * older `key:value`): `seccomp=unconfined` (or `builtin`/`default`, the
+ * default profile), `no-new-privileges[=true|false]`.
+ */
+function parseSecurityOpts(list: readonly string[]): { list: string[]; seccompUnconfined: boolean; noNewPrivileges?: boolean } {
+  let seccompUnconfined = false;
+  let noNewPrivileges: boolean | undefined;
+  for (const o of list) {
+    if (o === 'no-new-privileges') { noNewPrivileges = true; continue; }
+    const m = /^([a-z-]+)[=:](.*)$/.exec(o);
+    const [key, value] = m ? [m[1], m[2]] : [o, ''];
+    if (key === 'seccomp' && value === 'unconfined') seccompUnconfined = true;
+    else if (key === 'seccomp' && (value === 'builtin' || value === 'default')) seccompUnconfined = false;
+    else if (key === 'no-new-privileges' && (value === 'true' || value === 'false')) noNewPrivileges = value === 'true';
+    else throw new InvalidArgumentError('security-opt', o, 'supported: seccomp=unconfined, seccomp=builtin, no-new-privileges[=true|false]');
+  }
+  return { list: [...list], seccompUnconfined, ...(noNewPrivileges !== undefined ? { noNewPrivileges } : {}) };
+}
+
 /** The files the engine bind-mounts over (from the container's own directory), as Docker's init layer holds them. */
 const initLayerFiles = ['etc/hostname', 'etc/hosts', 'etc/resolv.conf'];
 
@@ -191,6 +214,7 @@ export class ContainerLifecycle {
     const cmd = opts.entrypoint !== undefined ? (opts.cmd ?? []) : (opts.cmd ?? ic.Cmd ?? []);
     const args = [...entrypoint, ...cmd];
     if (args.length === 0) throw new InvalidArgumentError('command', opts.image, 'no command specified');
+    const securityOpt = parseSecurityOpts(opts.securityOpt ?? []);
 
     // Network mode: predefined, container:<ref>, or an existing user network.
     const mode = opts.networkMode || 'bridge';
@@ -258,6 +282,7 @@ export class ContainerLifecycle {
         NetworkMode: mode, PortBindings: ports, AutoRemove: opts.autoRemove, Memory: opts.memory, NanoCpus: opts.nanoCpus,
         PidsLimit: opts.pidsLimit ?? null, LogConfig: opts.logConfig, RestartPolicy: opts.restartPolicy,
         ReadonlyRootfs: opts.readOnly, Privileged: opts.privileged, CapAdd: opts.capAdd, CapDrop: opts.capDrop,
+        ...(securityOpt.list.length ? { SecurityOpt: securityOpt.list } : {}),
         ExtraHosts: opts.extraHosts, Dns: opts.dns, Init: opts.init,
         ...(opts.consoleSize ? { ConsoleSize: [opts.consoleSize.rows, opts.consoleSize.cols] } : {}),
         Binds: opts.mounts.filter((m) => m.Type === 'bind').map((m) => `${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`),
@@ -331,6 +356,10 @@ export class ContainerLifecycle {
     if (hc.Privileged) opts.push(withPrivileged());
     if ((hc.CapAdd as string[] | undefined)?.length) opts.push(withAddedCapabilities(hc.CapAdd as string[]));
     if ((hc.CapDrop as string[] | undefined)?.length) opts.push(withDroppedCapabilities(hc.CapDrop as string[]));
+    // Docker's default seccomp profile, resolved for the capabilities set above, unless privileged or unconfined.
+    const security = parseSecurityOpts(Array.isArray(hc.SecurityOpt) ? hc.SecurityOpt as string[] : []);
+    if (!hc.Privileged && !security.seccompUnconfined) opts.push(withDefaultSeccomp(seccompHost));
+    if (security.noNewPrivileges !== undefined) opts.push(withNoNewPrivileges(security.noNewPrivileges));
     return generateSpec(...opts);
   }
 
