@@ -20,6 +20,7 @@ import {
   withReadonlyRootfs, withRootfs, withUser, withDefaultSeccomp, withNoNewPrivileges, isBerthError, type RuntimeMount, type SpecOpt,
 } from '@berth/oci-spec';
 import { mountAll, unmountAll } from '@berth/cow-fs';
+import { loadContainer } from '@berth/namespaces';
 import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings } from '../container.js';
 import type {
   ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions,
@@ -639,6 +640,30 @@ export class ContainerLifecycle {
   }
 
   /** Removes the container's snapshot (after the record is gone or going). */
+  /**
+   * What a supervisor that died without its exit task (SIGKILLed, crashed)
+   * left of a container: the runtime's state and cgroup, and the rootfs
+   * mount. `remove` calls it once the container is known stopped; a
+   * container a live supervisor (this process or another) still holds is
+   * left alone. Nothing is left after a normal exit, so this is then one
+   * failed lookup.
+   */
+  async cleanupAfterDeadSupervisor(r: ContainerRecord): Promise<void> {
+    if (!this.#d.runtime || this.#running.has(r.Id) || (await isSupervisorAlive(r))) return;
+    const root = path.join(this.#d.runRoot, 'runtime');
+    const left = await loadContainer(root, r.Id).catch(() => undefined);
+    if (left) await left.delete({ force: true }).catch(() => undefined);
+    const bundle = path.join(this.#d.runRoot, 'bundles', r.Id);
+    const rootfs = path.join(bundle, 'rootfs');
+    if (await fs.stat(rootfs).then(() => true, () => false)) {
+      try {
+        unmountAll(rootfs, 1, { detach: true });
+      } catch { /* not mounted */ }
+      await fs.rmdir(rootfs).catch(() => undefined);
+      await fs.rmdir(bundle).catch(() => undefined);
+    }
+  }
+
   async removeSnapshot(r: ContainerRecord): Promise<void> {
     if (!this.#d.images || !r.Berth?.SnapshotKey) return;
     await this.#d.images.snapshotter.remove(r.Berth.SnapshotKey).catch(() => undefined);

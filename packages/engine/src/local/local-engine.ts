@@ -271,6 +271,8 @@ export class LocalContainerService implements ContainerService {
       // Docker refuses without force; with force it kills first.
       if (!opts.force) throw new InvalidArgumentError('container', r.Name.slice(1), 'is running: stop it first or use force');
       await this.#life.kill(r.Id, 'SIGKILL').catch(() => undefined);
+      // A frozen process takes the SIGKILL only once thawed (Docker unpauses too).
+      if (r.State.Paused) await this.#ops.unpause(r.Id).catch(() => undefined);
       await this.#life.wait(r.Id);
       if (r.HostConfig.AutoRemove) return; // the exit task removed it
     }
@@ -279,6 +281,8 @@ export class LocalContainerService implements ContainerService {
     if ((mode !== 'none' && mode !== 'host' && !mode.startsWith('container:')) || (await exists(this.#networks.sandboxPath(r.Id)))) {
       await this.#networks.removeSandbox(r.Id);
     }
+    // A supervisor killed before its exit task ran left the runtime's state, cgroup and rootfs mount: clean them up.
+    await this.#life.cleanupAfterDeadSupervisor(r);
     // The record and the snapshot go together; a failure to remove the record leaves a container that rm can retry.
     const [removed] = await Promise.allSettled([this.store.remove(r.Id), this.#life.removeSnapshot(r)]);
     if (removed.status === 'rejected') throw removed.reason;
