@@ -148,15 +148,17 @@ export class JournalEventBus implements EventBus {
 
   subscribe(opts: SubscribeOptions = {}): AsyncIterable<EngineEvent> {
     validateEventFilters(opts.filters);
-    return { [Symbol.asyncIterator]: () => this.#iterate(opts) };
+    // Live following begins at the journal's end as of this call, taken synchronously: this process appends
+    // synchronously too, so every event it publishes after subscribe() returns is seen, and none before.
+    const st = statSync(this.journal, { throwIfNoEntry: false });
+    const start = { offset: st?.size ?? 0, ino: st?.ino ?? 0 };
+    return { [Symbol.asyncIterator]: () => this.#iterate(opts, start) };
   }
 
-  async *#iterate(opts: SubscribeOptions): AsyncGenerator<EngineEvent> {
+  async *#iterate(opts: SubscribeOptions, start: { offset: number; ino: number }): AsyncGenerator<EngineEvent> {
     const filters = opts.filters ?? {};
     const stop = AbortSignal.any([this.#closeCtl.signal, ...(opts.signal ? [opts.signal] : [])]);
-    // Position in the journal where live following begins: its end, now.
-    let offset = (await fs.stat(this.journal).catch(() => undefined))?.size ?? 0;
-    let ino = (await fs.stat(this.journal).catch(() => undefined))?.ino ?? 0;
+    let { offset, ino } = start;
     const pass = (e: EngineEvent) => eventMatches(e, filters)
       && (opts.since === undefined || BigInt(e.timeNano) >= opts.since)
       && (opts.until === undefined || BigInt(e.timeNano) <= opts.until);
