@@ -17,7 +17,8 @@ import os from 'node:os';
 import {
   generateSpec, mergeEnv, resolveUser, withAddedCapabilities, withCgroupsPath, withCpus, withCwd, withDroppedCapabilities,
   withEnv, withArgs, withHostname, withMemoryLimit, withMounts, withNamespace, withoutNamespace, withPidsLimit, withPrivileged,
-  withReadonlyRootfs, withRootfs, withUser, withDefaultSeccomp, withNoNewPrivileges, isBerthError, type RuntimeMount, type SpecOpt,
+  withReadonlyRootfs, withRootfs, withUser, withDefaultSeccomp, withNoNewPrivileges, isBerthError, ALL_CAPABILITIES,
+  type RuntimeMount, type SpecOpt,
 } from '@berth/oci-spec';
 import { mountAll, unmountAll } from '@berth/cow-fs';
 import { loadContainer } from '@berth/namespaces';
@@ -122,6 +123,35 @@ function withVolatileOverlay(mounts: Parameters<typeof mountAll>[0], autoRemove:
 
 /** The kernel release `minKernel` rules of the seccomp profile are checked against. */
 const seccompHost = { kernel: os.release() };
+
+let boundingCaps: Set<string> | undefined;
+/**
+ * The capabilities this process may pass on: its bounding set (`CapBnd` of
+ * /proc/self/status; `ALL_CAPABILITIES` is in capability-number order). A
+ * host can withhold some from root (here CAP_SYS_RESOURCE), and asking
+ * for one of those fails capset with EPERM.
+ */
+function hostBoundingCaps(): Set<string> {
+  if (boundingCaps) return boundingCaps;
+  const hex = /^CapBnd:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const mask = hex === undefined ? undefined : BigInt(`0x${hex}`);
+  boundingCaps = new Set(ALL_CAPABILITIES.filter((_c, i) => mask === undefined || ((mask >> BigInt(i)) & 1n) === 1n));
+  return boundingCaps;
+}
+
+/**
+ * `--privileged` gets every capability the engine itself holds, not every
+ * capability Linux knows: on a host that withholds one from root, a
+ * privileged container still starts instead of failing capset.
+ */
+const withHostPrivilegedCaps: SpecOpt = (spec) => {
+  const caps = spec.process?.capabilities;
+  if (!caps) return;
+  const held = hostBoundingCaps();
+  for (const k of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
+    if (caps[k]) caps[k] = caps[k]!.filter((c) => held.has(c));
+  }
+};
 
 /**
  * Parses `--security-opt` values as dockerd does (`key=value`, or the
@@ -354,7 +384,7 @@ export class ContainerLifecycle {
     if (hc.NanoCpus && hc.NanoCpus > 0) opts.push(withCpus(hc.NanoCpus / 1e9));
     if (hc.PidsLimit && hc.PidsLimit > 0) opts.push(withPidsLimit(hc.PidsLimit));
     if (hc.ReadonlyRootfs) opts.push(withReadonlyRootfs());
-    if (hc.Privileged) opts.push(withPrivileged());
+    if (hc.Privileged) opts.push(withPrivileged(), withHostPrivilegedCaps);
     if ((hc.CapAdd as string[] | undefined)?.length) opts.push(withAddedCapabilities(hc.CapAdd as string[]));
     if ((hc.CapDrop as string[] | undefined)?.length) opts.push(withDroppedCapabilities(hc.CapDrop as string[]));
     // Docker's default seccomp profile, resolved for the capabilities set above, unless privileged or unconfined.
