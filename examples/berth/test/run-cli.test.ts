@@ -1,30 +1,23 @@
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import { fixture, freePort, startRegistry, type TestRegistry } from '@berth/testkit';
-import { berth, berthBinary, tempDir } from './helpers/cli.js';
+import { freePort } from '@berth/testkit';
+import { berth, berthBinary, tempDir, openCliEnv, type CliEnv } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.skip;
-let reg: TestRegistry | undefined;
+let env: CliEnv | undefined;
 let dir: string;
 let ref: string;
 
 test.before(async () => {
   if (!isRoot) return;
-  reg = await startRegistry();
-  dir = await tempDir();
-  const f = fixture('busybox', 'oci-gzip');
-  ref = `${reg.host}/${f.repo}:${f.tag}`;
+  env = await openCliEnv({ pull: false });
+  ({ dir, ref } = env);
 });
 
 test.after.always(async () => {
-  await reg?.close();
-  if (!dir) return;
-  // The engine bind-mounts its netns directory on itself: unmount what lives under the temp root.
-  const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${dir}/`));
-  for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+  await env?.close();
 });
 
 serial('berth run --rm <registry>/busybox echo hello pulls with progress, prints hello, exits 0 and leaves nothing (root, binary)', async (t) => {

@@ -1,33 +1,23 @@
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
 import { bytesSize, humanSize3 } from '@berth/example-berth';
-import { berth, berthBin, berthBinary, tempDir } from './helpers/cli.js';
+import { berth, berthBin, berthBinary, openCliEnv, type CliEnv } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.skip;
-let reg: TestRegistry | undefined;
+let env: CliEnv | undefined;
 let dir: string;
 let ref: string;
 
 test.before(async () => {
   if (!isRoot) return;
-  reg = await startRegistry();
-  dir = await tempDir();
-  const f = fixture('busybox', 'oci-gzip');
-  ref = `${reg.host}/${f.repo}:${f.tag}`;
+  env = await openCliEnv({ pull: false });
+  ({ dir, ref } = env);
 });
 
 test.after.always(async () => {
-  if (dir) {
-    for (const id of (await berth(dir, ['ps', '-aq'])).stdout.split('\n').filter(Boolean)) await berth(dir, ['rm', '-f', id]);
-  }
-  await reg?.close();
-  if (!dir) return;
-  const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${dir}/`));
-  for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+  await env?.close();
 });
 
 /** Runs `berth stats ARGS` as the binary until `done(output)` holds, then interrupts it (as Ctrl-C would). */

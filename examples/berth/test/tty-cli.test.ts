@@ -2,34 +2,22 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
-import { berth, berthBin, tempDir } from './helpers/cli.js';
+import { berth, berthBin, openCliEnv, type CliEnv } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.skip;
-let reg: TestRegistry | undefined;
+let env: CliEnv | undefined;
 let dir: string;
 let ref: string;
 
 test.before(async () => {
   if (!isRoot) return;
-  reg = await startRegistry();
-  dir = await tempDir();
-  const f = fixture('busybox', 'oci-gzip');
-  ref = `${reg.host}/${f.repo}:${f.tag}`;
-  const p = await berth(dir, ['pull', ref]);
-  if (p.code !== 0) throw new Error(p.stderr);
+  env = await openCliEnv({ pull: true });
+  ({ dir, ref } = env);
 });
 
 test.after.always(async () => {
-  if (dir) {
-    const ids = (await berth(dir, ['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length) await berth(dir, ['rm', '-f', ...ids]);
-  }
-  await reg?.close();
-  if (!dir) return;
-  const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${dir}/`));
-  for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+  await env?.close();
 });
 
 /** The berth binary's command line, for a shell. */

@@ -1,5 +1,5 @@
 /** Runs berth command lines against a temp root: in-process through `runCli`, or as the real binary. */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -7,6 +7,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '@berth/example-berth';
+import { fixture, startRegistry } from '@berth/testkit';
 
 /** The compiled binary. */
 export const berthBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
@@ -49,4 +50,41 @@ export function berthBinary(root: string, args: string[]): Promise<CliRun> {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
+}
+
+/** What the CLI test files share: a seeded registry, a temp berth root, the busybox fixture's reference. */
+export interface CliEnv {
+  /** The temp dir holding the berth root (`<dir>/root`) and run root (`<dir>/run`). */
+  readonly dir: string;
+  /** `<registry>/busybox:<tag>` (oci-gzip). */
+  readonly ref: string;
+  /** Removes every container left, closes the registry and lazily unmounts what lives under `dir`. */
+  close(): Promise<void>;
+}
+
+/** Starts a registry seeded with the fixtures and a berth root; with `pull`, pulls busybox into it. */
+export async function openCliEnv(opts: { pull?: boolean } = {}): Promise<CliEnv> {
+  const reg = await startRegistry();
+  const dir = await tempDir();
+  const f = fixture('busybox', 'oci-gzip');
+  const ref = `${reg.host}/${f.repo}:${f.tag}`;
+  if (opts.pull) {
+    const p = await berth(dir, ['pull', '-q', ref]);
+    if (p.code !== 0) {
+      await reg.close();
+      throw new Error(`pull failed: ${p.stderr}`);
+    }
+  }
+  return {
+    dir,
+    ref,
+    async close() {
+      const ids = (await berth(dir, ['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+      if (ids.length) await berth(dir, ['rm', '-f', ...ids]);
+      await reg.close();
+      // The engine bind-mounts its netns directory on itself: unmount what lives under the temp root.
+      const mounted = fsSync.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${dir}/`));
+      for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+    },
+  };
 }
