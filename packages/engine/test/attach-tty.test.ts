@@ -2,7 +2,7 @@ import test from 'ava';
 import type { Readable } from 'node:stream';
 import { openEngine, type ContainerAttachment, type CreateContainerOptions, type LocalEngine } from '@berth/engine';
 import { isRoot } from './helpers/tmp.js';
-import { openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
+import { createOptions, openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let env: PulledEngine | undefined;
@@ -20,12 +20,7 @@ test.after.always(async () => {
 });
 
 function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
-  return {
-    image: ref, env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
-    networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0,
-    restartPolicy: { Name: 'no', MaximumRetryCount: 0 }, logConfig: { Type: 'json-file', Config: {} },
-    readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false, ...o,
-  };
+  return createOptions(ref, o);
 }
 
 /** Collects a stream's text; `until` resolves once the text matches. */

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { serveDockerApi, type ContainerStats, type CreateContainerOptions, type DockerApiServer, type LocalEngine } from '@berth/engine';
 import { startRegistry } from '@berth/testkit';
 import { isRoot, tempDir } from './helpers/tmp.js';
-import { openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
+import { createOptions, openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
 
 const execp = promisify(execFile);
 const serial = isRoot ? test.serial : test.skip;
@@ -38,11 +38,7 @@ test.after.always(async () => {
 const dk = async (...args: string[]) => (await execp(docker, args, { env: cliEnv, maxBuffer: 64 << 20 })).stdout;
 
 function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
-  return {
-    image: ref, env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
-    networkMode: 'bridge', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
-    logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false, ...o,
-  };
+  return createOptions(ref, { networkMode: 'bridge', ...o });
 }
 
 interface Reply { status: number; headers: http.IncomingHttpHeaders; body: Buffer }

@@ -9,7 +9,7 @@ import {
   type LocalEngine, type LocalImageService, type CreateContainerOptions,
 } from '@berth/engine';
 import { tempDir, isRoot } from './helpers/tmp.js';
-import { openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
+import { createOptions, openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry | undefined;
@@ -31,12 +31,7 @@ test.after.always(async () => {
 });
 
 function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
-  return {
-    image: ref, env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
-    networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
-    logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false,
-    ...o,
-  };
+  return createOptions(ref, o);
 }
 
 async function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {

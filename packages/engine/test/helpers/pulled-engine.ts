@@ -1,7 +1,7 @@
 /** An engine on a temp root with busybox pulled from a test registry: the set-up the container tests share. */
 import { randomBytes } from 'node:crypto';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
-import { openEngine, openJournalEventBus, openLocalImageService, run, type LocalEngine, type LocalImageService } from '@berth/engine';
+import { openEngine, openJournalEventBus, openLocalImageService, run, type CreateContainerOptions, type LocalEngine, type LocalImageService } from '@berth/engine';
 import { tempDir } from './tmp.js';
 
 /** What {@link openPulledEngine} made; `close` undoes all of it. */
@@ -43,5 +43,15 @@ export async function openPulledEngine(net: { bridgePrefix: string; subnet: stri
       await reg.close();
       await run('ip', ['link', 'del', bridge], { allowFailure: true });
     },
+  };
+}
+
+/** Docker's defaults for a `create` of `image` (no network, no limits, json-file log), then `o`. */
+export function createOptions(image: string, o: Partial<CreateContainerOptions> = {}): CreateContainerOptions {
+  return {
+    image, env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
+    networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false,
+    ...o,
   };
 }
