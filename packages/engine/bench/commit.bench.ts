@@ -23,7 +23,7 @@ import {
   openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
 } from '@berth/engine';
 import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
-import { sharedRegistry, unmountUnder } from './peers.js';
+import { closeEmbedded, sharedRegistry } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
 const group = 'commit of a stopped container with 1000 changed small files (diff → layer → image)';
@@ -111,16 +111,9 @@ function berthEntry(): Benchmark {
       made.images = [];
       made.containers = [];
       pool.length = 0;
-      await engine?.close();
-      await images?.close();
-      await images?.snapshotter.close();
-      await images?.store.close();
+      await closeEmbedded(engine, images, dir);
       engine = undefined;
       images = undefined;
-      if (dir) {
-        await unmountUnder(dir.path);
-        await dir.cleanup();
-      }
       dir = undefined;
       await release();
     },

@@ -59,3 +59,22 @@ export async function podmanEnv(dir: string, insecureRegistry: string): Promise<
     CONTAINERS_REGISTRIES_CONF: path.join(dir, 'registries.conf'),
   };
 }
+
+/**
+ * Closes an embedded engine, then its image service (the service, its
+ * snapshotter, its store), then unmounts and removes their temp dir.
+ */
+export async function closeEmbedded(
+  engine: { close(): Promise<void> } | undefined,
+  images: { close(): Promise<void>; snapshotter: { close(): Promise<void> }; store: { close(): Promise<void> } } | undefined,
+  dir: { path: string; cleanup(): Promise<void> } | undefined,
+): Promise<void> {
+  await engine?.close();
+  await images?.close();
+  await images?.snapshotter.close();
+  await images?.store.close();
+  if (dir) {
+    await unmountUnder(dir.path);
+    await dir.cleanup();
+  }
+}

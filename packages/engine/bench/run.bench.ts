@@ -27,7 +27,7 @@ import {
 import {
   openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
 } from '@berth/engine';
-import { podmanEnv as writePodmanConfig, sharedRegistry, unmountUnder } from './peers.js';
+import { closeEmbedded, podmanEnv as writePodmanConfig, sharedRegistry, unmountUnder } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
 const berthMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth/dist/src/main.js');
@@ -151,16 +151,9 @@ function apiGroup(): Benchmark[] {
         await engine!.containers.remove(r.Id);
       },
       async teardown() {
-        await engine?.close();
-        await images?.close();
-        await images?.snapshotter.close();
-        await images?.store.close();
+        await closeEmbedded(engine, images, dir);
         engine = undefined;
         images = undefined;
-        if (dir) {
-          await unmountUnder(dir.path);
-          await dir.cleanup();
-        }
         dir = undefined;
         await release();
       },
