@@ -19,11 +19,9 @@
 import http from 'node:http';
 import path from 'node:path';
 import { fixture, runCommand, tempDir, type Benchmark, type TempDir, type TestRegistry } from '@berth/testkit';
-import {
-  openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
-} from '@berth/engine';
+import type { CreateContainerOptions, LocalEngine, LocalImageService } from '@berth/engine';
 import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
-import { closeEmbedded, sharedRegistry } from './peers.js';
+import { closeEmbedded, createDefaults, openEmbedded, sharedRegistry } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
 const group = 'commit of a stopped container with 1000 changed small files (diff → layer → image)';
@@ -87,16 +85,8 @@ function berthEntry(): Benchmark {
     async setup() {
       const ref = refOf(await acquire());
       dir = await tempDir('engine-commit-bench');
-      const root = path.join(dir.path, 'root');
-      const events = await openJournalEventBus({ root });
-      images = await openLocalImageService({ root, events });
-      engine = await openEngine({ root, runRoot: path.join(dir.path, 'run'), eventBus: events, imageService: images });
-      await images.pull(ref);
-      opts = {
-        image: ref, cmd: ['sh', '-c', script], env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
-        networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
-        logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false,
-      };
+      ({ engine, images } = await openEmbedded(dir.path, ref));
+      opts = createDefaults(ref, { cmd: ['sh', '-c', script] });
       for (let i = plannedRuns(); i > 0; i--) pool.push(await prepare());
     },
     async run() {

@@ -1,12 +1,16 @@
 /**
  * What the engine benchmarks share: one seeded registry per bench file,
  * reference-counted across its entries, podman's private configuration
- * (DEVELOPERS.md), and the lazy unmount of whatever a tool left
- * mounted under its directory.
+ * (DEVELOPERS.md), the lazy unmount of whatever a tool left
+ * mounted under its directory, and the embedded engine berth's entries
+ * open, with Docker's create defaults.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { runCommand, startRegistry, type TestRegistry } from '@berth/testkit';
+import {
+  openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
+} from '@berth/engine';
 
 /** A registry started by the first entry that acquires it and closed by the last release. */
 export interface SharedRegistry {
@@ -77,4 +81,37 @@ export async function closeEmbedded(
     await unmountUnder(dir.path);
     await dir.cleanup();
   }
+}
+
+/** Resets a private podman (its storage under `dir`), unmounts what it left there and removes `dir`. */
+export async function resetPodman(dir: { path: string; cleanup(): Promise<void> }, env: NodeJS.ProcessEnv): Promise<void> {
+  await runCommand('podman', ['system', 'reset', '-f'], { env, allowFailure: true, output: 'ignore' });
+  await unmountUnder(dir.path);
+  await dir.cleanup();
+}
+
+/** An engine and its local image service, embedded in the bench process. */
+export interface Embedded {
+  engine: LocalEngine;
+  images: LocalImageService;
+}
+
+/** Opens an engine (root `<dir>/root`, run root `<dir>/run`) with a local image service, and pulls `ref` into it. */
+export async function openEmbedded(dir: string, ref: string): Promise<Embedded> {
+  const root = path.join(dir, 'root');
+  const events = await openJournalEventBus({ root });
+  const images = await openLocalImageService({ root, events });
+  const engine = await openEngine({ root, runRoot: path.join(dir, 'run'), eventBus: events, imageService: images });
+  await images.pull(ref);
+  return { engine, images };
+}
+
+/** Docker's defaults for a `create` of `image` (no network, no limits, json-file log), then `o`. */
+export function createDefaults(image: string, o: Partial<CreateContainerOptions> = {}): CreateContainerOptions {
+  return {
+    image, env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
+    networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false,
+    ...o,
+  };
 }

@@ -32,7 +32,7 @@ import {
 } from '@berth/testkit';
 import { openLocalImageService, type LocalImageService } from '@berth/engine';
 import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './dockerd.js';
-import { podmanEnv as writePodmanConfig, sharedRegistry, unmountUnder } from './peers.js';
+import { podmanEnv as writePodmanConfig, resetPodman, sharedRegistry } from './peers.js';
 
 const f = fixture('multilayer', 'docker-gzip');
 const groupName = 'image pull + unpack: multilayer fixture, layers 1-3 (docker-gzip) from a local registry';
@@ -169,11 +169,7 @@ function entries(durable: boolean): Benchmark[] {
         await finish();
       },
       async teardown() {
-        if (podmanDir) {
-          await runCommand('podman', ['system', 'reset', '-f'], { env: podmanEnv, allowFailure: true, output: 'ignore' });
-          await unmountUnder(podmanDir.path);
-          await podmanDir.cleanup();
-        }
+        if (podmanDir) await resetPodman(podmanDir, podmanEnv);
         podmanDir = undefined;
         await release();
       },

@@ -24,10 +24,8 @@ import { dockerdAvailable, startBenchDockerd, type BenchDockerd } from './docker
 import {
   commandExists, fixture, runCommand, tempDir, type Benchmark, type TempDir, type TestRegistry,
 } from '@berth/testkit';
-import {
-  openEngine, openJournalEventBus, openLocalImageService, type CreateContainerOptions, type LocalEngine, type LocalImageService,
-} from '@berth/engine';
-import { closeEmbedded, podmanEnv as writePodmanConfig, sharedRegistry, unmountUnder } from './peers.js';
+import type { CreateContainerOptions, LocalEngine, LocalImageService } from '@berth/engine';
+import { closeEmbedded, createDefaults, openEmbedded, podmanEnv as writePodmanConfig, resetPodman, sharedRegistry, unmountUnder } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
 const berthMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth/dist/src/main.js');
@@ -106,11 +104,7 @@ function cliGroup(): Benchmark[] {
         await runCommand('podman', ['--runtime', 'runc', 'run', '--rm', '--network', 'none', podmanRef, 'true'], { env: podmanEnv, output: 'ignore' });
       },
       async teardown() {
-        if (podmanDir) {
-          await runCommand('podman', ['system', 'reset', '-f'], { env: podmanEnv, allowFailure: true, output: 'ignore' });
-          await unmountUnder(podmanDir.path);
-          await podmanDir.cleanup();
-        }
+        if (podmanDir) await resetPodman(podmanDir, podmanEnv);
         podmanDir = undefined;
         await release();
       },
@@ -133,16 +127,8 @@ function apiGroup(): Benchmark[] {
       async setup() {
         const ref = refOf(await acquire());
         dir = await tempDir('engine-api-run-bench');
-        const root = path.join(dir.path, 'root');
-        const events = await openJournalEventBus({ root });
-        images = await openLocalImageService({ root, events });
-        engine = await openEngine({ root, runRoot: path.join(dir.path, 'run'), eventBus: events, imageService: images });
-        await images.pull(ref);
-        opts = {
-          image: ref, cmd: ['true'], env: [], tty: false, openStdin: false, labels: {}, mounts: [], publish: [], publishAll: false, expose: [],
-          networkMode: 'none', networkAliases: [], autoRemove: false, memory: 0, nanoCpus: 0, restartPolicy: { Name: 'no', MaximumRetryCount: 0 },
-          logConfig: { Type: 'json-file', Config: {} }, readOnly: false, privileged: false, capAdd: [], capDrop: [], extraHosts: [], dns: [], init: false,
-        };
+        ({ engine, images } = await openEmbedded(dir.path, ref));
+        opts = createDefaults(ref, { cmd: ['true'] });
       },
       async run() {
         const r = await engine!.containers.create(opts);
