@@ -16,7 +16,7 @@ import { readBlob } from '@berth/image-store';
 import { chainIds, type CreateContainerOptions, type LocalEngine, type LocalImageService } from '@berth/engine';
 import type { Descriptor } from '@berth/oci-spec';
 import { isRoot } from './helpers/tmp.js';
-import { createOptions, openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
+import { createOptions, openPulledEngine, runToExit, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let env: PulledEngine | undefined;
@@ -39,11 +39,8 @@ function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
   return createOptions(ref, o);
 }
 
-async function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {
-  const r = await engine.containers.create(opts(o));
-  let out = '';
-  const h = await engine.containers.start(r.Id, { onOutput: (_s, c) => { out += c; } });
-  return { id: r.Id, code: (await h.wait()).StatusCode, out };
+function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {
+  return runToExit(engine, opts(o));
 }
 
 /** Every entry under `root`: type, mode, owner, mtime (s; not of whiteouts), size, links, content hash, link target, device, xattrs. */

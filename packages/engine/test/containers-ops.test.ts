@@ -10,7 +10,7 @@ import {
   type CreateContainerOptions, type LocalEngine, type LocalImageService, type EngineEvent,
 } from '@berth/engine';
 import { isRoot } from './helpers/tmp.js';
-import { createOptions, openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
+import { createOptions, openPulledEngine, runToExit, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry | undefined;
@@ -46,11 +46,8 @@ async function collect(s: Readable | undefined): Promise<string> {
   return out;
 }
 
-async function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {
-  const r = await engine.containers.create(opts(o));
-  let out = '';
-  const h = await engine.containers.start(r.Id, { onOutput: (_s, c) => { out += c; } });
-  return { id: r.Id, code: (await h.wait()).StatusCode, out };
+function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {
+  return runToExit(engine, opts(o));
 }
 
 async function tarEntries(s: Readable): Promise<Array<{ name: string; type: string; data: string }>> {

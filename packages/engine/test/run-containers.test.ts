@@ -9,7 +9,7 @@ import {
   type LocalEngine, type LocalImageService, type CreateContainerOptions,
 } from '@berth/engine';
 import { tempDir, isRoot } from './helpers/tmp.js';
-import { createOptions, openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
+import { createOptions, openPulledEngine, runToExit, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let reg: TestRegistry | undefined;
@@ -34,12 +34,8 @@ function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
   return createOptions(ref, o);
 }
 
-async function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {
-  const r = await engine.containers.create(opts(o));
-  let out = '';
-  const h = await engine.containers.start(r.Id, { onOutput: (_s, c) => { out += c; } });
-  const exit = await h.wait();
-  return { id: r.Id, code: exit.StatusCode, out };
+function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: number; out: string }> {
+  return runToExit(engine, opts(o));
 }
 
 serial('run echo: output reaches the caller and the json-file log; exit codes are the container\'s (root)', async (t) => {

@@ -7,7 +7,7 @@
 import test from 'ava';
 import type { CreateContainerOptions, LocalEngine } from '@berth/engine';
 import { isRoot } from './helpers/tmp.js';
-import { createOptions, openPulledEngine, type PulledEngine } from './helpers/pulled-engine.js';
+import { createOptions, openPulledEngine, runToExit, type PulledEngine } from './helpers/pulled-engine.js';
 
 const serial = isRoot ? test.serial : test.skip;
 let env: PulledEngine | undefined;
@@ -29,11 +29,8 @@ function opts(o: Partial<CreateContainerOptions>): CreateContainerOptions {
 }
 
 async function run(o: Partial<CreateContainerOptions>): Promise<{ code: number; out: string }> {
-  const r = await engine.containers.create(opts(o));
-  let out = '';
-  const h = await engine.containers.start(r.Id, { onOutput: (_s, c) => { out += c; } });
-  const code = (await h.wait()).StatusCode;
-  await engine.containers.remove(r.Id);
+  const { id, code, out } = await runToExit(engine, opts(o));
+  await engine.containers.remove(id);
   return { code, out };
 }
 

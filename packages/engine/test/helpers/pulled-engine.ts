@@ -55,3 +55,11 @@ export function createOptions(image: string, o: Partial<CreateContainerOptions> 
     ...o,
   };
 }
+
+/** Creates and starts a container of `options` on `engine`, collecting its output, and waits for its exit. */
+export async function runToExit(engine: LocalEngine, options: CreateContainerOptions): Promise<{ id: string; code: number; out: string }> {
+  const r = await engine.containers.create(options);
+  let out = '';
+  const h = await engine.containers.start(r.Id, { onOutput: (_s, c) => { out += c; } });
+  return { id: r.Id, code: (await h.wait()).StatusCode, out };
+}
