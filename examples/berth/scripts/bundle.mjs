@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Bundles the compiled CLI (dist/src/cli.js and every berth module it imports) into one script,
 // dist/bundle/berth.cjs, with esbuild, tree-shaken, so `berth` start-up reads and compiles one file
-// instead of ~125 modules; dist/src/main.js compiles it with a V8 code cache (src/bundle-run.ts).
+// instead of ~125 modules; dist/src/main.cjs compiles it with a V8 code cache (src/bundle-run.cts).
 // It runs the bundle only while no package it was made from was rebuilt since
-// (dist/bundle/inputs.json; src/bundle-check.ts), else the modules themselves.
+// (dist/bundle/inputs.json; src/bundle-check.cts), else the modules themselves.
 //
 //   npm run build:bundle -w @berth/example-berth      (after `tsc -b`; `npm run build` does both)
 //   node scripts/bundle.mjs --outdir DIR             (anywhere else)

@@ -1,18 +1,7 @@
-#!/usr/bin/env node
 /**
- * The `berth` binary: a daemonless, docker-compatible container engine CLI.
- *
- * It runs the bundle (`dist/bundle/`, `npm run build:bundle`) with a V8
- * code cache when there is one no package was rebuilt after
- * (`bundle-check.ts`, `bundle-run.ts`), else the modules themselves
- * (`./bin.js`); `BERTH_NO_BUNDLE=1` forces the modules.
+ * The `berth` binary's former path (`dist/src/main.js`), kept for callers
+ * of it: it loads `main.cjs`, the binary (see there).
  */
-import { freshBundle } from './bundle-check.js';
+import { createRequire } from 'node:module';
 
-const bundle = process.env.BERTH_NO_BUNDLE ? undefined : freshBundle(new URL('../bundle/', import.meta.url));
-if (bundle === undefined) {
-  await import('./bin.js');
-} else {
-  const { runBundled } = await import('./bundle-run.js');
-  process.exitCode = await runBundled(bundle, process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env });
-}
+createRequire(import.meta.url)('./main.cjs');

@@ -5,7 +5,8 @@
  * include the registry client, undici, ajv or the Docker API server, which
  * only pull/push/serve need. A child records every module it loads: ESM
  * through a loader hook, CommonJS (ajv, the compiled validators) from
- * `require.cache` at exit. Plus the bundle's freshness rule, and the
+ * `require.cache` at exit. The binary itself (`main.cjs`) runs a fresh
+ * bundle without any ES module. Plus the bundle's freshness rule, and the
  * volatile rootfs of `--rm` containers (nothing to sync when they exit).
  */
 import test from 'ava';
@@ -14,9 +15,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
-import { freshBundle, readBundleInputs } from '../src/bundle-check.js';
-import { cacheKeyOf } from '../src/bundle-run.js';
+import bundleCheck from '../src/bundle-check.cjs';
+import bundleRun from '../src/bundle-run.cjs';
 import { berthBin, berthBinary, tempDir } from './helpers/cli.js';
+
+const { freshBundle, readBundleInputs } = bundleCheck;
+const { cacheKeyOf } = bundleRun;
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.skip;
@@ -99,17 +103,19 @@ serial('bundled, berth run --rm --network none of a pulled image runs from one s
   const b = readBundleInputs(pathToFileURL(`${out}/`));
   t.truthy(b);
   const script = path.join(out, b!.entry);
-  // What main.js does with a fresh bundle, pointed at this one.
-  const driver = path.join(dir, 'run-bundle.mjs');
+  // What main.cjs does with a fresh bundle, pointed at this one.
+  const driver = path.join(dir, 'run-bundle.cjs');
   await fs.writeFile(driver, [
-    `import { runBundled } from ${JSON.stringify(pathToFileURL(path.join(binDir, 'bundle-run.js')).href)};`,
-    `process.exitCode = await runBundled(${JSON.stringify(pathToFileURL(script).href)}, process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env });`,
+    `const { runBundled } = require(${JSON.stringify(path.join(binDir, 'bundle-run.cjs'))});`,
+    `runBundled(${JSON.stringify(pathToFileURL(script).href)}, process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then((c) => { process.exitCode = c; });`,
   ].join('\n'));
   const r = await runRecorded(driver);
   t.is(r.code, 0, r.stderr);
   const files = r.loaded.filter((u) => u.startsWith('file:'));
-  t.deepEqual(files.filter((u) => /\/(packages|examples)\/[^/]+\/dist\/src\/.*\.js$/.test(u)).map((u) => path.basename(u)), ['bundle-run.js'],
-    'no berth module is loaded beside the bundle (the CommonJS validators oci-spec requires on use are .cjs)');
+  t.deepEqual(files.filter((u) => /\/(packages|examples)\/[^/]+\/dist\/src\/.*\.js$/.test(u)).map((u) => path.basename(u)), [],
+    'no berth ES module is loaded beside the bundle (the launcher\'s helpers and the validators oci-spec requires on use are .cjs)');
+  t.deepEqual(files.filter((u) => /\/examples\/berth\/dist\/src\/[^/]*\.cjs$/.test(u)).map((u) => path.basename(u)), ['bundle-run.cjs'],
+    'the launcher\'s helper is the only CLI module beside the bundle');
   t.true(b!.inputs.length > 50, 'the bundle holds the engine');
   for (const [what, re] of notAtStartUp) {
     t.deepEqual(b!.inputs.filter((i) => re.test(`/${i}`)), [], `${what} is not in the bundle`);
@@ -123,6 +129,38 @@ serial('bundled, berth run --rm --network none of a pulled image runs from one s
   t.is(again.code, 0, again.stderr);
   t.is((await fs.stat(cache)).mtimeMs, made.mtimeMs, 'the second run took the cache (a rejected one is rewritten)');
   t.log(`bundle: ${b!.inputs.length} modules in one script; ${files.length} files loaded in all`);
+});
+
+serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any ES module: no module job of the ES module loader (root, bundle)', async (t) => {
+  // A copy of the launcher beside a bundle of its own (<dir>/launcher/src, <dir>/launcher/bundle), so a package another
+  // process rebuilds meanwhile does not change which path it takes: its inputs.json is dated after any rebuild.
+  const home = path.join(dir, 'launcher');
+  await fs.mkdir(path.join(home, 'src'), { recursive: true });
+  for (const f of ['main.cjs', 'bundle-check.cjs', 'bundle-run.cjs']) await fs.copyFile(path.join(binDir, f), path.join(home, 'src', f));
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, [bundler, '--outdir', path.join(home, 'bundle')], (err, _o, stderr) => (err ? reject(new Error(stderr)) : resolve()));
+  });
+  const inputsFile = path.join(home, 'bundle', 'inputs.json');
+  await fs.writeFile(inputsFile, JSON.stringify({ ...JSON.parse(await fs.readFile(inputsFile, 'utf8')), startedMs: Date.now() + 3_600_000 }));
+  // A CommonJS preload (not --import, which would route the entry through the ES module loader) records at exit.
+  const out = path.join(dir, 'launcher-loaded.json');
+  const preload = path.join(dir, 'record-cjs.cjs');
+  await fs.writeFile(preload, [
+    "process.once('exit', () => require('node:fs').writeFileSync(process.env.BERTH_TEST_LOADED,",
+    '  JSON.stringify({ builtins: process.moduleLoadList, files: Object.keys(require.cache) })));',
+  ].join('\n'));
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['-r', preload, path.join(home, 'src', 'main.cjs'), '--root', path.join(dir, 'root'), '--run-root', path.join(dir, 'run'),
+      'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'exit 3'], { env: { PATH: process.env.PATH, BERTH_TEST_LOADED: out } }, (err, _stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr });
+    });
+  });
+  t.is(r.code, 3, r.stderr);
+  const loaded = JSON.parse(await fs.readFile(out, 'utf8')) as { builtins: string[]; files: string[] };
+  t.deepEqual(loaded.files.filter((f) => f.startsWith(home)).map((f) => path.relative(home, f)).sort(),
+    ['src/bundle-check.cjs', 'src/bundle-run.cjs', 'src/main.cjs'], 'the launcher and its two helpers, nothing else of the CLI');
+  t.false(loaded.builtins.includes('NativeModule internal/modules/esm/module_job'), 'no ES module was linked or evaluated');
+  t.true((await fs.stat(path.join(home, 'bundle', 'berth.cjs.run.cache'))).size > 0, 'the bundle ran (it left its code cache for run)');
 });
 
 serial('a --rm container\'s rootfs overlay is volatile (no syncfs of the disk when it is unmounted at exit); a kept one is not (root)', async (t) => {

@@ -28,7 +28,8 @@ import type { CreateContainerOptions, LocalEngine, LocalImageService } from '@be
 import { closeEmbedded, createDefaults, openEmbedded, podmanEnv as writePodmanConfig, resetPodman, sharedRegistry, unmountUnder } from './peers.js';
 
 const f = fixture('busybox', 'oci-gzip');
-const berthMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth/dist/src/main.js');
+// The CLI's binary (the package's bin), run as `node <bin>`, as its shebang line does.
+const berthMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth/dist/src/main.cjs');
 const isRoot = () => process.getuid?.() === 0;
 
 const { acquire, release } = sharedRegistry();

@@ -25,6 +25,21 @@ test('create writes config.v2.json in the Docker inspect shape and survives reop
   t.deepEqual((await fs.readdir(path.join(root, 'containers', r.Id))).filter((f) => f.endsWith('.tmp')), []);
 });
 
+test('an AutoRemove (--rm) container\'s record, written without fsync, is the same whole record any process reads', async (t) => {
+  const root = await tempDir();
+  const store = await openFileContainerStore({ root });
+  const kept = await store.create({ ...base, name: 'kept', config: { Env: ['A=1'] } });
+  const rm = await store.create({ ...base, name: 'gone', config: { Env: ['A=1'] }, hostConfig: { AutoRemove: true } });
+  t.true(rm.HostConfig.AutoRemove);
+  const again = await openFileContainerStore({ root });
+  t.deepEqual(await again.get('gone'), rm);
+  const shape = (r: typeof rm) => ({ ...r, Id: '', Name: '', Created: '', ResolvConfPath: '', HostnamePath: '', HostsPath: '', LogPath: '', Config: { ...r.Config, Hostname: '' }, HostConfig: { ...r.HostConfig, AutoRemove: false } });
+  t.deepEqual(shape(rm), shape(kept), 'the same record but for identity and AutoRemove');
+  t.deepEqual((await fs.readdir(path.join(root, 'containers', rm.Id))).filter((f) => f.endsWith('.tmp')), []);
+  await again.remove('gone');
+  await t.throwsAsync(store.get('gone'), { code: 'ERR_ENGINE_CONTAINER_NOT_FOUND' });
+});
+
 test('names are exclusive, invalid names are refused, random names are generated', async (t) => {
   const root = await tempDir();
   const store = await openFileContainerStore({ root });

@@ -18,6 +18,23 @@ test('resolv.conf per mode: host copies, others drop loopback nameservers and fa
 
 const rootTest = isRoot ? test.serial : test.skip;
 
+test('the network manager initializes on first use: a none container never makes the predefined networks, a later list sees them all', async (t) => {
+  const root = await tempDir();
+  const e = await openEngine({ root, runRoot: `${root}/run` });
+  const r = await e.containers.store.create({ name: 'quiet', image: 'busybox', path: 'true', hostConfig: { NetworkMode: 'none' } });
+  t.is((await e.networks.setUp(r.Id)).mode, 'none');
+  await e.networks.tearDown(r.Id);
+  await e.containers.remove(r.Id);
+  await t.throwsAsync(fs.access(`${root}/networks`), { code: 'ENOENT' }, 'no network record was read or written');
+  t.deepEqual((await e.networks.list()).map((n) => n.Name).sort(), ['bridge', 'host', 'none']);
+  t.is((await fs.readdir(`${root}/networks`)).filter((f) => f.endsWith('.json')).length, 3);
+  // The same root opened again finds the same three (init runs once per root, lazily or not).
+  const again = await openEngine({ root, runRoot: `${root}/run` });
+  t.deepEqual((await again.networks.list()).map((n) => n.Id).sort(), (await e.networks.list()).map((n) => n.Id).sort());
+  await again.close();
+  await e.close();
+});
+
 rootTest('setUp/tearDown for user network, container:<id>, none and host modes (needs root, CNI)', async (t) => {
   const tag = randomBytes(3).toString('hex');
   const e = await openEngine({ root: await tempDir(), defaultBridge: `bm${tag}`, defaultSubnet: '10.207.0.0/16', subnetPool: '10.208.0.0/16' });

@@ -30,7 +30,7 @@ const l = (long: string, help: string, short?: string): FlagSpec => ({ long, sho
 const timeFlag: FlagSpec = { long: 'time', short: 't', type: 'int', value: 'int', help: 'Seconds to wait before killing the container' };
 
 /** The binary a detached supervisor runs (this package's main). */
-const mainPath = fileURLToPath(new URL('../main.js', import.meta.url));
+const mainPath = fileURLToPath(new URL('../main.cjs', import.meta.url));
 
 /** Pull progress as docker prints it under `run` (on stderr, one line per message). */
 function progressTo(ctx: CliContext): (p: ImageProgress) => void {

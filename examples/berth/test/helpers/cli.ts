@@ -10,7 +10,7 @@ import { runCli } from '@berth/example-berth';
 import { fixture, startRegistry } from '@berth/testkit';
 
 /** The compiled binary. */
-export const berthBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
+export const berthBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.cjs');
 
 const made: string[] = [];
 process.once('exit', () => {

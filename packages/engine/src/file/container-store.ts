@@ -4,7 +4,9 @@
  *
  * Every write is atomic (temp + rename), so any process, and this one after
  * a restart, reads a whole record. Creation is also durable (record and
- * directory fsynced), as is removal (directory fsynced) and a rename; run
+ * directory fsynced), except for an AutoRemove (`--rm`) container, whose
+ * record exists only until the container exits and which a machine crash
+ * ends anyway; removal (directory fsynced) and a rename are durable; run
  * state (markRunning/markExited/markPaused, reconcile) is not fsynced: a
  * machine crash ends every container anyway, and reconcile rewrites what
  * it left behind.
@@ -112,8 +114,10 @@ export class FileContainerStore implements ContainerStore {
         NetworkSettings: { SandboxID: '', SandboxKey: '', Ports: {}, Networks: {}, ...spec.networkSettings },
         Berth: { ...spec.berth, ...(spec.anonymousVolumes?.length ? { AnonymousVolumes: [...spec.anonymousVolumes] } : {}) },
       };
-      await atomicWriteJson(path.join(dir, configFile), record);
-      await fsyncDir(this.containersDir);
+      // A --rm container's record lives only as long as the container: atomic, not fsynced (see the module comment).
+      const durable = record.HostConfig.AutoRemove !== true;
+      await atomicWriteJson(path.join(dir, configFile), record, { sync: durable });
+      if (durable) await fsyncDir(this.containersDir);
       for (const m of record.Mounts) if (m.Type === 'volume' && m.Name) await this.#refs?.add(m.Name, id);
       return record;
     } catch (e) {

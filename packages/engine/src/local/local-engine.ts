@@ -33,7 +33,7 @@ import type { Readable } from 'node:stream';
 import type { VolumeStore } from '../volume.js';
 import { openFileContainerStore } from '../file/container-store.js';
 import { openLocalVolumeStore } from './volume-store.js';
-import { openCniNetworkManager } from '../cni/cni-network-manager.js';
+import { LazyCniNetworkManager } from './lazy-network-manager.js';
 import { openJournalEventBus } from '../journal/journal-event-bus.js';
 import { readJsonFileLog } from '../json-file/json-file-log.js';
 import { containerStatusText } from '../internal/human.js';
@@ -49,8 +49,9 @@ const imageNeeds = '@berth/image-store, @berth/registry-client and @berth/cow-fs
 
 /**
  * Opens the engine at `root`. Subsystems not injected are created with their
- * defaults (file container store, local volumes, CNI networks, journal
- * events); their changes are published as Docker events. Unless
+ * defaults (file container store, local volumes, CNI networks initialized
+ * on first use, journal events); their changes are published as Docker
+ * events. Unless
  * `reconcile: false`, recorded container state is checked against reality.
  */
 export async function openEngine(opts: EngineOptions): Promise<LocalEngine> {
@@ -69,7 +70,8 @@ export async function openEngine(opts: EngineOptions): Promise<LocalEngine> {
   });
   const references = 'holders' in volumes ? volumes as unknown as VolumeReferences : undefined;
   const store = opts.containerStore ?? await openFileContainerStore({ root, volumeReferences: references });
-  const networks = opts.networkManager ?? await openCniNetworkManager({
+  // Initialized on first use: a --network none or host container never needs the network records.
+  const networks = opts.networkManager ?? new LazyCniNetworkManager({
     root, runRoot, pluginDirs: opts.cniPluginDirs, defaultBridge: opts.defaultBridge, defaultSubnet: opts.defaultSubnet, pool: opts.subnetPool,
     listener: (action, n, container) => publish({
       Type: 'network', Action: action,

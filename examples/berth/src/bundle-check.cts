@@ -5,10 +5,10 @@
  * and one stat per stamp: each package's `dist/tsconfig.tsbuildinfo`, which
  * tsc rewrites whenever it emits, and npm's `node_modules/.package-lock.json`.
  */
-import { readFileSync, statSync } from 'node:fs';
+import fs = require('node:fs');
 
 /** The bundle's `inputs.json`, written by `scripts/bundle.mjs`. */
-export interface BundleInputs {
+interface BundleInputs {
   /** The bundle's script (CommonJS), relative to the bundle directory. */
   entry: string;
   /** When the build started (ms since the epoch); an input changed later makes the bundle stale. */
@@ -20,24 +20,27 @@ export interface BundleInputs {
 }
 
 /** Reads `inputs.json` of the bundle directory `dir` (a file URL ending in `/`); undefined when there is none. */
-export function readBundleInputs(dir: URL): BundleInputs | undefined {
+function readBundleInputs(dir: URL): BundleInputs | undefined {
   try {
-    return JSON.parse(readFileSync(new URL('inputs.json', dir), 'utf8')) as BundleInputs;
+    return JSON.parse(fs.readFileSync(new URL('inputs.json', dir), 'utf8')) as BundleInputs;
   } catch {
     return undefined;
   }
 }
 
 /** The URL of the bundle's script in `dir` when the bundle is there and fresh, else undefined. */
-export function freshBundle(dir: URL): string | undefined {
+function freshBundle(dir: URL): string | undefined {
   const b = readBundleInputs(dir);
   if (b === undefined) return undefined;
   try {
     for (const stamp of b.stamps) {
-      if (statSync(new URL(stamp, dir)).mtimeMs > b.startedMs) return undefined;
+      if (fs.statSync(new URL(stamp, dir)).mtimeMs > b.startedMs) return undefined;
     }
   } catch {
     return undefined; // an input is gone: the tree changed since
   }
   return new URL(b.entry, dir).href;
 }
+
+// CommonJS under verbatimModuleSyntax exports one value.
+export = { readBundleInputs, freshBundle };

@@ -7,18 +7,18 @@
  * rejected (another bundle, another V8) writes one when it is done
  * (temp file + rename, so a concurrent run never reads half of one).
  */
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
-import type { CliIo } from './cli.js';
+import fs = require('node:fs');
+import nodeModule = require('node:module');
+import path = require('node:path');
+import url = require('node:url');
+import vm = require('node:vm');
+import type { CliIo } from './cli.js' with { 'resolution-mode': 'import' };
 
 /** Global flags that take a value (so the command is the first argument after them). */
 const valued = new Set(['--root', '--run-root', '--log-level', '-l']);
 
 /** The command a cache is kept for: the first argument that is not a global flag (`run`, `ps`…), else `berth`. */
-export function cacheKeyOf(argv: readonly string[]): string {
+function cacheKeyOf(argv: readonly string[]): string {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (valued.has(a)) i++;
@@ -27,9 +27,9 @@ export function cacheKeyOf(argv: readonly string[]): string {
   return 'berth';
 }
 
-/** Runs one command line through the bundle at `url` (a file URL); resolves to the exit status. */
-export async function runBundled(url: string, argv: readonly string[], io: CliIo): Promise<number> {
-  const file = fileURLToPath(url);
+/** Runs one command line through the bundle at `bundleUrl` (a file URL); resolves to the exit status. */
+async function runBundled(bundleUrl: string, argv: readonly string[], io: CliIo): Promise<number> {
+  const file = url.fileURLToPath(bundleUrl);
   const cacheFile = `${file}.${cacheKeyOf(argv)}.cache`;
   let cachedData: Buffer | undefined;
   try {
@@ -41,7 +41,7 @@ export async function runBundled(url: string, argv: readonly string[], io: CliIo
   });
   const mod = { exports: {} as { runCli: (argv: readonly string[], io: CliIo) => Promise<number> } };
   (script.runInThisContext() as (...a: unknown[]) => void)(
-    mod.exports, createRequire(file), mod, file, path.dirname(file), (s: string) => import(s),
+    mod.exports, nodeModule.createRequire(file), mod, file, path.dirname(file), (s: string) => import(s),
   );
   const code = await mod.exports.runCli(argv, io);
   if (cachedData === undefined || script.cachedDataRejected) {
@@ -54,3 +54,6 @@ export async function runBundled(url: string, argv: readonly string[], io: CliIo
   }
   return code;
 }
+
+// CommonJS under verbatimModuleSyntax exports one value.
+export = { cacheKeyOf, runBundled };

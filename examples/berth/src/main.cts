@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/**
+ * The `berth` binary: a daemonless, docker-compatible container engine CLI.
+ *
+ * It runs the bundle (`dist/bundle/`, `npm run build:bundle`) with a V8
+ * code cache when there is one no package was rebuilt after
+ * (`bundle-check.cts`, `bundle-run.cts`), else the modules themselves
+ * (`./bin.js`); `BERTH_NO_BUNDLE=1` forces the modules.
+ *
+ * It is a CommonJS script, as are the two helpers it loads: Node starts a
+ * CommonJS entry without the ES module loader's per-module work (resolve,
+ * link, evaluate jobs), about 25 ms of CPU here. `main.js` (an ES module)
+ * only loads this script, for callers of the older path.
+ */
+import path = require('node:path');
+import url = require('node:url');
+import bundleCheck = require('./bundle-check.cjs');
+
+const bundle = process.env.BERTH_NO_BUNDLE ? undefined : bundleCheck.freshBundle(url.pathToFileURL(path.join(__dirname, '../bundle/')));
+if (bundle === undefined) {
+  void import('./bin.js');
+} else {
+  // Required here, not at the top: the fallback does not need it.
+  const { runBundled } = require('./bundle-run.cjs') as typeof import('./bundle-run.cjs');
+  const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  void runBundled(bundle, process.argv.slice(2), io).then((code) => { process.exitCode = code; });
+}
