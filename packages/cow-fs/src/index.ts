@@ -21,7 +21,7 @@ export { CopySnapshotter, openCopySnapshotter } from './copy/copy-snapshotter.js
 export { applyLayer, entryComponents, isOpaqueDir, WhiteoutMode, type ApplyLayerOptions, type ApplyLayerResult } from './archive/apply.js';
 export { applyLayerToMounts } from './archive/apply-mounts.js';
 export { diff, diffMounts, type DiffOptions, type DiffResult, type DiffStream } from './archive/diff.js';
-export { Compression, detectCompression, zstdCliPath, type ZstdDecoder } from './archive/compression.js';
+export { Compression, detectCompression, zstdCliPath, type GzipDecoder, type LayerDecoder, type ZstdDecoder } from './archive/compression.js';
 export { TarParser, parsePaxRecords, type TarSink } from './archive/tar-reader.js';
 export { encodeTarHeader, encodeTarHeaderInto, tarPadding, TAR_END, type TarWriteHeader, type TarWriteOptions } from './archive/tar-writer.js';
 export { TarEntryType, type TarHeader, type Timespec, type SparseRegion } from './archive/tar-header.js';

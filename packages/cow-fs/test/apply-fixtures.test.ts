@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { applyLayer, applyLayerToMounts, openOverlaySnapshotter } from '@berth/cow-fs';
 import { fixture, listFixtures } from '@berth/testkit';
+import { isNativeGunzipAvailable } from '@berth/namespaces';
 import { fixtureLayers, umociUnpack } from './helpers/fixtures.js';
 import { compareTrees, readTree, type TreeEntry } from './helpers/tree.js';
 import { isRoot, tmp } from './helpers/temp.js';
@@ -68,4 +69,44 @@ t0('multilayer oci-zstd (root): the fzstd decoder gives the same diffIds as the 
     t.is(a.diffId, b.diffId);
     t.is(a.compression, 'zstd');
   }
+});
+
+const isal = isNativeGunzipAvailable();
+
+t0('multilayer oci-gzip (root): the ISA-L and zlib gzip decoders give the same trees, diffIds and sizes; auto picks ISA-L when usable', async (t) => {
+  const f = fixture('multilayer', 'oci-gzip');
+  const dirs = { zlib: await tmp(t), isal: await tmp(t), auto: await tmp(t) };
+  for (const l of fixtureLayers(f)) {
+    const z = await applyLayer(dirs.zlib, fs.createReadStream(l.path), { gzipDecoder: 'zlib', sync: false });
+    t.is(z.decoder, 'zlib');
+    if (!isal) {
+      await t.throwsAsync(applyLayer(await tmp(t), fs.createReadStream(l.path), { gzipDecoder: 'isal', sync: false }), { code: 'ERR_LAYER_UNSUPPORTED_COMPRESSION' });
+      continue;
+    }
+    const i = await applyLayer(dirs.isal, fs.createReadStream(l.path), { gzipDecoder: 'isal', sync: false });
+    t.is(i.decoder, 'isal');
+    t.deepEqual({ ...i, decoder: 'zlib' }, z);
+    const auto = await applyLayer(dirs.auto, fs.createReadStream(l.path), { sync: false });
+    t.is(auto.decoder, 'isal');
+  }
+  if (isal) t.deepEqual(compareTrees(readTree(dirs.zlib), readTree(dirs.isal)), []);
+});
+
+t0('BERTH_GZIP_DECODER=zlib makes the default decoder zlib; an async iterable source takes either path', async (t) => {
+  const l = fixtureLayers(fixture('multilayer', 'oci-gzip'))[0]!;
+  const chunks = async function* (): AsyncGenerator<Buffer> { yield* fs.createReadStream(l.path, { highWaterMark: 4096 }); };
+  const ref = await applyLayer(await tmp(t), fs.createReadStream(l.path), { gzipDecoder: 'zlib', sync: false });
+  const saved = process.env.BERTH_GZIP_DECODER;
+  process.env.BERTH_GZIP_DECODER = 'zlib';
+  try {
+    const z = await applyLayer(await tmp(t), chunks(), { sync: false });
+    t.is(z.decoder, 'zlib');
+    t.is(z.diffId, ref.diffId);
+  } finally {
+    if (saved === undefined) delete process.env.BERTH_GZIP_DECODER; else process.env.BERTH_GZIP_DECODER = saved;
+  }
+  const a = await applyLayer(await tmp(t), chunks(), { sync: false });
+  t.is(a.decoder, isal ? 'isal' : 'zlib');
+  t.is(a.diffId, ref.diffId);
+  t.is(a.compressedSize, ref.compressedSize);
 });

@@ -142,6 +142,26 @@ test('unsupported compressions and corrupt archives are typed errors', async (t)
   await t.throwsAsync(applyLayer(out, streamOf(makeTar([{ name: 'p', data: 'x', options: { extraPax: [['size', 'zz']] } }])), { sync: false }), { code: 'ERR_LAYER_CORRUPT' });
 });
 
+for (const gzipDecoder of ['zlib', 'isal'] as const) {
+  test(`corrupt gzip (bad crc32, bad length, truncated, garbage after it) is ERR_LAYER_CORRUPT with the ${gzipDecoder} decoder`, async (t) => {
+    if (gzipDecoder === 'isal' && !ns.isNativeGunzipAvailable()) {
+      await t.throwsAsync(applyLayer(await tmp(t), streamOf(gzip(makeTar([{ name: 'a', data: 'abc' }]))), { gzipDecoder, sync: false }), { code: 'ERR_LAYER_UNSUPPORTED_COMPRESSION' });
+      return;
+    }
+    const gz = gzip(makeTar([{ name: 'a', data: 'abc'.repeat(1000) }, { name: 'b', data: 'x' }]));
+    const badCrc = Buffer.from(gz);
+    badCrc[gz.length - 8] = badCrc[gz.length - 8]! ^ 1;
+    const badLen = Buffer.from(gz);
+    badLen[gz.length - 1] = badLen[gz.length - 1]! ^ 1;
+    for (const bad of [badCrc, badLen, gz.subarray(0, gz.length - 4), gz.subarray(0, 30), Buffer.concat([gz, Buffer.from('garbage')])]) {
+      await t.throwsAsync(applyLayer(await tmp(t), streamOf(bad), { gzipDecoder, sync: false }), { code: 'ERR_LAYER_CORRUPT' });
+    }
+    const ok = await applyLayer(await tmp(t), streamOf(Buffer.concat([gz, Buffer.alloc(512)])), { gzipDecoder, sync: false });
+    t.is(ok.decoder, gzipDecoder);
+    t.is(ok.entries, 2);
+  });
+}
+
 test('an aborted signal stops the apply with ERR_CANCELLED', async (t) => {
   const out = await tmp(t);
   const ac = new AbortController();

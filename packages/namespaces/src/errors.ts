@@ -174,6 +174,30 @@ export class CgroupParseError extends BerthError {
 }
 
 /**
+ * A gzip stream the native gunzip cannot decode: bad header, invalid deflate
+ * data, a CRC32 or length (ISIZE) mismatch, garbage after a member, or a
+ * stream that ends inside a member. `isalError` is ISA-L's return code (0
+ * for a truncated stream).
+ */
+export class GzipCorruptError extends BerthError {
+  readonly isalError: number | undefined;
+  constructor(message: string, fields: { isalError?: number } = {}, options: BerthErrorOptions = {}) {
+    super('ERR_NS_GZIP_CORRUPT', ErrorKind.DataLoss, message, { ...options, details: { ...fields, ...options.details } });
+    this.isalError = fields.isalError;
+  }
+}
+
+/**
+ * The native gunzip cannot run here: libisal.so.2 is not installed, failed
+ * its self-test, or the addon was built without ISA-L's header.
+ */
+export class GzipUnavailableError extends BerthError {
+  constructor(message: string, options: BerthErrorOptions = {}) {
+    super('ERR_NS_GZIP_UNAVAILABLE', ErrorKind.NotImplemented, message, options);
+  }
+}
+
+/**
  * Converts an error thrown by the addon into a typed berth error: syscalls,
  * invalid arguments, container set-up steps, lifecycle calls and cgroups each
  * get their class. Errors that are already berth errors, or that did not come
@@ -195,6 +219,11 @@ export function fromNative(e: unknown): unknown {
     case 'ERR_NS_CGROUP_UNSUPPORTED': return new CgroupUnsupportedError(o.message, path, { cause: e });
     case 'ERR_NS_CGROUP_FREEZE_TIMEOUT': return new CgroupFreezeTimeoutError(o.message, path, { cause: e });
     case 'ERR_NS_CGROUP_PARSE': return new CgroupParseError(o.message, { cause: e });
+    case 'ERR_NS_GZIP_CORRUPT': {
+      const isalError = (e as { isalError?: unknown }).isalError;
+      return new GzipCorruptError(o.message, typeof isalError === 'number' ? { isalError } : {}, { cause: e });
+    }
+    case 'ERR_NS_GZIP_UNAVAILABLE': return new GzipUnavailableError(o.message, { cause: e });
   }
   if (setupCodes.has(o.code)) return new ContainerSetupError(o.code, { ...fields, message: o.message }, { cause: e });
   if (o.code in runtimeKinds) return new ContainerError(o.code, o.message, { cause: e, details: fields });

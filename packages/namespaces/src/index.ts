@@ -11,6 +11,7 @@ export * from './errors.js';
 export * from './fs.js';
 export * from './cgroups.js';
 export * from './runtime.js';
+export * from './gunzip.js';
 
 /** The version of the loaded native addon. */
 export function nativeVersion(): string {

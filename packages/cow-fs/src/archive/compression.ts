@@ -1,6 +1,8 @@
 /**
  * Layer compression: detection by magic number, streaming decompression
- * (zlib for gzip; the `zstd` CLI from Debian's zstd package when present,
+ * (gzip: Intel ISA-L through @berth/namespaces' native gunzip when
+ * libisal.so.2 is installed, which also hashes the output on its thread,
+ * else zlib; zstd: the `zstd` CLI from Debian's zstd package when present,
  * else the pure-JS fzstd decoder), and deterministic compression for diffs.
  *
  * Why the `zstd` CLI: Node 20's zlib has no zstd, and on this machine fzstd
@@ -15,6 +17,7 @@ import { Readable, pipeline, type Duplex } from 'node:stream';
 import { pipeline as pipelinePromise } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
+import { isNativeGunzipAvailable, nativeGunzip } from '@berth/namespaces';
 import { LayerCorruptError, LayerUnsupportedCompressionError } from '../errors.js';
 
 /** The compressions a layer may have. */
@@ -60,12 +63,53 @@ function toBuffer(c: unknown): Buffer {
   throw new TypeError('layer stream yielded a non-binary chunk');
 }
 
+/**
+ * Which gzip decoder to use: 'auto' (ISA-L when libisal.so.2 is usable, unless the environment
+ * variable BERTH_GZIP_DECODER=zlib says otherwise), or always one of them ('isal' fails with
+ * LayerUnsupportedCompressionError where ISA-L is not usable).
+ */
+export type GzipDecoder = 'auto' | 'isal' | 'zlib';
+
+/** Whether gzip goes through ISA-L for this choice (see {@link GzipDecoder}). */
+export function useIsal(choice: GzipDecoder = 'auto'): boolean {
+  if (choice === 'zlib') return false;
+  if (choice === 'isal') {
+    if (!isNativeGunzipAvailable()) throw new LayerUnsupportedCompressionError('gzip with the isal decoder (libisal.so.2 is not usable here)');
+    return true;
+  }
+  return process.env.BERTH_GZIP_DECODER !== 'zlib' && isNativeGunzipAvailable();
+}
+
+/** The decoder that ran: none (plain tar), zlib or ISA-L (gzip), the zstd CLI or fzstd (zstd). */
+export type LayerDecoder = 'none' | 'zlib' | 'isal' | 'zstd-cli' | 'fzstd';
+
 /** A decompressed layer: the detected compression, and the uncompressed chunks. */
 export interface DecompressedLayer {
   compression: Compression;
+  decoder: LayerDecoder;
   /** Compressed bytes read so far (final once `chunks` ends). */
   compressedSize(): number;
   chunks: AsyncIterable<Buffer>;
+  /**
+   * The sha256 (hex) of the uncompressed stream when the decoder computed it
+   * (ISA-L path), available once `chunks` has ended; undefined otherwise
+   * (the caller hashes the chunks).
+   */
+  sha256?: () => string | undefined;
+}
+
+/** The ISA-L path: decodes (and hashes) on the libuv pool; its errors arrive as LayerCorruptError. */
+function isalLayer(input: AsyncIterable<unknown>): DecompressedLayer {
+  const g = nativeGunzip(input as AsyncIterable<Uint8Array>, { sha256: true });
+  const chunks = (async function* (): AsyncGenerator<Buffer> {
+    try {
+      yield* g.chunks;
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'ERR_NS_GZIP_CORRUPT') throw new LayerCorruptError(`gzip stream: ${(e as Error).message}`, { cause: e });
+      throw e;
+    }
+  })();
+  return { compression: Compression.Gzip, decoder: 'isal', compressedSize: () => g.compressedSize(), chunks, ...(g.hashing ? { sha256: () => g.sha256() } : {}) };
 }
 
 /**
@@ -73,7 +117,7 @@ export interface DecompressedLayer {
  * chunks as they stream. Errors from the decoder arrive as
  * {@link LayerCorruptError}.
  */
-export async function decompress(input: Readable | AsyncIterable<Uint8Array>, opts: { zstdDecoder?: ZstdDecoder; signal?: AbortSignal } = {}): Promise<DecompressedLayer> {
+export async function decompress(input: Readable | AsyncIterable<Uint8Array>, opts: { zstdDecoder?: ZstdDecoder; gzipDecoder?: GzipDecoder; signal?: AbortSignal } = {}): Promise<DecompressedLayer> {
   if (input instanceof Readable && !input.readableObjectMode) {
     // Fast path for Node streams: peek the magic, put it back, and pipe the stream straight into
     // zlib (no async-iterator hop per input chunk). zstd takes the generic path below.
@@ -81,15 +125,16 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
     const compression = detectCompression(head);
     if (head.length > 0) input.unshift(head);
     if (compression === Compression.Gzip) {
+      if (useIsal(opts.gzipDecoder)) return isalLayer(input);
       const gz = zlib.createGunzip({ chunkSize: 256 * 1024, readableHighWaterMark: 8 * 1024 * 1024 } as zlib.ZlibOptions);
-      return { compression, compressedSize: () => gz.bytesWritten, chunks: gunzipStream(input, gz) };
+      return { compression, decoder: 'zlib', compressedSize: () => gz.bytesWritten, chunks: gunzipStream(input, gz) };
     }
     if (compression === Compression.None) {
       let read = 0;
       const chunks = (async function* (): AsyncGenerator<Buffer> {
         for await (const c of input) { read += (c as Buffer).length; yield toBuffer(c); }
       })();
-      return { compression, compressedSize: () => read, chunks };
+      return { compression, decoder: 'none', compressedSize: () => read, chunks };
     }
   }
   const it = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
@@ -138,17 +183,21 @@ export async function decompress(input: Readable | AsyncIterable<Uint8Array>, op
     }
   })();
   const size = () => read;
-  if (compression === Compression.None) return { compression, compressedSize: size, chunks: counted };
+  if (compression === Compression.None) return { compression, decoder: 'none', compressedSize: size, chunks: counted };
   if (compression === Compression.Gzip) {
-    return { compression, compressedSize: size, chunks: throughDuplex(counted, zlib.createGunzip({ chunkSize: 256 * 1024, readableHighWaterMark: 8 * 1024 * 1024 } as zlib.ZlibOptions), 'gzip') };
+    if (useIsal(opts.gzipDecoder)) {
+      // nativeGunzip counts what it consumed: the head and the rest, as `counted` yields them.
+      return isalLayer(counted);
+    }
+    return { compression, decoder: 'zlib', compressedSize: size, chunks: throughDuplex(counted, zlib.createGunzip({ chunkSize: 256 * 1024, readableHighWaterMark: 8 * 1024 * 1024 } as zlib.ZlibOptions), 'gzip') };
   }
   const which = opts.zstdDecoder ?? 'auto';
   const cli = which === 'fzstd' || (which === 'auto' && ended) ? null : zstdCliPath();
   if (cli !== null) {
     const child = spawn(cli, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    return { compression, compressedSize: size, chunks: throughChild(counted, child) };
+    return { compression, decoder: 'zstd-cli', compressedSize: size, chunks: throughChild(counted, child) };
   }
-  return { compression, compressedSize: size, chunks: throughFzstd(counted) };
+  return { compression, decoder: 'fzstd', compressedSize: size, chunks: throughFzstd(counted) };
 }
 
 /** Reads at least `n` bytes (or all there is) from `r` without losing them for a later unshift. */

@@ -8,6 +8,7 @@ mod convert;
 mod fs;
 mod cgroups;
 mod runtime;
+mod gunzip;
 
 use napi::{napi_env, napi_value, Env, JsResult};
 
@@ -24,6 +25,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         fs::register(e, exports)?;
         cgroups::register(e, exports)?;
         runtime::register(e, exports)?;
+        gunzip::register(e, exports)?;
         Ok(())
     })();
     if let Err(err) = result {

@@ -13,6 +13,9 @@ pub type napi_value = *mut c_void;
 pub type napi_callback_info = *mut c_void;
 pub type napi_deferred = *mut c_void;
 pub type napi_threadsafe_function = *mut c_void;
+pub type napi_async_work = *mut c_void;
+pub type napi_async_execute_callback = Option<unsafe extern "C" fn(napi_env, *mut c_void)>;
+pub type napi_async_complete_callback = Option<unsafe extern "C" fn(napi_env, napi_status, *mut c_void)>;
 pub type napi_status = i32;
 pub type napi_callback = Option<unsafe extern "C" fn(napi_env, napi_callback_info) -> napi_value>;
 pub type napi_finalize = Option<unsafe extern "C" fn(napi_env, *mut c_void, *mut c_void)>;
@@ -87,6 +90,11 @@ extern "C" {
     pub fn napi_release_threadsafe_function(func: napi_threadsafe_function, mode: i32) -> napi_status;
     pub fn napi_unref_threadsafe_function(env: napi_env, func: napi_threadsafe_function) -> napi_status;
     pub fn napi_ref_threadsafe_function(env: napi_env, func: napi_threadsafe_function) -> napi_status;
+    pub fn napi_create_external(env: napi_env, data: *mut c_void, finalize_cb: napi_finalize, finalize_hint: *mut c_void, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_value_external(env: napi_env, value: napi_value, result: *mut *mut c_void) -> napi_status;
+    pub fn napi_create_async_work(env: napi_env, async_resource: napi_value, async_resource_name: napi_value, execute: napi_async_execute_callback, complete: napi_async_complete_callback, data: *mut c_void, result: *mut napi_async_work) -> napi_status;
+    pub fn napi_queue_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+    pub fn napi_delete_async_work(env: napi_env, work: napi_async_work) -> napi_status;
 }
 
 /// An error to throw into JavaScript: `code` becomes `err.code`, and each of
@@ -124,7 +132,7 @@ pub type JsResult<T> = Result<T, JsError>;
 #[derive(Clone, Copy)]
 pub struct Env(pub napi_env);
 
-fn check(status: napi_status, what: &str) -> JsResult<()> {
+pub(crate) fn check(status: napi_status, what: &str) -> JsResult<()> {
     if status == NAPI_OK {
         Ok(())
     } else {
