@@ -12,6 +12,7 @@ export * from './fs.js';
 export * from './cgroups.js';
 export * from './runtime.js';
 export * from './gunzip.js';
+export * from './dir-hint.js';
 
 /** The version of the loaded native addon. */
 export function nativeVersion(): string {

@@ -15,7 +15,7 @@ import {
 } from '../snapshotter.js';
 import { diskUsage, readMetadata, writeMetadataAsync, type StoredMetadata, type StoredSnapshot } from './metadata.js';
 import { SyncGroup, warmSyncThread } from './sync-group.js';
-import { umount } from './sys.js';
+import { spreadSubdirectories, umount } from './sys.js';
 import { publishSnapshotEvent } from '../diagnostics.js';
 
 /** A snapshot with the ids of its committed ancestors, topmost first. */
@@ -52,6 +52,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
     this.trashDir = `${root}/trash`;
     this.snapshotsDir = `${root}/snapshots`;
     fs.mkdirSync(this.snapshotsDir, { recursive: true, mode: 0o700 });
+    // Each snapshot is its own tree: on ext4, place them in their own block groups.
+    spreadSubdirectories(this.snapshotsDir);
     this.meta = readMetadata(this.metaPath);
     this.syncGroup = new SyncGroup(this.snapshotsDir);
   }

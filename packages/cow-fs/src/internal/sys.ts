@@ -58,3 +58,16 @@ export function mountAll(mounts: Mount[], target: string): void {
 export function umount(target: string, opts: { detach?: boolean } = {}): void {
   ns.umount(target, opts);
 }
+
+/**
+ * Asks the filesystem to spread the subdirectories of `dir` over its block
+ * groups (ext4's FS_TOPDIR_FL, `chattr +T`); a no-op where there is no such
+ * flag or it cannot be set. See the README's platform notes.
+ */
+export function spreadSubdirectories(dir: string): void {
+  try {
+    ns.markTopDirectory(dir);
+  } catch {
+    // Only a placement hint.
+  }
+}

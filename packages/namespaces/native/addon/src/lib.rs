@@ -9,6 +9,7 @@ mod fs;
 mod cgroups;
 mod runtime;
 mod gunzip;
+mod dir_hint;
 
 use napi::{napi_env, napi_value, Env, JsResult};
 
@@ -26,6 +27,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         cgroups::register(e, exports)?;
         runtime::register(e, exports)?;
         gunzip::register(e, exports)?;
+        dir_hint::register(e, exports)?;
         Ok(())
     })();
     if let Err(err) = result {
