@@ -135,6 +135,61 @@ export interface ContentWriter {
   close(): Promise<void>;
 }
 
+/**
+ * Commits of several writers made durable together, for a caller that writes
+ * many blobs at once (a pull): one sync pass for all of them instead of one
+ * sync per blob, each waiting behind whatever else is dirty on the disk.
+ *
+ * `stage(writer)` checks the writer's size and digest at once (commit's
+ * checks and errors: a mismatch discards the ingest) and holds its ingest;
+ * the writer takes no more bytes. `commit()` makes everything staged so far
+ * durable and then visible: the local store fsyncs every staged data file
+ * (issued together), then, under one metadata lock, renames each into
+ * `blobs/`, fsyncs each directory once and edits each lease once. A staged
+ * blob is never visible before `commit`, and its bytes are on disk before
+ * it is, so a crash at any point leaves each staged blob either visible and
+ * intact or a resumable ingest:
+ *
+ * ```ts
+ * const batch = store.commitBatch();
+ * try {
+ *   for (const [w, desc] of writers) await batch.stage(w, { size: desc.size, digest: desc.digest });
+ *   await batch.commit();
+ * } finally {
+ *   await batch.close();
+ * }
+ * ```
+ */
+export interface CommitBatch {
+  /**
+   * Verifies `writer` (one of this store's, still open) as
+   * {@link ContentWriter.commit} does, with the same errors, and holds it for
+   * {@link CommitBatch.commit}. The writer is closed for writing.
+   */
+  stage(writer: ContentWriter, options?: CommitOptions): Promise<void>;
+  /**
+   * Makes every blob staged so far durable and visible and ends their
+   * ingests; the batch stays usable for more. Returns their infos in staging
+   * order (a blob that was already there: its info, the ingest discarded).
+   * On failure nothing staged becomes visible that is not intact; the
+   * ingests not published stay, resumable.
+   */
+  commit(options?: CallOptions): Promise<Info[]>;
+  /** Releases what is staged and not committed (those ingests stay, resumable). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link Ingester.commitBatch}. */
+export interface CommitBatchOptions {
+  /**
+   * Every blob the batch publishes is added to this lease, in the same
+   * metadata edit and before it becomes visible (as a writer's own `lease`
+   * is). Writers opened without a lease then cost no lease edit each: their
+   * ingests are guarded by their writer's lock while they are staged.
+   */
+  lease?: string;
+}
+
 /** Starts or resumes writes. */
 export interface Ingester {
   /**
@@ -142,6 +197,8 @@ export interface Ingester {
    * current offset (read `writer.offset` and send the rest).
    */
   writer(ref: string, options?: WriterOptions): Promise<ContentWriter>;
+  /** A {@link CommitBatch}: commits of several writers made durable with one sync pass. */
+  commitBatch(options?: CommitBatchOptions): CommitBatch;
 }
 
 /** A filter for {@link Manager.walk}: all given label values must match (`''` matches presence). */

@@ -7,7 +7,7 @@
  * Imports only @berth/oci-spec. See README.md for its place in the graph.
  */
 export type {
-  Info, OpenOptions, CallOptions, Provider, WriterOptions, Status, CommitOptions, ContentWriter, Ingester,
+  Info, OpenOptions, CallOptions, Provider, WriterOptions, Status, CommitOptions, ContentWriter, CommitBatch, CommitBatchOptions, Ingester,
   WalkFilter, Manager, IngestManager, ContentStore,
 } from './content.js';
 export type { Image, ImageIndex } from './images.js';

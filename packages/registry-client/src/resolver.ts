@@ -62,6 +62,13 @@ export interface FetchOptions extends CallOptions {
    * offset verifies only the size.
    */
   hash?: Hash;
+  /**
+   * Check the digest here (default true). false: only the size is checked
+   * and the bytes flow unhashed, for a caller that hashes them anyway and
+   * acts on the result before trusting them (a content store writer, whose
+   * commit verifies the digest); hashing twice costs a full pass per blob.
+   */
+  verify?: boolean;
 }
 
 /** Options of {@link Fetcher.fetchManifest}. */

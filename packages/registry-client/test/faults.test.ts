@@ -96,6 +96,27 @@ test.serial('a flipped byte is ERR_REGISTRY_DIGEST_MISMATCH and the stream never
   }
 });
 
+test.serial('verify: false checks only the size: a flipped byte flows through to the end (the caller verifies)', async (t) => {
+  const flipAt = Math.floor(layer.size / 3);
+  proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) ? { kind: 'flip', atByte: flipAt } : { kind: 'pass' });
+  const client = createRegistryClient();
+  try {
+    const fetcher = client.fetcher(`${proxy.host}/${f.repo}`);
+    const got = await consume(await fetcher.fetch(layer, { verify: false }));
+    t.is(got.size, layer.size);
+    t.not(got.digest, layer.digest, 'the flipped bytes were handed on, unverified');
+    // The same answer, verified by default, fails.
+    const err = await t.throwsAsync(consume(await fetcher.fetch(layer)));
+    t.is((err as { code?: string }).code, 'ERR_REGISTRY_DIGEST_MISMATCH');
+    // Unflipped, verify: false hands on exactly the blob.
+    proxy.rule = () => ({ kind: 'pass' });
+    const clean = await consume(await fetcher.fetch(layer, { verify: false }));
+    t.is(clean.digest, layer.digest);
+  } finally {
+    await client.close();
+  }
+});
+
 test.serial('429 with Retry-After: the retry comes after the delay, as the proxy saw it', async (t) => {
   let n = 0;
   proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) && n++ === 0

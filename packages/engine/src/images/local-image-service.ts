@@ -34,7 +34,7 @@ import {
 } from '@berth/oci-spec';
 import {
   exportDockerArchive, importDockerArchive, openLocalStore, readBlob, writeBlob,
-  type ContentWriter, type ImageStore,
+  type CommitBatch, type ContentWriter, type ImageStore,
 } from '@berth/image-store';
 import type { Fetcher, Pusher, Resolver } from '@berth/registry-client';
 import { LazyRegistryClient } from './lazy-registry.js';
@@ -219,6 +219,16 @@ export class LocalImageService implements ImageService {
     const platform = opts.platform ?? this.#platform;
     throwIfAborted(signal, 'pull');
     const lease = await this.store.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'berth/pull': name } });
+    // Every blob of the pull is verified as it arrives and staged here; they
+    // are made durable together (one sync pass, not one fsync per blob, each
+    // waiting behind the unpacked layers' dirty data) and visible before the
+    // snapshots that need them are committed and before the tag. The batch
+    // adds them to the lease as it publishes them; the writers take no lease
+    // (while staged, their ingest locks guard them), so opening one costs no
+    // durable lease edit (fsyncs that would hold the I/O threads the inflate
+    // and unpack need).
+    const batch = this.store.commitBatch({ lease: lease.id });
+    const publish = (): Promise<unknown> => batch.commit({ signal });
     try {
       emit({ status: `Pulling from ${familiarRepo(name) ?? r.name}`, id: r.tag ?? r.digest });
       const resolved = await this.registry.resolve(name, { signal });
@@ -237,7 +247,7 @@ export class LocalImageService implements ImageService {
       let downloaded = false;
 
       // The manifest blob is written now, beside the layers (it is held by the lease; only the tag at the end makes it visible).
-      const manifestStored = writeBlob(this.store, `pull-${manifestDesc.digest}`, fetched.bytes, manifestDesc, { lease: lease.id, signal });
+      const manifestStored = this.#stageBytes(batch, manifestDesc, fetched.bytes, lease.id, signal);
       manifestStored.catch(() => undefined);
       const layers = manifest.layers;
       const present = await Promise.all(layers.map((l) => this.store.info(l.digest).then(() => true, () => false)));
@@ -246,16 +256,18 @@ export class LocalImageService implements ImageService {
       }
       // Layer downloads start now, concurrently (bounded), beside the config;
       // each settles when its blob is committed.
-      const feeds = layers.map((_, i) => (present[i] || this.#feedLimit <= 0 ? undefined : new LayerFeed(this.#feedLimit)));
+      // (A digest listed twice is downloaded once; its second entry reads the stored blob.)
+      const first = layers.map((l, i) => layers.findIndex((o) => o.digest === l.digest) === i);
+      const feeds = layers.map((_, i) => (present[i] || !first[i] || this.#feedLimit <= 0 ? undefined : new LayerFeed(this.#feedLimit)));
       // Downloads stop when the pull fails (the caller's signal, or a failed unpack): partial ingests stay, resumable.
       const stop = new AbortController();
       const dlSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-      const downloads = this.#downloadAll(fetcher, layers, present, feeds, lease.id, emit, dlSignal);
+      const downloads = this.#downloadAll(fetcher, layers, present, feeds, batch, lease.id, emit, dlSignal);
       // Failures are handled where each is awaited (or in the finally below), never left unhandled meanwhile.
       for (const d of downloads) d.catch(() => undefined);
       // The config is read from the registry into memory and parsed as soon as its digest checks
       // out; storing it (a durable write that may wait behind the layers' data) goes on beside.
-      const configFetched = this.#fetchConfig(fetcher, manifest.config, lease.id, signal);
+      const configFetched = this.#fetchConfig(fetcher, manifest.config, batch, lease.id, signal);
       const configStored = configFetched.then((c) => c.stored);
       configStored.catch(() => undefined);
       let chain: string[] = [];
@@ -266,6 +278,7 @@ export class LocalImageService implements ImageService {
         let configBytes = (await configFetched).bytes;
         if (configBytes === undefined) {
           if (await configStored) downloaded = true;
+          await publish();
           configBytes = await readBlob(this.store, manifest.config, { signal });
         }
         const config = parseImageConfig(configBytes, manifest.config.mediaType).value;
@@ -286,6 +299,7 @@ export class LocalImageService implements ImageService {
           const feed = feeds[i];
           if (feed !== undefined && await feed.ready && feed.claim()) return feed.stream();
           await downloads[i];
+          await publish();
           return this.store.open(layers[i]!.digest, { signal });
         };
         // Unpacked layers are a prefix (a chainId names its parents too).
@@ -294,7 +308,7 @@ export class LocalImageService implements ImageService {
         for (let i = 0; i < from; i++) if (await downloads[i]!) downloaded = true;
         if (layers.length - from > 1 && this.snapshotter.capabilities?.activeParent === true) {
           const sources = layers.map((_, i) => (i < from ? undefined : sourceOf(i)));
-          from = await this.#unpackChain(layers, diffIds, chain, from, sources, downloads, emit, signal);
+          from = await this.#unpackChain(layers, diffIds, chain, from, sources, downloads, publish, emit, signal);
           downloaded = true;
           // Gave up part-way (another pull's snapshot): the feeds left are spent or unread; never let a download wait on them.
           for (let i = from; i < layers.length; i++) feeds[i]?.cancel();
@@ -320,6 +334,7 @@ export class LocalImageService implements ImageService {
 
       // Manifest last, then the name: the image becomes visible only now.
       await manifestStored;
+      await publish();
       const repoDigest = resolved.descriptor.digest;
       let changed = false;
       await this.#exclusive(async () => {
@@ -345,6 +360,10 @@ export class LocalImageService implements ImageService {
         ...(chain.length ? { chainId: chain[chain.length - 1] } : {}), downloaded: downloaded || changed,
       };
     } finally {
+      // A failed pull keeps the blobs it verified (published now, for the
+      // retry to reuse); only one that failed its digest check is gone.
+      await batch.commit().catch(() => undefined);
+      await batch.close().catch(() => undefined);
       await this.store.leases.delete(lease.id).catch(() => undefined);
     }
   }
@@ -355,11 +374,11 @@ export class LocalImageService implements ImageService {
    * algorithm is not sha256/sha512: then read it from the store once
    * `stored` settles); `stored` settles when it is in the store (true: written now).
    */
-  async #fetchConfig(fetcher: Fetcher, desc: Descriptor, lease: string, signal?: AbortSignal): Promise<{ bytes?: Buffer; stored: Promise<boolean> }> {
+  async #fetchConfig(fetcher: Fetcher, desc: Descriptor, batch: CommitBatch, lease: string, signal?: AbortSignal): Promise<{ bytes?: Buffer; stored: Promise<boolean> }> {
     const alg = desc.digest.slice(0, desc.digest.indexOf(':'));
     const present = await this.store.info(desc.digest).then(() => true, () => false);
     if (present || (alg !== 'sha256' && alg !== 'sha512') || desc.size > 4 << 20) {
-      const stored = this.#fetchBlob(fetcher, desc, lease, signal);
+      const stored = this.#fetchBlob(fetcher, desc, batch, lease, signal);
       stored.catch(() => undefined);
       return { stored };
     }
@@ -367,19 +386,18 @@ export class LocalImageService implements ImageService {
     for await (const c of await fetcher.fetch(desc, { signal })) parts.push(c as Buffer);
     const bytes = Buffer.concat(parts);
     // The store verifies what it writes (a mismatch there is the typed data-loss error).
-    const stored = writeBlob(this.store, `pull-${desc.digest}`, bytes, desc, { lease, signal }).then(
-      (r) => r.written,
-      // Another pull is writing it: wait for that one as a download would.
-      (e: unknown) => (code(e) === 'ERR_STORE_LOCKED' ? this.#fetchBlob(fetcher, desc, lease, signal) : Promise.reject(e)),
-    );
+    const stored = this.#stageBytes(batch, desc, bytes, lease, signal);
     stored.catch(() => undefined);
     const ok = bytes.length === desc.size && `${alg}:${createHash(alg).update(bytes).digest('hex')}` === desc.digest;
     return ok ? { bytes, stored } : { stored };
   }
 
-  /** Starts every layer download; element i settles (true: downloaded, false: was present) when blob i is committed. */
+  /**
+   * Starts every layer download; element i settles (true: downloaded, false:
+   * was present) when blob i is verified and staged in `batch` (or present).
+   */
   #downloadAll(
-    fetcher: Fetcher, layers: Descriptor[], present: boolean[], feeds: Array<LayerFeed | undefined>, lease: string,
+    fetcher: Fetcher, layers: Descriptor[], present: boolean[], feeds: Array<LayerFeed | undefined>, batch: CommitBatch, lease: string,
     emit: (p: ImageProgress) => void, signal?: AbortSignal,
   ): Promise<boolean>[] {
     let running = 0;
@@ -392,7 +410,7 @@ export class LocalImageService implements ImageService {
       running++;
       return () => { running--; queue.shift()?.(); };
     };
-    return layers.map(async (layer, i) => {
+    const download = async (layer: Descriptor, i: number): Promise<boolean> => {
       const id = shortDigest(layer.digest);
       if (present[i]) {
         // Present already: hold it in the pull's lease so a concurrent GC keeps it.
@@ -401,7 +419,7 @@ export class LocalImageService implements ImageService {
       }
       const release = await slot(id);
       try {
-        const written = await this.#fetchBlob(fetcher, layer, lease, signal, emit, id, feeds[i]);
+        const written = await this.#fetchBlob(fetcher, layer, batch, lease, signal, emit, id, feeds[i]);
         emit({ status: 'Download complete', id, progressDetail: {} });
         return written;
       } catch (e) {
@@ -410,22 +428,50 @@ export class LocalImageService implements ImageService {
       } finally {
         release();
       }
-    });
+    };
+    const started: Promise<boolean>[] = [];
+    for (const [i, layer] of layers.entries()) {
+      const j = layers.findIndex((l) => l.digest === layer.digest);
+      // Listed before (the same blob twice): that download stores it; its staged ingest is held until the batch commits.
+      started.push(j < i ? started[j]!.then(() => false) : download(layer, i));
+    }
+    return started;
   }
 
   /**
    * Fetches one blob into the store under `lease`, resuming a partial ingest
-   * of an earlier attempt; false when the blob was already there. A blob
-   * that fails verification is discarded so a retry starts clean.
+   * of an earlier attempt, and stages it in `batch` once its digest checks
+   * out (visible when the batch commits); false when the blob was already
+   * there. A blob that fails verification is discarded so a retry starts clean.
    */
-  async #fetchBlob(fetcher: Fetcher, desc: Descriptor, lease: string, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string, feed?: LayerFeed): Promise<boolean> {
+  async #fetchBlob(
+    fetcher: Fetcher, desc: Descriptor, batch: CommitBatch, lease: string, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string,
+    feed?: LayerFeed,
+  ): Promise<boolean> {
     const ref = `pull-${desc.digest}`;
+    // The GET from the first byte goes out beside the writer's open (almost
+    // always a fresh ingest); dropped when the open says otherwise.
+    // (Until it is read, an error of its body, such as the pull's abort, has a listener here; the reader sees it too.)
+    let early: Promise<Readable> | undefined = desc.size > 0
+      ? fetcher.fetch(desc, { signal, verify: false }).then((b) => b.on('error', noop))
+      : undefined;
+    early?.catch(() => undefined);
+    const dropEarly = (): void => {
+      void early?.then((b) => b.destroy(), () => undefined);
+      early = undefined;
+    };
     for (let attempt = 0; ; attempt++) {
       let w: ContentWriter;
       try {
-        w = await this.store.writer(ref, { expected: desc, lease, signal });
+        w = await this.store.writer(ref, { expected: desc, signal });
       } catch (e) {
-        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') { feed?.abandon(); return false; }
+        dropEarly();
+        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') {
+          feed?.abandon();
+          // Stored already (maybe by another pull meanwhile): held by this pull's lease from now on.
+          await this.store.leases.addResource(lease, { type: 'content', digest: desc.digest });
+          return false;
+        }
         // Another pull (maybe another process) is writing this blob: wait for it.
         if (code(e) === 'ERR_STORE_LOCKED' && attempt < 6000) {
           throwIfAborted(signal, 'pull');
@@ -438,21 +484,59 @@ export class LocalImageService implements ImageService {
         // A resumed ingest has bytes the feed never saw: the unpacker reads the stored blob instead.
         if (w.offset > 0) feed?.abandon();
         else feed?.start();
+        if (w.offset > 0) dropEarly();
         if (w.offset < desc.size) {
-          const body = await fetcher.fetch(desc, { signal, ...(w.offset > 0 ? { offset: w.offset } : {}) });
+          // The writer hashes every byte and its stage checks the digest (before the feed ends): the registry client need not hash too.
+          const body = await (early ?? fetcher.fetch(desc, { signal, verify: false, ...(w.offset > 0 ? { offset: w.offset } : {}) }));
+          early = undefined;
           const counting = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
           await w.copyFrom(feed ? tap(counting, feed) : counting, { signal });
         }
-        await w.commit({ size: desc.size, digest: desc.digest, signal });
+        await batch.stage(w, { size: desc.size, digest: desc.digest, signal });
+        // The digest checked out: the unpacker's stream may end.
         feed?.end();
         return true;
       } catch (e) {
+        dropEarly();
         if (code(e) === 'ERR_STORE_ALREADY_EXISTS') { feed?.abandon(); feed?.end(); return false; }
         if (isBerthError(e) && e.kind === 'data-loss') {
           await w.close();
           await this.store.abort(ref).catch(() => undefined);
         }
         throw e;
+      } finally {
+        await w.close();
+      }
+    }
+  }
+
+  /**
+   * Stages `bytes` (a manifest or config fetched into memory) as the blob
+   * `desc` in `batch`; false when it is stored already. Waits while another
+   * pull writes it, as a download does.
+   */
+  async #stageBytes(batch: CommitBatch, desc: Descriptor, bytes: Buffer, lease: string, signal?: AbortSignal): Promise<boolean> {
+    const ref = `pull-${desc.digest}`;
+    for (let attempt = 0; ; attempt++) {
+      let w: ContentWriter;
+      try {
+        w = await this.store.writer(ref, { expected: desc, signal });
+      } catch (e) {
+        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') {
+          await this.store.leases.addResource(lease, { type: 'content', digest: desc.digest });
+          return false;
+        }
+        if (code(e) === 'ERR_STORE_LOCKED' && attempt < 6000) {
+          throwIfAborted(signal, 'pull');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
+        }
+        throw e;
+      }
+      try {
+        if (w.offset < bytes.length) await w.write(bytes.subarray(w.offset), { signal });
+        await batch.stage(w, { size: desc.size, digest: desc.digest, signal });
+        return true;
       } finally {
         await w.close();
       }
@@ -479,7 +563,7 @@ export class LocalImageService implements ImageService {
         throw failed ?? e;
       }
       if (result.diffId !== diffId) throw new ImageDiffIdMismatchError(layer.digest, diffId, result.diffId);
-      // Never commit a snapshot before its blob is stored and verified.
+      // Never commit a snapshot before its blob is verified (staged; published with the pull's other blobs).
       await stored;
       await this.snapshotter.commit(chainId, key, {
         signal,
@@ -496,9 +580,10 @@ export class LocalImageService implements ImageService {
   /**
    * Unpacks layers `from`… concurrently, each into an active snapshot over the
    * previous one's active snapshot (`activeParent`), each apply waiting for
-   * the layers below only where an entry needs them (`lowersReady`). Commits
-   * follow in layer order as each layer is done, verified and stored; the
-   * ones ready together share one syncfs. Returns the index the sequential
+   * the layers below only where an entry needs them (`lowersReady`). Once all
+   * are applied and their blobs verified (staged), the snapshots are
+   * committed in layer order, sharing one syncfs, while the pull's staged
+   * blobs are published beside (`publish`: one sync pass). Returns the index the sequential
    * path continues from: `layers.length` when all are committed, or the first
    * layer left when another pull committed one of these chainIds meanwhile
    * (everything of this attempt is removed first).
@@ -506,7 +591,7 @@ export class LocalImageService implements ImageService {
   async #unpackChain(
     layers: Descriptor[], diffIds: string[], chain: string[], from: number,
     sources: Array<(() => Promise<AsyncIterable<Uint8Array>>) | undefined>, downloads: Promise<boolean>[],
-    emit: (p: ImageProgress) => void, signal?: AbortSignal,
+    publish: () => Promise<unknown>, emit: (p: ImageProgress) => void, signal?: AbortSignal,
   ): Promise<number> {
     const owner = await this.#ownerLabel();
     // The first failure stops the other applies (checked per tar entry).
@@ -541,16 +626,22 @@ export class LocalImageService implements ImageService {
             throw failed ?? e;
           }
           if (result.diffId !== diffIds[i]) throw new ImageDiffIdMismatchError(layer.digest, diffIds[i]!, result.diffId);
-          // Never commit a snapshot before its blob is stored and verified.
+          // Its blob verified (staged; published below before any snapshot commit).
           await stored;
           return result.size;
         })();
         apply.catch((e: unknown) => stop.abort(e));
         applies.push(apply);
       }
+      const sizes = await Promise.all(applies);
+      // Each blob is verified (staged) by now. The blobs are published beside
+      // the snapshot commits (their fsyncs and the commits' syncfs overlap);
+      // the tag waits for both.
+      const published = publish();
+      published.catch(() => undefined);
       for (let k = 0; k < keys.length; k++) {
         const i = from + k;
-        const size = await applies[k]!;
+        const size = sizes[k]!;
         const layer = layers[i]!;
         const commit = this.snapshotter.commit(chain[i]!, keys[k]!, {
           signal,
@@ -563,6 +654,7 @@ export class LocalImageService implements ImageService {
         commits.push(commit);
       }
       await Promise.all(commits);
+      await published;
       return layers.length;
     } catch (e) {
       stop.abort(e);
@@ -1202,6 +1294,11 @@ export class LocalImageService implements ImageService {
    * Returns the bytes freed.
    */
   async #collect(signal?: AbortSignal): Promise<number> {
+    // The store's GC runs beside the snapshot removals: its roots are the
+    // names, leases, dangling manifests and active snapshots, none of which
+    // removing unneeded committed layer snapshots changes.
+    const gc = this.store.gc({ signal });
+    gc.catch(() => undefined);
     const needed = new Set<string>();
     for (const g of (await this.#groups(signal)).values()) for (const c of chainIds(g.img.config.rootfs.diff_ids)) needed.add(c);
     let freed = 0;
@@ -1227,8 +1324,7 @@ export class LocalImageService implements ImageService {
         }
       }
     }
-    const gc = await this.store.gc({ signal });
-    return freed + gc.bytes;
+    return freed + (await gc).bytes;
   }
 
   /**

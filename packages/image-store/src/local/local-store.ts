@@ -23,7 +23,7 @@ import { channel } from 'node:diagnostics_channel';
 import {
   AnnotationKey, DigestAlgorithm, OciMediaType, isBerthError, isDigest, isDigestAlgorithm, throwIfAborted,
 } from '@berth/oci-spec';
-import type { CallOptions, ContentWriter, Info, OpenOptions, Status, WalkFilter, WriterOptions } from '../content.js';
+import type { CallOptions, CommitBatch, CommitBatchOptions, ContentWriter, Info, OpenOptions, Status, WalkFilter, WriterOptions } from '../content.js';
 import type { Image, ImageIndex } from '../images.js';
 import type { Lease, LeaseManager, LeaseOptions, LeaseResource } from '../leases.js';
 import type { CorruptBlob, GcOptions, GcResult, ImageStore, RootProvider, VerifyOptions, VerifyResult } from '../store.js';
@@ -38,7 +38,8 @@ import { parseName } from '../internal/reference.js';
 import { blobRange, matchesFilter, updateLabels, validLeaseId } from '../internal/common.js';
 import { acquireLock, isLocked, withLock } from './file-lock.js';
 import { digestFile, fsyncDir, isEnoent, readJson, writeFileAtomic } from './fs-util.js';
-import { LocalWriter, type IngestFiles, type WriterHost } from './local-writer.js';
+import { LocalWriter, type IngestFiles, type StagedIngest, type WriterHost } from './local-writer.js';
+import { LocalBatch, type BatchHost } from './local-batch.js';
 
 /** Options of {@link openLocalStore}. */
 export interface LocalStoreOptions {
@@ -105,7 +106,7 @@ export async function openLocalStore(root: string, options: LocalStoreOptions = 
 }
 
 /** The on-disk {@link ImageStore}; make one with {@link openLocalStore}. */
-export class LocalStore implements ImageStore, WriterHost {
+export class LocalStore implements ImageStore, WriterHost, BatchHost {
   /** The image index kept in `index.json`. */
   readonly images: ImageIndex;
   /** Leases kept in `.berth/leases`. */
@@ -276,6 +277,78 @@ export class LocalStore implements ImageStore, WriterHost {
       if (commitChannel.hasSubscribers) commitChannel.publish({ root: this.root, digest, size });
       return { digest, size, createdAt: st.mtime, updatedAt: st.mtime, labels: labels ?? {} };
     }));
+  }
+
+  /** @internal This store, as its writers' host (BatchHost). */
+  get writerHost(): WriterHost {
+    return this;
+  }
+
+  /** See {@link Ingester.commitBatch}. */
+  commitBatch(options: CommitBatchOptions = {}): CommitBatch {
+    this.check();
+    return new LocalBatch(this, options.lease);
+  }
+
+  /**
+   * @internal Publishes synced, closed ingests under one metadata lock
+   * (BatchHost): one edit per lease first (so a blob visible after a crash
+   * is held), then each as {@link publish} does (a blob already there that
+   * verifies is kept), then one fsync per blob directory.
+   */
+  async publishStaged(items: StagedIngest[], done: boolean[], batchLease: string | undefined): Promise<Info[]> {
+    if (items.length === 0) return [];
+    return this.withMetadataLock(() => wrapIo(`commit ${items.length} blobs`, async () => {
+      const dirs = new Set<string>();
+      const existed = items.map(() => false);
+      // Leases first: a blob visible after a crash mid-batch is already held by its lease.
+      const leases = new Map<string, StagedIngest[]>();
+      for (const item of items) {
+        for (const l of new Set([item.lease, batchLease])) if (l) leases.set(l, [...(leases.get(l) ?? []), item]);
+      }
+      for (const [lease, its] of leases) {
+        await this.leaseEditLocked(lease, (l) => {
+          for (const i of its) if (!l.digests.includes(i.digest)) l.digests.push(i.digest);
+          l.ingests = l.ingests.filter((r) => !its.some((i) => i.ref === r));
+        });
+      }
+      for (const [k, item] of items.entries()) {
+        const target = this.blobPath(item.digest);
+        const existing = await fs.stat(target).catch(() => undefined);
+        // Two writers of one digest: keep the blob that is there when it verifies.
+        const check = existing?.size === item.size ? await digestFile(target, splitDigest(item.digest).algorithm) : undefined;
+        if (check?.digest === item.digest) {
+          existed[k] = true;
+          const now = new Date();
+          await fs.utimes(target, now, now).catch(() => {});
+        } else {
+          await fs.mkdir(path.dirname(target), { recursive: true });
+          await fs.rename(item.dataFile, target);
+          dirs.add(path.dirname(target));
+        }
+        done[k] = true;
+      }
+      for (const dir of dirs) await fsyncDir(dir);
+      for (const [k, item] of items.entries()) {
+        if (!existed[k] && item.labels && Object.keys(item.labels).length > 0) await this.writeLabels(item.digest, item.labels);
+      }
+      const infos: Info[] = [];
+      for (const [k, item] of items.entries()) {
+        if (existed[k]) {
+          infos.push(await this.info(item.digest));
+          continue;
+        }
+        const st = await fs.stat(this.blobPath(item.digest));
+        if (commitChannel.hasSubscribers) commitChannel.publish({ root: this.root, digest: item.digest, size: item.size });
+        infos.push({ digest: item.digest, size: item.size, createdAt: st.mtime, updatedAt: st.mtime, labels: item.labels ?? {} });
+      }
+      return infos;
+    }));
+  }
+
+  /** @internal Removes a published ingest's directory (BatchHost). */
+  async removeIngestDir(dir: string): Promise<void> {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 
   /** @internal Removes an ingest directory (WriterHost). */
@@ -496,15 +569,28 @@ export class LocalStore implements ImageStore, WriterHost {
         read: async (d) => fs.readFile(this.blobPath(d)),
         labels: async (d) => (await readJson<Record<string, string>>(this.labelsPath(d)).catch(() => undefined)) ?? {},
       }, index.manifests, digests, options.signal);
-      for await (const info of this.walk({}, options)) {
-        if (marked.has(info.digest)) continue;
-        result.digests.push(info.digest);
-        result.bytes += info.size;
-        if (!options.dryRun) {
-          await fs.unlink(this.blobPath(info.digest)).catch(() => {});
-          await fs.unlink(this.labelsPath(info.digest)).catch(() => {});
+      // Sweep: only the unmarked blobs are touched (a stat for the size, the unlinks), all at once.
+      const sweep: Array<Promise<void>> = [];
+      const blobs = path.join(this.root, 'blobs');
+      for (const alg of await fs.readdir(blobs).catch(() => [] as string[])) {
+        if (!isDigestAlgorithm(alg)) continue;
+        for (const hex of await fs.readdir(path.join(blobs, alg)).catch(() => [] as string[])) {
+          throwIfAborted(options.signal, 'gc');
+          const digest = `${alg}:${hex}`;
+          if (!isDigest(digest) || marked.has(digest)) continue;
+          sweep.push((async () => {
+            const st = await fs.stat(this.blobPath(digest)).catch(() => undefined);
+            if (!st) return; // deleted meanwhile
+            result.digests.push(digest);
+            result.bytes += st.size;
+            if (!options.dryRun) {
+              await Promise.all([fs.unlink(this.blobPath(digest)).catch(() => {}), fs.unlink(this.labelsPath(digest)).catch(() => {})]);
+            }
+          })());
         }
       }
+      await Promise.all(sweep);
+      result.digests.sort();
       if (!options.dryRun && result.digests.length > 0) {
         for (const alg of Object.values(DigestAlgorithm)) await fsyncDir(path.join(this.root, 'blobs', alg)).catch(() => {});
       }

@@ -3,7 +3,9 @@
  * `ref`, `startedat`, `expected` and `data`. Bytes are hashed as they are
  * written, in large positioned writes with one write in flight while the
  * next batch is hashed; commit fsyncs once, renames into `blobs/` and fsyncs
- * the directory (plugins/content/local/writer.go).
+ * the directory (plugins/content/local/writer.go). `stage` does commit's
+ * checks without the sync and hands the open file and the ingest lock to a
+ * {@link LocalBatch}, which syncs and publishes several blobs together.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -16,6 +18,19 @@ import type { HeldLock } from './file-lock.js';
 import { hashFile } from './fs-util.js';
 import { verifyCommit, writerWritable } from '../internal/common.js';
 import type { Writable } from 'node:stream';
+
+/** A verified ingest held by a batch: its data file still open (unsynced) and its ingest lock held. */
+export interface StagedIngest {
+  ref: string;
+  dir: string;
+  dataFile: string;
+  digest: Digest;
+  size: number;
+  labels: Record<string, string> | undefined;
+  lease: string | undefined;
+  fh: fs.FileHandle;
+  lock: HeldLock;
+}
 
 /** What a writer needs from its store. */
 export interface WriterHost {
@@ -79,6 +94,11 @@ export class LocalWriter implements ContentWriter {
       await fh.close();
       throw e;
     }
+  }
+
+  /** Whether this writer was opened by `host`. */
+  belongsTo(host: WriterHost): boolean {
+    return this.host === host;
   }
 
   /** Bytes written so far. */
@@ -195,8 +215,8 @@ export class LocalWriter implements ContentWriter {
     };
   }
 
-  /** Verifies and publishes; see {@link ContentWriter.commit}. */
-  async commit(options: CommitOptions = {}): Promise<Info> {
+  /** Checks size and digest (commit's errors), then stamps the data file read-only with a fresh mtime (so a concurrent GC sees a fresh blob). */
+  private async verify(options: CommitOptions, sync: boolean): Promise<Digest> {
     this.check();
     throwIfAborted(options.signal, `commit ${this.ref}`);
     await this.drain();
@@ -207,18 +227,37 @@ export class LocalWriter implements ContentWriter {
       keep: () => this.close(),
       discard: () => this.discard(),
     }, options);
-    // Durability: the data reaches the disk before the rename makes it visible.
-    // The mtime is set to now so a concurrent GC sees a fresh blob.
     const now = new Date();
     try {
       await this.fh.utimes(now, now);
       await this.fh.chmod(0o444);
-      await this.fh.sync();
+      // Durability: the data reaches the disk before the rename makes it visible.
+      if (sync) await this.fh.sync();
     } catch (e) {
-      this.failed = new StoreIoError(`sync ingest ${this.ref}`, e);
+      this.failed = new StoreIoError(`${sync ? 'sync' : 'stamp'} ingest ${this.ref}`, e);
       await this.close();
       throw this.failed;
     }
+    return actual;
+  }
+
+  /**
+   * Commit's checks without the sync and the publish: hands the open data
+   * file and the ingest lock to the caller (a batch), which must sync the
+   * file before publishing it, and release the lock. The writer is closed.
+   */
+  async stage(options: CommitOptions = {}): Promise<StagedIngest> {
+    const digest = await this.verify(options, false);
+    this.closed = true;
+    return {
+      ref: this.ref, dir: this.dir, dataFile: path.join(this.dir, 'data'), digest, size: this.size,
+      labels: options.labels, lease: this.lease, fh: this.fh, lock: this.lock,
+    };
+  }
+
+  /** Verifies and publishes; see {@link ContentWriter.commit}. */
+  async commit(options: CommitOptions = {}): Promise<Info> {
+    const actual = await this.verify(options, true);
     await this.fh.close();
     this.closed = true;
     let keep = false;

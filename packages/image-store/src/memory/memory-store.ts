@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { AnnotationKey, throwIfAborted } from '@berth/oci-spec';
-import type { CallOptions, CommitOptions, ContentWriter, Info, OpenOptions, Status, WalkFilter, WriterOptions } from '../content.js';
+import type { CallOptions, CommitBatch, CommitBatchOptions, CommitOptions, ContentWriter, Info, OpenOptions, Status, WalkFilter, WriterOptions } from '../content.js';
 import type { Image, ImageIndex } from '../images.js';
 import type { Lease, LeaseManager, LeaseOptions, LeaseResource } from '../leases.js';
 import type { GcOptions, GcResult, ImageStore, RootProvider, VerifyOptions, VerifyResult } from '../store.js';
@@ -49,6 +49,11 @@ export class MemoryStore implements ImageStore {
   /** See {@link Provider.info}. */
   async info(digest: Digest, options: CallOptions = {}): Promise<Info> {
     this.check(options.signal);
+    return this.infoOf(digest);
+  }
+
+  /** @internal The info of a blob, synchronously. */
+  infoOf(digest: Digest): Info {
     const b = this.blobs.get(parseDigest(digest));
     if (!b) throw new StoreNotFoundError('blob', digest);
     return { digest, size: b.data.length, createdAt: b.createdAt, updatedAt: b.updatedAt, labels: { ...b.labels } };
@@ -88,6 +93,41 @@ export class MemoryStore implements ImageStore {
     if (options.lease) this.leaseRec(options.lease).ingests.add(ref);
     ing.locked = true;
     return new MemoryWriter(this, ing, options.lease);
+  }
+
+  /** See {@link Ingester.commitBatch}: staged writers are checked at once and published by `commit`. */
+  commitBatch(batchOptions: CommitBatchOptions = {}): CommitBatch {
+    this.check();
+    const lease = batchOptions.lease;
+    const store = this;
+    let entries: Array<{ publish: () => Info; release: () => void }> = [];
+    let closed = false;
+    return {
+      async stage(writer: ContentWriter, options: CommitOptions = {}): Promise<void> {
+        if (closed) throw new StoreClosedError('commit batch');
+        if (!(writer instanceof MemoryWriter) || !writer.belongsTo(store)) {
+          const info = await writer.commit(options);
+          entries.push({ publish: () => info, release: () => undefined });
+          return;
+        }
+        entries.push(await writer.stage(options));
+      },
+      async commit(options: CallOptions = {}): Promise<Info[]> {
+        if (closed) throw new StoreClosedError('commit batch');
+        throwIfAborted(options.signal, 'commit batch');
+        const now = entries;
+        entries = [];
+        const infos = now.map((e) => e.publish());
+        if (lease) for (const i of infos) store.leaseRec(lease).digests.add(i.digest);
+        return infos;
+      },
+      async close(): Promise<void> {
+        if (closed) return;
+        closed = true;
+        for (const e of entries) e.release();
+        entries = [];
+      },
+    };
   }
 
   /** @internal Publishes an ingest's bytes. */
@@ -300,18 +340,45 @@ class MemoryWriter implements ContentWriter {
     return ingestStatus(this.ing);
   }
 
+  /** Whether `store` opened this writer. */
+  belongsTo(store: MemoryStore): boolean {
+    return this.store === store;
+  }
+
+  /** Commit's checks now; `publish` (a batch's commit) makes the blob visible, `release` gives the ingest back. The ingest stays held until one of them. */
+  async stage(options: CommitOptions = {}): Promise<{ publish: () => Info; release: () => void }> {
+    const actual = await this.verify(options);
+    this.closed = true;
+    const release = (): void => { this.ing.locked = false; };
+    const publish = (): Info => {
+      release();
+      try {
+        return this.store.publish(this.ing, actual, options.labels, this.lease);
+      } catch (e) {
+        // There already: that blob's info, as the local store reports it.
+        if ((e as { code?: string }).code === 'ERR_STORE_ALREADY_EXISTS') return this.store.infoOf(actual);
+        throw e;
+      }
+    };
+    return { publish, release };
+  }
+
   async commit(options: CommitOptions = {}): Promise<Info> {
+    const actual = await this.verify(options);
+    this.closed = true;
+    this.ing.locked = false;
+    return this.store.publish(this.ing, actual, options.labels, this.lease);
+  }
+
+  private async verify(options: CommitOptions): Promise<Digest> {
     this.check(options.signal);
-    const actual = await verifyCommit({
+    return verifyCommit({
       ref: this.ref, size: this.ing.size, expected: this.ing.expected, algorithm: this.algorithm,
       digest: () => this.digest(),
       rehash: (h) => { for (const c of this.ing.chunks) h.update(c); },
       keep: () => this.close(),
       discard: () => this.discard(),
     }, options);
-    this.closed = true;
-    this.ing.locked = false;
-    return this.store.publish(this.ing, actual, options.labels, this.lease);
   }
 
   private discard(): void {

@@ -56,6 +56,109 @@ export function contentStoreSuite(name: string, factory: StoreFactory): void {
     t.deepEqual(await collect(store.listIngests()), []);
   });
 
+  it('commit batch: staged blobs are checked at once, visible only after commit, in staging order', async (t, store) => {
+    const blobs = ['first blob', 'second blob', 'third blob'].map((x) => Buffer.from(x));
+    const lease = await store.leases.create();
+    const batch = store.commitBatch();
+    t.teardown(() => batch.close());
+    for (const [i, b] of blobs.entries()) {
+      const w = await store.writer(`batch-${i}`, { expected: { digest: sha256(b), size: b.length }, lease: lease.id });
+      await w.write(b);
+      await batch.stage(w, { size: b.length, digest: sha256(b), labels: { n: String(i) } });
+      // Staged: the writer takes no more bytes, the ingest stays held.
+      t.is(await codeOf(w.write(b)), 'ERR_STORE_CLOSED');
+      t.is(await codeOf(store.writer(`batch-${i}`)), 'ERR_STORE_LOCKED');
+    }
+    for (const b of blobs) t.is(await codeOf(store.info(sha256(b))), 'ERR_STORE_NOT_FOUND');
+    t.deepEqual(await collect(store.walk()), []);
+    const infos = await batch.commit();
+    t.deepEqual(infos.map((i) => i.digest), blobs.map((b) => sha256(b)));
+    t.deepEqual(infos.map((i) => i.labels), [{ n: '0' }, { n: '1' }, { n: '2' }]);
+    for (const b of blobs) t.deepEqual(await bytesOf(await store.open(sha256(b))), b);
+    t.deepEqual(await collect(store.listIngests()), []);
+    // The lease holds them: a GC keeps all three.
+    t.deepEqual((await store.gc()).digests, []);
+    // The batch takes more after a commit.
+    const more = Buffer.from('fourth blob');
+    const w = await store.writer('batch-more');
+    await w.write(more);
+    await batch.stage(w);
+    t.deepEqual((await batch.commit()).map((i) => i.digest), [sha256(more)]);
+    t.deepEqual(await batch.commit(), []);
+    await store.leases.delete(lease.id);
+  });
+
+  it('commit batch with a lease: what it publishes is held by that lease', async (t, store) => {
+    const held = Buffer.from('held by the batch lease');
+    const loose = Buffer.from('committed by a batch without lease');
+    const lease = await store.leases.create();
+    const withLease = store.commitBatch({ lease: lease.id });
+    const without = store.commitBatch();
+    t.teardown(async () => { await withLease.close(); await without.close(); });
+    const w1 = await store.writer('held');
+    await w1.write(held);
+    await withLease.stage(w1);
+    const w2 = await store.writer('loose');
+    await w2.write(loose);
+    await without.stage(w2);
+    await withLease.commit();
+    await without.commit();
+    t.deepEqual((await store.gc()).digests, [sha256(loose)]);
+    t.is((await store.info(sha256(held))).size, held.length);
+    await store.leases.delete(lease.id);
+    t.deepEqual((await store.gc()).digests, [sha256(held)]);
+  });
+
+  it('commit batch: a bad digest fails its stage and discards its ingest; the others commit', async (t, store) => {
+    const good = Buffer.from('good blob');
+    const bad = Buffer.from('bad blob');
+    const batch = store.commitBatch();
+    t.teardown(() => batch.close());
+    const w1 = await store.writer('good');
+    await w1.write(good);
+    await batch.stage(w1, { size: good.length, digest: sha256(good) });
+    const w2 = await store.writer('bad');
+    await w2.write(bad);
+    t.is(await codeOf(batch.stage(w2, { size: bad.length, digest: sha256('something else') })), 'ERR_STORE_DIGEST_MISMATCH');
+    const w3 = await store.writer('short');
+    await w3.write(bad);
+    t.is(await codeOf(batch.stage(w3, { size: bad.length + 1 })), 'ERR_STORE_SHORT_WRITE');
+    t.deepEqual((await batch.commit()).map((i) => i.digest), [sha256(good)]);
+    t.deepEqual(await collect(store.walk()).then((a) => a.map((i) => i.digest)), [sha256(good)]);
+    // The mismatch is gone; the short write stays, resumable.
+    t.deepEqual((await collect(store.listIngests())).map((s) => s.ref), ['short']);
+  });
+
+  it('commit batch: closed without commit, nothing is visible and the ingests resume', async (t, store) => {
+    const b = Buffer.from('staged then dropped');
+    const batch = store.commitBatch();
+    const w = await store.writer('dropped', { expected: { digest: sha256(b), size: b.length } });
+    await w.write(b);
+    await batch.stage(w);
+    await batch.close();
+    await batch.close();
+    t.is(await codeOf(batch.commit()), 'ERR_STORE_CLOSED');
+    t.is(await codeOf(store.info(sha256(b))), 'ERR_STORE_NOT_FOUND');
+    const again = await store.writer('dropped', { expected: { digest: sha256(b), size: b.length } });
+    t.is(again.offset, b.length);
+    t.is((await again.commit()).digest, sha256(b));
+  });
+
+  it('commit batch: a blob committed meanwhile by another writer stays one blob', async (t, store) => {
+    const b = Buffer.from('written twice');
+    const batch = store.commitBatch();
+    t.teardown(() => batch.close());
+    const w = await store.writer('twice-a');
+    await w.write(b);
+    await batch.stage(w, { digest: sha256(b) });
+    await writeBytes(store, b);
+    const [info] = await batch.commit();
+    t.is(info?.digest, sha256(b));
+    t.deepEqual((await collect(store.walk())).map((i) => i.digest), [sha256(b)]);
+    t.deepEqual(await collect(store.listIngests()), []);
+    t.deepEqual(await bytesOf(await store.open(sha256(b))), b);
+  });
+
   it('byte ranges', async (t, store) => {
     const data = Buffer.from('0123456789abcdef');
     const { info } = await writeBlob(store, 'r', data, { digest: d(sha256(data)), size: data.length });

@@ -318,7 +318,7 @@ export class RegistryFetcher implements Fetcher {
       }),
       release,
     }, {
-      offset, hash: options.hash, maxResumes: c.maxResumes, minDelayMs: c.resumeDelays.min, maxDelayMs: c.resumeDelays.max,
+      offset, hash: options.hash, verify: options.verify !== false, maxResumes: c.maxResumes, minDelayMs: c.resumeDelays.min, maxDelayMs: c.resumeDelays.max,
       ...sig(options),
     })).then((s) => c.track(s), (e: unknown) => { release(); throw e; });
   }

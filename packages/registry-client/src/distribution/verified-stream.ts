@@ -6,7 +6,8 @@
  * and no consumer ever sees a complete-but-wrong blob. When the connection
  * drops or stalls, the request is sent again with `Range: bytes=N-` and
  * hashing continues where it stopped (a 200 answer to a Range request is
- * skipped up to N).
+ * skipped up to N). With `verify: false` only the size is checked and
+ * nothing is hashed (the caller verifies).
  *
  * Push-based: body chunks are handed on as they arrive (no re-buffering or
  * concatenation), and backpressure pauses the HTTP body.
@@ -35,6 +36,8 @@ export interface VerifiedStreamSource {
 export interface VerifiedStreamOptions {
   offset: number;
   hash: Hash | undefined;
+  /** false: no digest check (the size still is); the bytes are not hashed. */
+  verify: boolean;
   maxResumes: number;
   minDelayMs: number;
   maxDelayMs: number;
@@ -50,7 +53,7 @@ class VerifiedReadable extends Readable {
   readonly #desc: Descriptor;
   readonly #src: VerifiedStreamSource;
   readonly #opts: VerifiedStreamOptions;
-  readonly #hash: Hash;
+  readonly #hash: Hash | undefined;
   readonly #verifyDigest: boolean;
   readonly #what: string;
   #offset: number;
@@ -66,8 +69,8 @@ class VerifiedReadable extends Readable {
     this.#src = src;
     this.#opts = opts;
     this.#offset = opts.offset;
-    this.#verifyDigest = opts.offset === 0 || opts.hash !== undefined;
-    this.#hash = opts.hash ?? createHash(digestAlgorithm(desc.digest));
+    this.#verifyDigest = opts.verify && (opts.offset === 0 || opts.hash !== undefined);
+    this.#hash = this.#verifyDigest ? opts.hash ?? createHash(digestAlgorithm(desc.digest)) : undefined;
     this.#what = `blob "${desc.digest}"`;
     this.#attach(first);
   }
@@ -105,7 +108,7 @@ class VerifiedReadable extends Readable {
       this.#fail(new RegistrySizeMismatchError(this.#desc.digest, this.#desc.size, this.#offset));
       return;
     }
-    this.#hash.update(chunk);
+    this.#hash?.update(chunk);
     const prev = this.#held;
     this.#held = chunk;
     if (prev && !this.push(prev)) this.#body?.pause();
@@ -152,7 +155,7 @@ class VerifiedReadable extends Readable {
   }
 
   #complete(): void {
-    if (this.#verifyDigest) {
+    if (this.#hash) {
       const actual = `${digestAlgorithm(this.#desc.digest)}:${this.#hash.digest('hex')}`;
       if (actual !== this.#desc.digest) {
         this.#fail(new RegistryDigestMismatchError(this.#desc.digest, actual));
