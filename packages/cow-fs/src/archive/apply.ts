@@ -104,6 +104,12 @@ const AHEAD_LIMIT = 32 << 20;
  * the main thread from feeding the decompressor of a layer unpacked beside it.
  */
 const SLICE_MS = 4;
+/** Files at least this large have their data written on the thread pool (see LayerApplier.data). */
+const POOL_WRITE_MIN = 1 << 20;
+/** Bytes of one file queued for the thread pool at most; beyond, the applier waits for them (back-pressure). */
+const POOL_WRITE_QUEUE = 16 << 20;
+/** The key of the current file's pool writes in LayerApplier.pending. */
+const WRITES = '\0writes';
 /** Symlinks created on the thread pool at once, at most (see LayerApplier.symlinkAsync). */
 const MAX_PENDING_SYMLINKS = 8;
 /** Thrown inside the applier when an entry needs a lower layer that is not complete yet; never escapes it. */
@@ -190,6 +196,12 @@ class LayerApplier implements TarSink {
   private readonly chown: boolean;
   private readonly xattrs: boolean;
   private readonly symlinksOnPool: boolean;
+  /** Whether the open file's data goes to the thread pool (a large file). */
+  private fdOnPool = false;
+  /** The open file's pool writes, one after another (one pool thread, no contention for the inode lock). */
+  private writeChain: Promise<void> | undefined;
+  /** Bytes queued in writeChain. */
+  private writeQueued = 0;
 
   constructor(private readonly root: string, private readonly opts: ApplyLayerOptions) {
     this.overlay = opts.convertWhiteout === WhiteoutMode.Overlay;
@@ -256,7 +268,7 @@ class LayerApplier implements TarSink {
     this.parents.clear();
   }
 
-  /** Waits for the pending symlinks; throws the first failure among them, naming its entry. */
+  /** Waits for the pending symlinks and pool writes; throws the first failure among them, naming its entry. */
   async drain(): Promise<void> {
     while (this.pending.size > 0) await Promise.all(this.pending.values());
     const failed = this.pendingError;
@@ -504,6 +516,7 @@ class LayerApplier implements TarSink {
           fd = fs.openSync(abs, FILE_FLAGS, 0o600);
         }
         this.fd = fd;
+        this.fdOnPool = h.size >= POOL_WRITE_MIN;
         this.curAbs = abs;
         return;
       }
@@ -637,6 +650,15 @@ class LayerApplier implements TarSink {
 
   data(chunk: Buffer, position: number): void {
     if (this.held !== undefined) { this.held.push({ kind: 'data', chunk, position }); return; }
+    if (this.fdOnPool && this.fd >= 0) {
+      if (this.writeQueued >= POOL_WRITE_QUEUE) {
+        this.held = [{ kind: 'data', chunk, position }];
+        this.heldForPending = true;
+        return;
+      }
+      this.writeOnPool(chunk, position);
+      return;
+    }
     try {
       let off = 0;
       while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off, chunk.length - off, position + off);
@@ -645,8 +667,44 @@ class LayerApplier implements TarSink {
     }
   }
 
+  /**
+   * Queues a write of a large file's data on the thread pool, after the
+   * file's earlier ones: the main thread goes on parsing (and the decoder
+   * decoding) while the kernel copies the data into the page cache. The
+   * file's end (mode, owner, times, close) and every later entry wait for
+   * these writes (see end() and entry()), so the result is the same as
+   * writing here.
+   */
+  private writeOnPool(chunk: Buffer, position: number): void {
+    const fd = this.fd;
+    const name = this.curName;
+    this.writeQueued += chunk.length;
+    const write = async (): Promise<void> => {
+      let off = 0;
+      while (off < chunk.length) {
+        off += await new Promise<number>((resolve, reject) => {
+          fs.write(fd, chunk, off, chunk.length - off, position + off, (e, n) => { if (e) reject(e); else resolve(n); });
+        });
+      }
+    };
+    const op: Promise<void> = (this.writeChain ?? Promise.resolve()).then(write)
+      .catch((e: unknown) => { this.pendingError ??= { name, error: e }; })
+      .finally(() => {
+        this.writeQueued -= chunk.length;
+        if (this.writeChain === op) { this.writeChain = undefined; this.pending.delete(WRITES); }
+      });
+    this.writeChain = op;
+    this.pending.set(WRITES, op);
+  }
+
   end(h: TarHeader): void {
     if (this.held !== undefined) { this.held.push({ kind: 'end', h }); return; }
+    // The file's pool writes first: its times, mode and close come after its data.
+    if (this.writeChain !== undefined) {
+      this.held = [{ kind: 'end', h }];
+      this.heldForPending = true;
+      return;
+    }
     if (h.type !== TarEntryType.File || this.fd < 0) return;
     this.guard(h.name, () => this.endFile(h));
   }
@@ -696,6 +754,13 @@ class LayerApplier implements TarSink {
   }
 
   abort(): void {
+    if (this.fd >= 0 && this.writeChain !== undefined) {
+      // Close only once the pool writes to it are done (a reused fd number must not get them).
+      const fd = this.fd;
+      this.fd = -1;
+      void this.writeChain.finally(() => { try { fs.closeSync(fd); } catch { /* already closed */ } });
+      return;
+    }
     if (this.fd >= 0) { try { fs.closeSync(this.fd); } catch { /* already closed */ } this.fd = -1; }
   }
 }
