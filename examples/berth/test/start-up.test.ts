@@ -131,7 +131,7 @@ serial('bundled, berth run --rm --network none of a pulled image runs from one s
   t.log(`bundle: ${b!.inputs.length} modules in one script; ${files.length} files loaded in all`);
 });
 
-serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any ES module: no module job of the ES module loader (root, bundle)', async (t) => {
+serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any ES module (no module job of the ES module loader) and exits with all output delivered (root, bundle)', async (t) => {
   // A copy of the launcher beside a bundle of its own (<dir>/launcher/src, <dir>/launcher/bundle), so a package another
   // process rebuilds meanwhile does not change which path it takes: its inputs.json is dated after any rebuild.
   const home = path.join(dir, 'launcher');
@@ -149,13 +149,19 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
     "process.once('exit', () => require('node:fs').writeFileSync(process.env.BERTH_TEST_LOADED,",
     '  JSON.stringify({ builtins: process.moduleLoadList, files: Object.keys(require.cache) })));',
   ].join('\n'));
-  const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+  // It ends with process.exit: the container's output (589 kB through a pipe, nine times a pipe's buffer) is all there.
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(process.execPath, ['-r', preload, path.join(home, 'src', 'main.cjs'), '--root', path.join(dir, 'root'), '--run-root', path.join(dir, 'run'),
-      'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'exit 3'], { env: { PATH: process.env.PATH, BERTH_TEST_LOADED: out } }, (err, _stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr });
+      'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'seq 1 100000; echo done >&2; exit 3'],
+    { env: { PATH: process.env.PATH, BERTH_TEST_LOADED: out }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
   t.is(r.code, 3, r.stderr);
+  const lines = r.stdout.split('\n');
+  t.is(lines.length, 100001);
+  t.is(lines[99999], '100000');
+  t.is(r.stderr, 'done\n');
   const loaded = JSON.parse(await fs.readFile(out, 'utf8')) as { builtins: string[]; files: string[] };
   t.deepEqual(loaded.files.filter((f) => f.startsWith(home)).map((f) => path.relative(home, f)).sort(),
     ['src/bundle-check.cjs', 'src/bundle-run.cjs', 'src/main.cjs'], 'the launcher and its two helpers, nothing else of the CLI');

@@ -11,7 +11,7 @@
  * everything in reverse order.
  */
 import fs from 'node:fs/promises';
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import {
@@ -685,7 +685,7 @@ export class ContainerLifecycle {
     if (left) await left.delete({ force: true }).catch(() => undefined);
     const bundle = path.join(this.#d.runRoot, 'bundles', r.Id);
     const rootfs = path.join(bundle, 'rootfs');
-    if (await fs.stat(rootfs).then(() => true, () => false)) {
+    if (existsSync(rootfs)) {
       try {
         unmountAll(rootfs, 1, { detach: true });
       } catch { /* not mounted */ }
