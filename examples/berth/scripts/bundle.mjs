@@ -20,6 +20,7 @@
 //   original location relative to the bundle, so the bundle works wherever the checkout is.
 // - oci-spec's precompiled validators (required by computed name) are bundled too, but the
 //   runtime-spec one (700 kB), and each builtin is wrapped once for all modules that import it.
+// - The script is ASCII (other characters escaped), read as latin1 by its loader.
 // - The script gets `__berthImport` from its loader: V8 drops a script's dynamic import() callback
 //   when it is compiled from a code cache, so the loader's own import() does it.
 import fs from 'node:fs/promises';
@@ -137,6 +138,12 @@ code = code.replace(/\bimport\(("(?:[^"\\]|\\.)*")\)/g, (_m, spec) => {
   }
   return `__berthImport(${spec})`;
 });
+// ASCII only (esbuild leaves some characters, in regular expressions for one, as they are): every other UTF-16 unit
+// becomes a \uXXXX escape, which means the same in strings, templates, regular expressions and identifiers, so the
+// loader reads the script as latin1, a one-byte string with no UTF-8 decoding (src/bundle-run.cts).
+// (After a backslash the escape would change the meaning: then the script stays as it is and is read as UTF-8.)
+if (/\\[^\x00-\x7f]/.test(code)) console.warn('bundle: a backslash before a non-ASCII character; the script is left as UTF-8');
+else code = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 if (/[^\w$.]import\(\s*[^)\s]/.test(code.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, '""'))) {
   console.warn('bundle: an import() with a computed specifier is left as is (it fails in the bundle)');
 }

@@ -35,7 +35,10 @@ async function runBundled(bundleUrl: string, argv: readonly string[], io: CliIo)
   try {
     cachedData = fs.readFileSync(cacheFile);
   } catch { /* first run of this command */ }
-  const source = fs.readFileSync(file, 'utf8');
+  // The bundler escapes every non-ASCII character: latin1 makes the one-byte string V8 wants without decoding
+  // UTF-8. A script that is not ASCII after all (an older bundler) is read again as UTF-8.
+  let source = fs.readFileSync(file, 'latin1');
+  if (/[^\x00-\x7f]/.test(source)) source = fs.readFileSync(file, 'utf8');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __berthImport) {${source}\n})`, {
     filename: file, ...(cachedData ? { cachedData } : {}),
   });

@@ -69,13 +69,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const root = path.resolve((cmd.globals.root as string | undefined) || io.env.BERTH_ROOT || defaultRoot);
         const runRoot = path.resolve((cmd.globals['run-root'] as string | undefined) || io.env.BERTH_RUN_ROOT || defaultRunRoot);
         // Compose the engine from its subsystems: one event bus for all, the image service opened on first use.
-        const eventBus = await openJournalEventBus({ root });
+        const opening = openJournalEventBus({ root });
         let opened: LocalEngine | undefined;
         images = lazyLocalImages({
           root,
-          publish: (e) => eventBus.publish(e),
+          publish: async (e) => (await opening).publish(e),
           isInUse: async (id) => (await opened!.containers.store.list({ all: true })).some((r) => r.Image === id),
         });
+        // run and create begin with the image (their first argument): its service (content store, snapshotter)
+        // opens and the image is looked up while the engine opens; create's own lookup then finds it loaded.
+        if ((spec === runCommand || spec === createCommand) && cmd.args[0] !== undefined) images.resolveImage(cmd.args[0]).catch(() => undefined);
+        const eventBus = await opening;
         opened = await openEngine({ root, runRoot, eventBus, imageService: images });
         engine = opened;
         return engine;

@@ -47,7 +47,8 @@ export function lazyLocalImages(opts: LazyImagesOptions): LazyImageService {
     },
     async close() {
       if (!opening) return;
-      const s = await opening;
+      const s = await opening.catch(() => undefined); // a service that failed to open was reported by the call that needed it
+      if (!s) return;
       await s.close();
       await s.snapshotter.close();
       await s.store.close();

@@ -128,6 +128,14 @@ serial('bundled, berth run --rm --network none of a pulled image runs from one s
   const again = await runRecorded(driver);
   t.is(again.code, 0, again.stderr);
   t.is((await fs.stat(cache)).mtimeMs, made.mtimeMs, 'the second run took the cache (a rejected one is rewritten)');
+  // The script is ASCII (read as latin1): what esbuild left as UTF-8, here the µ of Go's durations, is escaped and still means µ.
+  t.false(/[^\x00-\x7f]/.test(await fs.readFile(script, 'latin1')), 'the bundle is ASCII');
+  const events = (since: string) => new Promise<number>((resolve) => {
+    execFile(process.execPath, [driver, '--root', path.join(dir, 'root'), 'events', '--since', since, '--until', '0s'], { env: { PATH: process.env.PATH } },
+      (err) => resolve(err ? (typeof err.code === 'number' ? err.code : 1) : 0));
+  });
+  t.is(await events('5µs'), 0, 'a µs duration parses');
+  t.not(await events('5xs'), 0, 'an unknown unit does not');
   t.log(`bundle: ${b!.inputs.length} modules in one script; ${files.length} files loaded in all`);
 });
 
