@@ -132,6 +132,15 @@ interface Loaded {
 
 const noop = (): void => undefined;
 
+/** A pull's lease: its id at once, its file written in the background. */
+interface PullLease {
+  id: string;
+  /** Settles once the lease exists (rejects when it could not be created). */
+  ready: Promise<void>;
+  /** Adds a stored blob to the lease (after `ready`). */
+  hold(digest: string): Promise<void>;
+}
+
 /** Yields `source` and hands each chunk to `feed` too. */
 async function* tap(source: AsyncIterable<Uint8Array>, feed: LayerFeed): AsyncGenerator<Uint8Array> {
   for await (const c of source) {
@@ -218,7 +227,9 @@ export class LocalImageService implements ImageService {
     const name = formatReference(r);
     const platform = opts.platform ?? this.#platform;
     throwIfAborted(signal, 'pull');
-    const lease = await this.store.leases.create({ expiresInMs: 24 * 3600_000, labels: { 'berth/pull': name } });
+    // The lease file is written (a durable write) while the name resolves;
+    // everything that needs it waits for it (`lease.ready`).
+    const lease = this.#pullLease(name);
     // Every blob of the pull is verified as it arrives and staged here; they
     // are made durable together (one sync pass, not one fsync per blob, each
     // waiting behind the unpacked layers' dirty data) and visible before the
@@ -228,7 +239,7 @@ export class LocalImageService implements ImageService {
     // durable lease edit (fsyncs that would hold the I/O threads the inflate
     // and unpack need).
     const batch = this.store.commitBatch({ lease: lease.id });
-    const publish = (): Promise<unknown> => batch.commit({ signal });
+    const publish = async (): Promise<unknown> => { await lease.ready; return batch.commit({ signal }); };
     try {
       emit({ status: `Pulling from ${familiarRepo(name) ?? r.name}`, id: r.tag ?? r.digest });
       const resolved = await this.registry.resolve(name, { signal });
@@ -247,9 +258,13 @@ export class LocalImageService implements ImageService {
       let downloaded = false;
 
       // The manifest blob is written now, beside the layers (it is held by the lease; only the tag at the end makes it visible).
-      const manifestStored = this.#stageBytes(batch, manifestDesc, fetched.bytes, lease.id, signal);
+      const manifestStored = this.#stageBytes(batch, manifestDesc, fetched.bytes, lease, signal);
       manifestStored.catch(() => undefined);
       const layers = manifest.layers;
+      // The config is read from the registry into memory and parsed as soon as its digest checks
+      // out (staged beside the layers); its request goes out first: the unpack waits for it.
+      const configFetched = this.#fetchConfig(fetcher, manifest.config, batch, lease, signal);
+      configFetched.catch(() => undefined);
       const present = await Promise.all(layers.map((l) => this.store.info(l.digest).then(() => true, () => false)));
       for (let i = 0; i < layers.length; i++) {
         if (!present[i]) emit({ status: 'Pulling fs layer', id: shortDigest(layers[i]!.digest), progressDetail: {} });
@@ -262,12 +277,9 @@ export class LocalImageService implements ImageService {
       // Downloads stop when the pull fails (the caller's signal, or a failed unpack): partial ingests stay, resumable.
       const stop = new AbortController();
       const dlSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-      const downloads = this.#downloadAll(fetcher, layers, present, feeds, batch, lease.id, emit, dlSignal);
+      const downloads = this.#downloadAll(fetcher, layers, present, feeds, batch, lease, emit, dlSignal);
       // Failures are handled where each is awaited (or in the finally below), never left unhandled meanwhile.
       for (const d of downloads) d.catch(() => undefined);
-      // The config is read from the registry into memory and parsed as soon as its digest checks
-      // out; storing it (a durable write that may wait behind the layers' data) goes on beside.
-      const configFetched = this.#fetchConfig(fetcher, manifest.config, batch, lease.id, signal);
       const configStored = configFetched.then((c) => c.stored);
       configStored.catch(() => undefined);
       let chain: string[] = [];
@@ -362,10 +374,29 @@ export class LocalImageService implements ImageService {
     } finally {
       // A failed pull keeps the blobs it verified (published now, for the
       // retry to reuse); only one that failed its digest check is gone.
-      await batch.commit().catch(() => undefined);
-      await batch.close().catch(() => undefined);
-      await this.store.leases.delete(lease.id).catch(() => undefined);
+      if (await lease.ready.then(() => true, () => false)) {
+        await batch.commit().catch(() => undefined);
+        await batch.close().catch(() => undefined);
+        await this.store.leases.delete(lease.id).catch(() => undefined);
+      } else {
+        await batch.close().catch(() => undefined);
+      }
     }
+  }
+
+  /** The pull's lease, created in the background: `ready` settles once its file is written; `hold` adds a blob to it. */
+  #pullLease(name: string): PullLease {
+    const id = `pull-${Date.now()}-${randomBytes(6).toString('hex')}`;
+    const ready = this.store.leases.create({ id, expiresInMs: 24 * 3600_000, labels: { 'berth/pull': name } }).then(noop);
+    ready.catch(noop);
+    return {
+      id,
+      ready,
+      hold: async (digest: string): Promise<void> => {
+        await ready;
+        await this.store.leases.addResource(id, { type: 'content', digest: digest as Digest });
+      },
+    };
   }
 
   /**
@@ -374,7 +405,7 @@ export class LocalImageService implements ImageService {
    * algorithm is not sha256/sha512: then read it from the store once
    * `stored` settles); `stored` settles when it is in the store (true: written now).
    */
-  async #fetchConfig(fetcher: Fetcher, desc: Descriptor, batch: CommitBatch, lease: string, signal?: AbortSignal): Promise<{ bytes?: Buffer; stored: Promise<boolean> }> {
+  async #fetchConfig(fetcher: Fetcher, desc: Descriptor, batch: CommitBatch, lease: PullLease, signal?: AbortSignal): Promise<{ bytes?: Buffer; stored: Promise<boolean> }> {
     const alg = desc.digest.slice(0, desc.digest.indexOf(':'));
     const present = await this.store.info(desc.digest).then(() => true, () => false);
     if (present || (alg !== 'sha256' && alg !== 'sha512') || desc.size > 4 << 20) {
@@ -397,7 +428,7 @@ export class LocalImageService implements ImageService {
    * was present) when blob i is verified and staged in `batch` (or present).
    */
   #downloadAll(
-    fetcher: Fetcher, layers: Descriptor[], present: boolean[], feeds: Array<LayerFeed | undefined>, batch: CommitBatch, lease: string,
+    fetcher: Fetcher, layers: Descriptor[], present: boolean[], feeds: Array<LayerFeed | undefined>, batch: CommitBatch, lease: PullLease,
     emit: (p: ImageProgress) => void, signal?: AbortSignal,
   ): Promise<boolean>[] {
     let running = 0;
@@ -414,7 +445,7 @@ export class LocalImageService implements ImageService {
       const id = shortDigest(layer.digest);
       if (present[i]) {
         // Present already: hold it in the pull's lease so a concurrent GC keeps it.
-        await this.store.leases.addResource(lease, { type: 'content', digest: layer.digest });
+        await lease.hold(layer.digest);
         return false;
       }
       const release = await slot(id);
@@ -445,7 +476,7 @@ export class LocalImageService implements ImageService {
    * there. A blob that fails verification is discarded so a retry starts clean.
    */
   async #fetchBlob(
-    fetcher: Fetcher, desc: Descriptor, batch: CommitBatch, lease: string, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string,
+    fetcher: Fetcher, desc: Descriptor, batch: CommitBatch, lease: PullLease, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string,
     feed?: LayerFeed,
   ): Promise<boolean> {
     const ref = `pull-${desc.digest}`;
@@ -469,7 +500,7 @@ export class LocalImageService implements ImageService {
         if (code(e) === 'ERR_STORE_ALREADY_EXISTS') {
           feed?.abandon();
           // Stored already (maybe by another pull meanwhile): held by this pull's lease from now on.
-          await this.store.leases.addResource(lease, { type: 'content', digest: desc.digest });
+          await lease.hold(desc.digest);
           return false;
         }
         // Another pull (maybe another process) is writing this blob: wait for it.
@@ -515,7 +546,7 @@ export class LocalImageService implements ImageService {
    * `desc` in `batch`; false when it is stored already. Waits while another
    * pull writes it, as a download does.
    */
-  async #stageBytes(batch: CommitBatch, desc: Descriptor, bytes: Buffer, lease: string, signal?: AbortSignal): Promise<boolean> {
+  async #stageBytes(batch: CommitBatch, desc: Descriptor, bytes: Buffer, lease: PullLease, signal?: AbortSignal): Promise<boolean> {
     const ref = `pull-${desc.digest}`;
     for (let attempt = 0; ; attempt++) {
       let w: ContentWriter;
@@ -523,7 +554,7 @@ export class LocalImageService implements ImageService {
         w = await this.store.writer(ref, { expected: desc, signal });
       } catch (e) {
         if (code(e) === 'ERR_STORE_ALREADY_EXISTS') {
-          await this.store.leases.addResource(lease, { type: 'content', digest: desc.digest });
+          await lease.hold(desc.digest);
           return false;
         }
         if (code(e) === 'ERR_STORE_LOCKED' && attempt < 6000) {

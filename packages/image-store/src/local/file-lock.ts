@@ -6,9 +6,15 @@
  * /proc/<pid>/stat) is stale and is broken: renamed aside, re-read to be sure
  * it is still the stale one, then removed. In-process callers are serialized
  * by a promise chain per path first, so a process holds each lock once.
+ *
+ * Taking and releasing a free lock are a few tiny metadata calls (write a
+ * temp file, link, unlink), made synchronously: on the libuv pool they would
+ * queue behind whatever long jobs run there (a layer's writes and inflate,
+ * fsyncs, a tree being deleted), and a lock round could take a hundred
+ * milliseconds of waiting for well under one of work.
  */
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -65,17 +71,17 @@ export interface AcquireOptions {
 const inProcess = new Map<string, Promise<void>>();
 const heldHere = new Set<string>();
 
-async function tryCreate(file: string): Promise<boolean> {
+function tryCreate(file: string): boolean {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await fs.writeFile(tmp, `${self}\n`);
+  writeFileSync(tmp, `${self}\n`);
   try {
-    await fs.link(tmp, file);
+    linkSync(tmp, file);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   } finally {
-    await fs.unlink(tmp).catch(() => {});
+    try { unlinkSync(tmp); } catch { /* gone */ }
   }
 }
 
@@ -117,7 +123,7 @@ export async function acquireLock(file: string, options: AcquireOptions = {}): P
     let delay = 2;
     for (;;) {
       throwIfAborted(options.signal, `lock ${name}`);
-      if (await tryCreate(file)) break;
+      if (tryCreate(file)) break;
       const content = await fs.readFile(file, 'utf8').catch(() => undefined);
       if (content === undefined) continue; // released meanwhile
       if (content.trim() !== '' && !holderAlive(content)) {
@@ -140,7 +146,7 @@ export async function acquireLock(file: string, options: AcquireOptions = {}): P
     async release() {
       if (released) return;
       released = true;
-      await fs.unlink(file).catch(() => {});
+      try { unlinkSync(file); } catch { /* gone */ }
       heldHere.delete(file);
       cleanupLocal();
     },

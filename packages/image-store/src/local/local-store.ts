@@ -15,7 +15,7 @@
  * deletes) and GC holds it for its whole mark and sweep.
  */
 import fs from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -157,17 +157,19 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
     this.check();
     throwIfAborted(options.signal);
     const file = this.blobPath(digest);
+    // Synchronous stats and a tiny read: on the libuv pool they would queue behind long jobs.
     return wrapIo(`stat ${file}`, async () => {
       let st;
       try {
-        st = await fs.stat(file);
+        st = statSync(file);
       } catch (e) {
         if (isEnoent(e)) throw new StoreNotFoundError('blob', digest);
         throw e;
       }
       const labelsFile = this.labelsPath(digest);
       const labels = (await readJson<Record<string, string>>(labelsFile)) ?? {};
-      const lst = await fs.stat(labelsFile).catch(() => undefined);
+      let lst;
+      try { lst = statSync(labelsFile); } catch { lst = undefined; }
       const updatedAt = lst && lst.mtime > st.mtime ? lst.mtime : st.mtime;
       return { digest, size: st.size, createdAt: st.mtime, updatedAt, labels };
     });
@@ -191,7 +193,7 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
     let expected: IngestFiles['expected'];
     if (options.expected) {
       expected = { digest: parseDigest(options.expected.digest), size: options.expected.size };
-      if (await this.exists(expected.digest)) {
+      if (this.existsSync(expected.digest)) {
         // Hold the existing blob in the caller's lease, as if it had been written now.
         if (options.lease) {
           const digest = expected.digest;
@@ -205,11 +207,14 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
     const lock = await acquireLock(this.ingestLock(ref), { wait: false, name: `ingest ${JSON.stringify(ref)}`, signal: options.signal });
     try {
       return await wrapIo(`open ingest ${ref}`, async () => {
+        // The ingest's small files are read and made with synchronous calls
+        // (a few tiny metadata operations): on the libuv pool each would
+        // queue behind the long jobs of the layers already in flight.
         const dir = this.ingestDir(ref);
-        let files = await this.readIngest(dir);
+        let files = this.readIngestSync(dir);
         if (files && files.ref !== ref) throw new StoreCorruptLayoutError(dir, 'ingest ref does not match its directory');
         if (files && expected && !files.expected && splitDigest(expected.digest).algorithm === 'sha256') {
-          await fs.writeFile(path.join(dir, 'expected'), JSON.stringify(expected));
+          writeFileSync(path.join(dir, 'expected'), JSON.stringify(expected));
           files = { ...files, expected };
         }
         if (files && expected && (files.expected?.digest !== expected.digest || files.expected.size !== expected.size)) {
@@ -220,12 +225,12 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
         if (!files) {
           files = { ref, startedAt: new Date(), ...(expected ? { expected } : {}) };
           const tmp = `${dir}.${randomBytes(4).toString('hex')}.tmp`;
-          await fs.mkdir(tmp);
-          await fs.writeFile(path.join(tmp, 'ref'), ref);
-          await fs.writeFile(path.join(tmp, 'startedat'), files.startedAt.toISOString());
-          if (expected) await fs.writeFile(path.join(tmp, 'expected'), JSON.stringify(expected));
-          await fs.writeFile(path.join(tmp, 'data'), '');
-          await fs.rename(tmp, dir);
+          mkdirSync(tmp);
+          writeFileSync(path.join(tmp, 'ref'), ref);
+          writeFileSync(path.join(tmp, 'startedat'), files.startedAt.toISOString());
+          if (expected) writeFileSync(path.join(tmp, 'expected'), JSON.stringify(expected));
+          writeFileSync(path.join(tmp, 'data'), '');
+          renameSync(tmp, dir);
         }
         if (options.lease) await this.leaseEdit(options.lease, (l) => { if (!l.ingests.includes(ref)) l.ingests.push(ref); });
         return await LocalWriter.open(ref, dir, files, lock, this, options.lease);
@@ -247,6 +252,30 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
     const startedAt = new Date(await fs.readFile(path.join(dir, 'startedat'), 'utf8').catch(() => '1970-01-01T00:00:00Z'));
     const expected = await readJson<{ digest: string; size: number }>(path.join(dir, 'expected')).catch(() => undefined);
     return { ref, startedAt, ...(expected ? { expected: { digest: parseDigest(expected.digest), size: expected.size } } : {}) };
+  }
+
+  /** {@link readIngest} with synchronous reads (a few tiny files). */
+  private readIngestSync(dir: string): IngestFiles | undefined {
+    let ref: string;
+    try {
+      ref = readFileSync(path.join(dir, 'ref'), 'utf8');
+    } catch (e) {
+      if (isEnoent(e)) return undefined;
+      throw e;
+    }
+    const read = (name: string): string | undefined => { try { return readFileSync(path.join(dir, name), 'utf8'); } catch { return undefined; } };
+    const startedAt = new Date(read('startedat') ?? '1970-01-01T00:00:00Z');
+    let expected: { digest: string; size: number } | undefined;
+    try { expected = JSON.parse(read('expected') ?? 'null') ?? undefined; } catch { expected = undefined; }
+    return { ref, startedAt, ...(expected ? { expected: { digest: parseDigest(expected.digest), size: expected.size } } : {}) };
+  }
+
+  private existsSync(digest: Digest): boolean {
+    try {
+      return statSync(this.blobPath(digest)).isFile();
+    } catch {
+      return false;
+    }
   }
 
   private async exists(digest: Digest): Promise<boolean> {

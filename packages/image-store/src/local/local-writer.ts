@@ -18,6 +18,7 @@ import type { HeldLock } from './file-lock.js';
 import { hashFile } from './fs-util.js';
 import { verifyCommit, writerWritable } from '../internal/common.js';
 import type { Writable } from 'node:stream';
+import { fchmodSync, fstatSync, futimesSync } from 'node:fs';
 
 /** A verified ingest held by a batch: its data file still open (unsynced) and its ingest lock held. */
 export interface StagedIngest {
@@ -86,7 +87,7 @@ export class LocalWriter implements ContentWriter {
     const fh = await fs.open(data, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     try {
       const hash = createHash(algorithm);
-      const size = (await fh.stat()).size;
+      const size = fstatSync(fh.fd).size;
       const hashed = size > 0 ? await hashFile(data, hash, size) : 0;
       if (hashed !== size) throw new Error(`ingest data changed while rehashing: ${hashed} != ${size}`);
       return new LocalWriter(ref, dir, fh, files, size, hash, algorithm, lock, host, lease);
@@ -205,7 +206,7 @@ export class LocalWriter implements ContentWriter {
 
   /** The ingest's status. */
   async status(): Promise<Status> {
-    const st = await this.fh.stat();
+    const st = fstatSync(this.fh.fd);
     return {
       ref: this.ref,
       offset: this.size,
@@ -229,8 +230,9 @@ export class LocalWriter implements ContentWriter {
     }, options);
     const now = new Date();
     try {
-      await this.fh.utimes(now, now);
-      await this.fh.chmod(0o444);
+      // (Synchronous: two tiny calls that would queue behind long jobs on the libuv pool.)
+      futimesSync(this.fh.fd, now, now);
+      fchmodSync(this.fh.fd, 0o444);
       // Durability: the data reaches the disk before the rename makes it visible.
       if (sync) await this.fh.sync();
     } catch (e) {
