@@ -14,11 +14,12 @@
  * A record (a few KiB) is read, and run state written, with synchronous
  * calls: tens of microseconds on a local disk, where each of the four or
  * five trips through the libuv pool an async read or write takes costs a
- * wake-up of the event loop, which a busy machine makes long. fsyncs stay
- * asynchronous.
+ * wake-up of the event loop, which a busy machine makes long. The same for
+ * the directories made at open and listed by lookups and reconcile. fsyncs
+ * stay asynchronous.
  */
 import fs from 'node:fs/promises';
-import { accessSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type {
   BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
@@ -50,8 +51,8 @@ export interface FileContainerStoreOptions {
 /** Opens (creating directories as needed) the on-disk {@link ContainerStore}. */
 export async function openFileContainerStore(opts: FileContainerStoreOptions): Promise<FileContainerStore> {
   const store = new FileContainerStore(opts);
-  await fs.mkdir(store.containersDir, { recursive: true, mode: 0o710 });
-  await fs.mkdir(store.namesDir, { recursive: true, mode: 0o700 });
+  mkdirSync(store.containersDir, { recursive: true, mode: 0o710 });
+  mkdirSync(store.namesDir, { recursive: true, mode: 0o700 });
   return store;
 }
 
@@ -179,7 +180,7 @@ export class FileContainerStore implements ContainerStore {
   }
 
   async #ids(): Promise<string[]> {
-    const entries = await fs.readdir(this.containersDir, { withFileTypes: true });
+    const entries = readdirSync(this.containersDir, { withFileTypes: true });
     return entries.filter((e) => e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name)).map((e) => e.name);
   }
 
@@ -316,7 +317,7 @@ export class FileContainerStore implements ContainerStore {
 
   async reconcile(): Promise<string[]> {
     const changed: string[] = [];
-    for (const entry of await fs.readdir(this.containersDir)) {
+    for (const entry of readdirSync(this.containersDir)) {
       if (entry.startsWith('.removing-')) await fs.rm(path.join(this.containersDir, entry), { recursive: true, force: true });
     }
     for (const r of await this.list({ all: true })) {

@@ -16,7 +16,7 @@
  * The detach keys are read where the user's input enters (the
  * {@link ContainerAttachment}'s stdin), as Docker's escape proxy does.
  */
-import fs from 'node:fs/promises';
+import { mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
@@ -324,8 +324,9 @@ export class AttachHub {
 
   /** Serves clients of other processes on a unix socket. */
   async listen(socketPath: string): Promise<void> {
-    await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
-    await fs.rm(socketPath, { force: true });
+    // A mkdir and an unlink of local paths: synchronously, not two trips through the libuv pool.
+    mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+    rmSync(socketPath, { force: true });
     const server = net.createServer({ allowHalfOpen: true }, (sock) => this.#serve(sock));
     this.#server = server;
     this.#socketPath = socketPath;
@@ -403,7 +404,7 @@ export class AttachHub {
     if (server) {
       // Stop accepting; connections still open end by themselves after their exit frame.
       server.close();
-      await fs.rm(this.#socketPath!, { force: true });
+      rmSync(this.#socketPath!, { force: true });
     }
   }
 }

@@ -11,7 +11,7 @@
  * everything in reverse order.
  */
 import fs from 'node:fs/promises';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import {
@@ -428,9 +428,18 @@ export class ContainerLifecycle {
       });
       mkdirSync(rootfs, { recursive: true, mode: 0o700 });
       undo.push(async () => {
-        // Two rmdirs; a rootfs still mounted (EBUSY) is left alone rather than emptied by a recursive rm.
-        if (!(await fs.rmdir(rootfs).then(() => true, (e: NodeJS.ErrnoException) => e.code === 'ENOENT'))) return;
-        await fs.rmdir(bundle).catch(() => fs.rm(bundle, { recursive: true, force: true }));
+        // Two rmdirs (synchronous: local, empty directories); a rootfs still mounted (EBUSY) is left alone rather than
+        // emptied by a recursive rm.
+        try {
+          rmdirSync(rootfs);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return;
+        }
+        try {
+          rmdirSync(bundle);
+        } catch {
+          rmSync(bundle, { recursive: true, force: true });
+        }
       });
       const key = r.Berth?.SnapshotKey ?? ContainerLifecycle.snapshotKey(r.Id);
       mountAll(withInitLayer(withVolatileOverlay(await images.snapshotter.mounts(key), r.HostConfig.AutoRemove === true), initLayerDir(this.#d.runRoot)), rootfs);

@@ -1,5 +1,6 @@
 /** Docker's `local` volume driver on the host filesystem, with a file-based reference registry. */
 import fs from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { VolumeReferences } from '../container.js';
 import { InvalidArgumentError, InvalidFilterError, InvalidNameError, VolumeInUseError, VolumeMountError, VolumeNotFoundError } from '../errors.js';
@@ -27,7 +28,7 @@ interface VolumeMeta { Name: string; Driver: 'local'; CreatedAt: string; Labels:
 /** Opens the {@link LocalVolumeStore} (creating `<root>/volumes`). */
 export async function openLocalVolumeStore(opts: LocalVolumeStoreOptions): Promise<LocalVolumeStore> {
   const s = new LocalVolumeStore(opts);
-  await fs.mkdir(s.volumesDir, { recursive: true, mode: 0o701 });
+  mkdirSync(s.volumesDir, { recursive: true, mode: 0o701 }); // synchronously: one local mkdir
   return s;
 }
 
