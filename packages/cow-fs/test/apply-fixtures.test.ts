@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { applyLayer, applyLayerToMounts, openOverlaySnapshotter } from '@berth/cow-fs';
 import { fixture, listFixtures } from '@berth/testkit';
-import { isNativeGunzipAvailable } from '@berth/namespaces';
+import { isNativeGunzipAvailable, isNativeZstdAvailable } from '@berth/namespaces';
 import { fixtureLayers, umociUnpack } from './helpers/fixtures.js';
 import { compareTrees, readTree, type TreeEntry } from './helpers/tree.js';
 import { isRoot, tmp } from './helpers/temp.js';
@@ -69,6 +69,23 @@ t0('multilayer oci-zstd (root): the fzstd decoder gives the same diffIds as the 
     t.is(a.diffId, b.diffId);
     t.is(a.compression, 'zstd');
   }
+});
+
+t0('multilayer oci-zstd (root): the libzstd decoder gives the same trees, diffIds and sizes as the zstd CLI; auto picks it when usable', async (t) => {
+  const f = fixture('multilayer', 'oci-zstd');
+  const dirs = { cli: await tmp(t), native: await tmp(t) };
+  for (const l of fixtureLayers(f)) {
+    const c = await applyLayer(dirs.cli, fs.createReadStream(l.path), { zstdDecoder: 'cli', sync: false });
+    t.is(c.decoder, 'zstd-cli');
+    if (!isNativeZstdAvailable()) {
+      await t.throwsAsync(applyLayer(await tmp(t), fs.createReadStream(l.path), { zstdDecoder: 'native', sync: false }), { code: 'ERR_LAYER_UNSUPPORTED_COMPRESSION' });
+      continue;
+    }
+    const n = await applyLayer(dirs.native, fs.createReadStream(l.path), { sync: false });
+    t.is(n.decoder, 'libzstd');
+    t.deepEqual({ ...n, decoder: 'zstd-cli' }, c);
+  }
+  if (isNativeZstdAvailable()) t.deepEqual(compareTrees(readTree(dirs.cli), readTree(dirs.native)), []);
 });
 
 const isal = isNativeGunzipAvailable();

@@ -162,6 +162,22 @@ for (const gzipDecoder of ['zlib', 'isal'] as const) {
   });
 }
 
+for (const zstdDecoder of ['cli', 'native', 'fzstd'] as const) {
+  test(`corrupt zstd (truncated, garbage after it) is ERR_LAYER_CORRUPT with the ${zstdDecoder} decoder; a good one applies`, async (t) => {
+    if (zstdDecoder === 'native' && !ns.isNativeZstdAvailable()) {
+      await t.throwsAsync(applyLayer(await tmp(t), streamOf(zstd(makeTar([{ name: 'a', data: 'abc' }]))), { zstdDecoder, sync: false }), { code: 'ERR_LAYER_UNSUPPORTED_COMPRESSION' });
+      return;
+    }
+    const zs = zstd(makeTar([{ name: 'a', data: 'abc'.repeat(1000) }, { name: 'b', data: 'x' }]));
+    for (const bad of [zs.subarray(0, zs.length - 4), zs.subarray(0, 12), Buffer.concat([zs, Buffer.from('garbage after the frame')])]) {
+      await t.throwsAsync(applyLayer(await tmp(t), streamOf(bad), { zstdDecoder, sync: false }), { code: 'ERR_LAYER_CORRUPT' });
+    }
+    const ok = await applyLayer(await tmp(t), streamOf(zs), { zstdDecoder, sync: false });
+    t.is(ok.decoder, zstdDecoder === 'native' ? 'libzstd' : zstdDecoder === 'cli' ? 'zstd-cli' : 'fzstd');
+    t.is(ok.entries, 2);
+  });
+}
+
 test('an aborted signal stops the apply with ERR_CANCELLED', async (t) => {
   const out = await tmp(t);
   const ac = new AbortController();

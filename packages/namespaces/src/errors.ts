@@ -197,6 +197,20 @@ export class GzipUnavailableError extends BerthError {
   }
 }
 
+/** A zstd stream the native decoder cannot decode: bad frame, checksum mismatch, garbage, or truncated (also empty) input. */
+export class ZstdCorruptError extends BerthError {
+  constructor(message: string, options: BerthErrorOptions = {}) {
+    super('ERR_NS_ZSTD_CORRUPT', ErrorKind.DataLoss, message, options);
+  }
+}
+
+/** The native zstd decoder cannot run here: libzstd.so.1 is not installed or failed its self-test. */
+export class ZstdUnavailableError extends BerthError {
+  constructor(message: string, options: BerthErrorOptions = {}) {
+    super('ERR_NS_ZSTD_UNAVAILABLE', ErrorKind.NotImplemented, message, options);
+  }
+}
+
 /**
  * Converts an error thrown by the addon into a typed berth error: syscalls,
  * invalid arguments, container set-up steps, lifecycle calls and cgroups each
@@ -224,6 +238,8 @@ export function fromNative(e: unknown): unknown {
       return new GzipCorruptError(o.message, typeof isalError === 'number' ? { isalError } : {}, { cause: e });
     }
     case 'ERR_NS_GZIP_UNAVAILABLE': return new GzipUnavailableError(o.message, { cause: e });
+    case 'ERR_NS_ZSTD_CORRUPT': return new ZstdCorruptError(o.message, { cause: e });
+    case 'ERR_NS_ZSTD_UNAVAILABLE': return new ZstdUnavailableError(o.message, { cause: e });
   }
   if (setupCodes.has(o.code)) return new ContainerSetupError(o.code, { ...fields, message: o.message }, { cause: e });
   if (o.code in runtimeKinds) return new ContainerError(o.code, o.message, { cause: e, details: fields });

@@ -1,5 +1,6 @@
 /**
- * A streaming gzip decoder on Intel ISA-L, for layer unpacking. It decodes
+ * Streaming decoders for layer unpacking: gzip on Intel ISA-L and zstd on
+ * libzstd, both loaded at run time (dlopen). The gzip decoder: It decodes
  * 3–4× faster than zlib and runs on the libuv pool (one call at a time per
  * stream, overlapping with what the caller does with the previous output).
  * libisal.so.2 is loaded at run time: where it is missing,
@@ -11,13 +12,15 @@
  * member's CRC32 and ISIZE are checked.
  */
 import { binding } from './native.js';
-import { callNative, fromNative, GzipUnavailableError } from './errors.js';
+import { callNative, fromNative, GzipUnavailableError, ZstdUnavailableError } from './errors.js';
 
 interface GunzipBinding {
   gunzipAvailable(): string | null;
   gunzipCreate(sha256: boolean): { handle: unknown; sha256: boolean };
   gunzipRun(handle: unknown, input: Buffer, inOffset: number, inLength: number, output: Buffer, outOffset: number, outLength: number): Promise<{ consumed: number; produced: number; atEnd: boolean }>;
   gunzipFinish(handle: unknown): string | null;
+  zstdAvailable(): string | null;
+  zstdCreate(sha256: boolean): { handle: unknown; sha256: boolean };
 }
 
 const native = (): GunzipBinding => binding<GunzipBinding>();
@@ -50,11 +53,11 @@ export interface NativeGunzipOptions {
   chunkSize?: number;
 }
 
-/** A gzip stream being decoded by {@link nativeGunzip}. */
-export interface NativeGunzip {
+/** A stream being decoded by {@link nativeGunzip} or {@link nativeZstdDecompress}. */
+export interface NativeDecompression {
   /**
    * The decoded bytes, in order (single use). Fails with
-   * {@link GzipCorruptError} on invalid or truncated input; returning early
+   * {@link GzipCorruptError} (or {@link ZstdCorruptError}) on invalid or truncated input; returning early
    * stops decoding and closes the source.
    */
   chunks: AsyncIterable<Buffer>;
@@ -68,6 +71,38 @@ export interface NativeGunzip {
   sha256(): string | undefined;
   /** Whether the output is being hashed (`sha256` was asked for and this Node exports SHA256_*). */
   readonly hashing: boolean;
+}
+
+/** A gzip stream being decoded by {@link nativeGunzip}. */
+export type NativeGunzip = NativeDecompression;
+
+let zstdUnavailable: string | null | undefined;
+
+/** Why the native zstd decoder cannot run here (libzstd.so.1 missing or unusable), or undefined when it can. */
+export function nativeZstdUnavailableReason(): string | undefined {
+  if (zstdUnavailable === undefined) zstdUnavailable = native().zstdAvailable();
+  return zstdUnavailable ?? undefined;
+}
+
+/** Whether {@link nativeZstdDecompress} can run here. */
+export function isNativeZstdAvailable(): boolean {
+  return nativeZstdUnavailableReason() === undefined;
+}
+
+/**
+ * Decodes the zstd stream `source` with libzstd (ZSTD_decompressStream), the
+ * same way as {@link nativeGunzip}: on the libuv pool, one call in flight,
+ * outputs of at most `chunkSize` bytes, optional sha256. Frames in a row are
+ * concatenated (skippable frames skipped); checksums are checked; input that
+ * ends inside a frame, or is empty, fails.
+ *
+ * @throws ZstdUnavailableError when libzstd.so.1 is not usable here; ZstdCorruptError from `chunks`.
+ */
+export function nativeZstdDecompress(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: NativeGunzipOptions = {}): NativeDecompression {
+  const reason = nativeZstdUnavailableReason();
+  if (reason !== undefined) throw new ZstdUnavailableError(`native zstd unavailable: ${reason}`);
+  const b = native();
+  return decodeWith(b, callNative(() => b.zstdCreate(opts.sha256 === true)), source, opts);
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -89,7 +124,12 @@ export function nativeGunzip(source: AsyncIterable<Uint8Array> | Iterable<Uint8A
   const reason = nativeGunzipUnavailableReason();
   if (reason !== undefined) throw new GzipUnavailableError(`native gunzip unavailable: ${reason}`);
   const b = native();
-  const { handle, sha256: hashing } = callNative(() => b.gunzipCreate(opts.sha256 === true));
+  return decodeWith(b, callNative(() => b.gunzipCreate(opts.sha256 === true)), source, opts);
+}
+
+/** Drives a native decoder handle over `source` (shared by gzip and zstd). */
+function decodeWith(b: GunzipBinding, created: { handle: unknown; sha256: boolean }, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: NativeGunzipOptions): NativeDecompression {
+  const { handle, sha256: hashing } = created;
   const chunkSize = opts.chunkSize ?? 512 * 1024;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError('chunkSize must be a positive integer');
   const slabSize = Math.max(chunkSize, 4 << 20);
@@ -107,14 +147,19 @@ export function nativeGunzip(source: AsyncIterable<Uint8Array> | Iterable<Uint8A
     // frame (input, out) until the native call has settled.
     const step = async (): Promise<Buffer | null> => {
       for (;;) {
-        if (off === input.length) {
-          if (inputDone) return null;
+        if (off === input.length && !inputDone) {
           const r = await it.next();
-          if (r.done === true) { inputDone = true; return null; }
-          input = toBuffer(r.value);
+          if (r.done === true) {
+            inputDone = true;
+            input = EMPTY;
+          } else {
+            input = toBuffer(r.value);
+          }
           off = 0;
           continue;
         }
+        // At the end of the input, calls go on with no input while they produce (a decoder may
+        // hold output back: zstd flushes it then).
         // Outputs are cut from slabs: one allocation per few MiB, not per call (each fresh
         // ArrayBuffer costs page faults, and external-memory pressure brings on GCs).
         if (slab.length - slabOff < chunkSize) {
@@ -133,6 +178,7 @@ export function nativeGunzip(source: AsyncIterable<Uint8Array> | Iterable<Uint8A
         consumed += r.consumed;
         slabOff = at + r.produced;
         if (r.produced > 0) return out.subarray(at, at + r.produced);
+        if (inputDone) return null;
       }
     };
     let pending: Promise<Buffer | null> | undefined;

@@ -4,7 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { fixture, fixtureBlobPath, readFixtureManifest } from '@berth/testkit';
-import { GzipCorruptError, GzipUnavailableError, isNativeGunzipAvailable, nativeGunzip, nativeGunzipUnavailableReason } from '@berth/namespaces';
+import { spawnSync } from 'node:child_process';
+import {
+  GzipCorruptError, GzipUnavailableError, isNativeGunzipAvailable, isNativeZstdAvailable, nativeGunzip, nativeGunzipUnavailableReason,
+  nativeZstdDecompress, nativeZstdUnavailableReason, ZstdCorruptError, ZstdUnavailableError,
+} from '@berth/namespaces';
 
 /** ISA-L (libisal2) is optional; where it is missing these tests check the reported reason instead. */
 const isal = isNativeGunzipAvailable();
@@ -166,4 +170,73 @@ t0('gunzip: stopping early closes the source and leaves no call running', async 
     if (++n === 3) break;
   }
   t.true(closed);
+});
+
+// zstd on libzstd.so.1: compared with the zstd CLI (Debian zstd) as the reference.
+const zstdOk = isNativeZstdAvailable();
+const hasZstdCli = spawnSync('zstd', ['--version']).status === 0;
+const z0 = zstdOk && hasZstdCli ? test : test.skip;
+
+function zstdCli(args: string[], input: Buffer): { status: number | null; out: Buffer } {
+  const r = spawnSync('zstd', [...args, '-q', '-c'], { input, maxBuffer: 1 << 30 });
+  return { status: r.status, out: r.stdout };
+}
+
+async function zstdNative(chunks: Buffer[], opts: { sha256?: boolean; chunkSize?: number } = {}): Promise<{ out: Buffer; sha256: string | undefined; consumed: number }> {
+  const g = nativeZstdDecompress(chunks, opts);
+  const parts: Buffer[] = [];
+  for await (const c of g.chunks) parts.push(c);
+  return { out: Buffer.concat(parts), sha256: g.sha256(), consumed: g.compressedSize() };
+}
+
+async function zstdCorrupt(t: ExecutionContext, input: Buffer): Promise<void> {
+  t.not(zstdCli(['-d'], input).status, 0);
+  const e = await t.throwsAsync(zstdNative(pieces(input, 1000)));
+  t.true(e instanceof ZstdCorruptError, String(e));
+  t.is((e as ZstdCorruptError).code, 'ERR_NS_ZSTD_CORRUPT');
+}
+
+test('zstd: availability is reported either way', (t) => {
+  if (zstdOk) t.is(nativeZstdUnavailableReason(), undefined);
+  else {
+    const e = t.throws(() => nativeZstdDecompress([Buffer.alloc(4)]));
+    t.true(e instanceof ZstdUnavailableError);
+  }
+});
+
+z0('zstd: the fixture image layers (oci-zstd) decode as the zstd CLI does, with the same sha256', async (t) => {
+  const image = fixture('multilayer', 'oci-zstd');
+  const m = JSON.parse(readFixtureManifest(image).bytes.toString()) as { layers: Array<{ digest: string; size: number }> };
+  for (const l of m.layers) {
+    const blob = fs.readFileSync(fixtureBlobPath(image, l.digest));
+    const want = zstdCli(['-d'], blob).out;
+    const got = await zstdNative(pieces(blob, 1 << 20), { sha256: true });
+    t.true(got.out.equals(want), l.digest);
+    t.is(got.sha256, createHash('sha256').update(want).digest('hex'));
+    t.is(got.consumed, l.size);
+  }
+});
+
+z0('zstd: several frames (with checksums, a skippable frame), small and 1-byte input chunks and outputs', async (t) => {
+  const a = zstdCli(['-3', '--check'], text).out;
+  const b = zstdCli(['-19', '--no-check'], randomBytes(100_000)).out;
+  const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0]), Buffer.from('skip')]);
+  const all = Buffer.concat([a, skippable, b]);
+  const want = zstdCli(['-d'], all).out;
+  t.true((await zstdNative([all], { chunkSize: 4096 })).out.equals(want));
+  t.true((await zstdNative(pieces(all, 97), { chunkSize: 1000 })).out.equals(want));
+  const small = Buffer.concat([zstdCli(['--check'], Buffer.from('tiny ')).out, skippable, zstdCli([], Buffer.from('frames')).out]);
+  t.is((await zstdNative(pieces(small, 1), { chunkSize: 1 })).out.toString(), 'tiny frames');
+});
+
+z0('zstd: empty, truncated, a bad checksum, garbage after a frame → ERR_NS_ZSTD_CORRUPT', async (t) => {
+  const e = await t.throwsAsync(zstdNative([]));
+  t.is((e as ZstdCorruptError).code, 'ERR_NS_ZSTD_CORRUPT');
+  const frame = zstdCli(['--check'], text).out;
+  await zstdCorrupt(t, frame.subarray(0, frame.length >> 1));
+  await zstdCorrupt(t, frame.subarray(0, frame.length - 1));
+  const badSum = Buffer.from(frame);
+  badSum[badSum.length - 1] = badSum[badSum.length - 1]! ^ 0xff;
+  await zstdCorrupt(t, badSum);
+  await zstdCorrupt(t, Buffer.concat([frame, Buffer.from('garbage after the frame')]));
 });

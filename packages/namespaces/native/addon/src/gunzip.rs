@@ -15,6 +15,11 @@
 //! after a member, a zero byte ends the stream (padding: the rest is
 //! ignored), anything else starts another member (garbage fails there).
 //!
+//! The same handle functions drive a zstd decoder on libzstd.so.1 (also
+//! dlopen'd): `zstdCreate(sha256)` returns a handle for `gunzipRun` and
+//! `gunzipFinish`; frames in a row are concatenated, checksums checked by
+//! libzstd, and input that ends inside a frame is an error.
+//!
 //! The sha256 of the output (a layer's diffId) is optionally computed on the
 //! same pool thread with the OpenSSL that Node exports (SHA256_Init/Update/
 //! Final, found with dlsym in the process); when those are missing the
@@ -64,6 +69,80 @@ struct Sha {
 }
 
 static ISAL: OnceLock<Result<Isal, String>> = OnceLock::new();
+static ZSTD: OnceLock<Result<Zstd, String>> = OnceLock::new();
+
+#[repr(C)]
+struct ZstdInBuffer {
+    src: *const c_void,
+    size: usize,
+    pos: usize,
+}
+
+#[repr(C)]
+struct ZstdOutBuffer {
+    dst: *mut c_void,
+    size: usize,
+    pos: usize,
+}
+
+type ZstdCreateFn = unsafe extern "C" fn() -> *mut c_void;
+type ZstdFreeFn = unsafe extern "C" fn(*mut c_void) -> usize;
+type ZstdDecompressFn = unsafe extern "C" fn(*mut c_void, *mut ZstdOutBuffer, *mut ZstdInBuffer) -> usize;
+type ZstdIsErrorFn = unsafe extern "C" fn(usize) -> u32;
+type ZstdErrorNameFn = unsafe extern "C" fn(usize) -> *const std::ffi::c_char;
+
+/// The libzstd streaming decoder functions (a stable ABI).
+struct Zstd {
+    create: ZstdCreateFn,
+    free: ZstdFreeFn,
+    decompress: ZstdDecompressFn,
+    is_error: ZstdIsErrorFn,
+    error_name: ZstdErrorNameFn,
+}
+
+/// A known frame (`"berth: zstd decode self-test, "` × 2) decoded once at load.
+const ZSTD_SELF_TEST: [u8; 46] = [
+    40, 181, 47, 253, 0, 88, 45, 1, 0, 240, 98, 101, 114, 116, 104, 58, 32, 122, 115, 116, 100, 32, 100, 101, 99, 111, 100, 101, 32, 115, 101, 108, 102, 45,
+    116, 101, 115, 116, 44, 32, 1, 0, 6, 81, 57, 1,
+];
+
+fn load_zstd() -> Result<Zstd, String> {
+    let h = unsafe { libc::dlopen(c"libzstd.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if h.is_null() {
+        return Err(dl_error());
+    }
+    let f = |name: &CStr| {
+        let p = unsafe { sym(h, name) };
+        if p.is_null() {
+            Err(format!("libzstd.so.1 lacks {}", name.to_string_lossy()))
+        } else {
+            Ok(p)
+        }
+    };
+    let z = unsafe {
+        Zstd {
+            create: std::mem::transmute::<*mut c_void, ZstdCreateFn>(f(c"ZSTD_createDStream")?),
+            free: std::mem::transmute::<*mut c_void, ZstdFreeFn>(f(c"ZSTD_freeDStream")?),
+            decompress: std::mem::transmute::<*mut c_void, ZstdDecompressFn>(f(c"ZSTD_decompressStream")?),
+            is_error: std::mem::transmute::<*mut c_void, ZstdIsErrorFn>(f(c"ZSTD_isError")?),
+            error_name: std::mem::transmute::<*mut c_void, ZstdErrorNameFn>(f(c"ZSTD_getErrorName")?),
+        }
+    };
+    let mut d = Inflater::new_zstd(&z, false).ok_or("ZSTD_createDStream failed")?;
+    let mut out = vec![0u8; 256];
+    let expected = b"berth: zstd decode self-test, ".repeat(2);
+    let ok = matches!(d.run_zstd(&z, &ZSTD_SELF_TEST, &mut out), Ok((c, p)) if c == ZSTD_SELF_TEST.len() && out[..p] == expected[..]) && d.finish().is_ok();
+    d.free_zstd(&z);
+    if ok {
+        Ok(z)
+    } else {
+        Err("libzstd.so.1 failed the decode self-test".to_string())
+    }
+}
+
+fn zstd() -> Result<&'static Zstd, String> {
+    ZSTD.get_or_init(load_zstd).as_ref().map_err(|e| e.clone())
+}
 static SHA: OnceLock<Option<Sha>> = OnceLock::new();
 
 /// Room for OpenSSL's SHA256_CTX (112 bytes), with margin.
@@ -148,10 +227,33 @@ enum Phase {
 }
 
 struct Inflater {
-    /// `struct inflate_state`, 8-byte aligned.
+    /// `struct inflate_state`, 8-byte aligned (empty for zstd).
     state: Vec<u64>,
     phase: Phase,
     sha_ctx: Option<Vec<u64>>,
+    /// The libzstd stream when this decodes zstd.
+    zstd: Option<ZstdState>,
+}
+
+struct ZstdState {
+    ds: *mut c_void,
+    /// Some input was decoded.
+    started: bool,
+    /// The last call left a frame unfinished (more input or output to come).
+    in_frame: bool,
+}
+
+// The stream is only used under the handle's mutex, by one thread at a time.
+unsafe impl Send for ZstdState {}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        if self.zstd.is_some() {
+            if let Ok(z) = zstd() {
+                self.free_zstd(z);
+            }
+        }
+    }
 }
 
 /// A failure of `isal_inflate`: the stream is not valid gzip.
@@ -171,7 +273,79 @@ impl Inflater {
         } else {
             None
         };
-        Inflater { state: vec![0u64; words], phase: Phase::Start, sha_ctx }
+        Inflater { state: vec![0u64; words], phase: Phase::Start, sha_ctx, zstd: None }
+    }
+
+    fn sha_ctx(sha256: bool) -> Option<Vec<u64>> {
+        if !sha256 {
+            return None;
+        }
+        sha().map(|s| {
+            let mut ctx = vec![0u64; SHA_CTX_WORDS];
+            unsafe { (s.init)(ctx.as_mut_ptr() as *mut c_void) };
+            ctx
+        })
+    }
+
+    fn new_zstd(z: &Zstd, sha256: bool) -> Option<Inflater> {
+        let ds = unsafe { (z.create)() };
+        if ds.is_null() {
+            return None;
+        }
+        Some(Inflater { state: Vec::new(), phase: Phase::Start, sha_ctx: Self::sha_ctx(sha256), zstd: Some(ZstdState { ds, started: false, in_frame: false }) })
+    }
+
+    fn free_zstd(&mut self, z: &Zstd) {
+        if let Some(st) = self.zstd.take() {
+            unsafe { (z.free)(st.ds) };
+        }
+    }
+
+    fn hash(&mut self, bytes: &[u8]) {
+        if let Some(ctx) = self.sha_ctx.as_mut() {
+            if !bytes.is_empty() {
+                let s = sha().expect("sha256 context without sha256");
+                unsafe { (s.update)(ctx.as_mut_ptr() as *mut c_void, bytes.as_ptr() as *const c_void, bytes.len()) };
+            }
+        }
+    }
+
+    /// Decodes zstd from `input` into `output` until the input is used up or the output is
+    /// full (and nothing is left to flush); returns (consumed, produced).
+    fn run_zstd(&mut self, z: &Zstd, input: &[u8], output: &mut [u8]) -> JsResult<(usize, usize)> {
+        let mut i = 0usize;
+        let mut o = 0usize;
+        loop {
+            if o == output.len() {
+                break;
+            }
+            let st = self.zstd.as_mut().expect("zstd state");
+            let mut inb = ZstdInBuffer { src: unsafe { input.as_ptr().add(i) } as *const c_void, size: input.len() - i, pos: 0 };
+            let mut outb = ZstdOutBuffer { dst: unsafe { output.as_mut_ptr().add(o) } as *mut c_void, size: output.len() - o, pos: 0 };
+            let ret = unsafe { (z.decompress)(st.ds, &mut outb, &mut inb) };
+            if unsafe { (z.is_error)(ret) } != 0 {
+                let name = unsafe { CStr::from_ptr((z.error_name)(ret)) }.to_string_lossy().into_owned();
+                return Err(JsError::new("ERR_NS_ZSTD_CORRUPT", format!("zstd stream: {name}")));
+            }
+            if inb.pos > 0 || outb.pos > 0 {
+                // Only a call that moved says where we are: with no input at a frame boundary,
+                // libzstd returns the size of the next frame's header as a hint.
+                st.started = true;
+                st.in_frame = ret != 0;
+            }
+            let (ci, co) = (inb.pos, outb.pos);
+            self.hash(&output[o..o + co]);
+            i += ci;
+            o += co;
+            if ci == 0 && co == 0 {
+                if i < input.len() {
+                    // libzstd buffers what it cannot use yet, so with room on both sides it moves.
+                    return Err(JsError::new("ERR_NS_ZSTD_CORRUPT", "zstd stream: decoder made no progress"));
+                }
+                break;
+            }
+        }
+        Ok((i, o))
     }
 
     fn base(&mut self) -> *mut u8 {
@@ -264,11 +438,17 @@ impl Inflater {
         Ok((i, o))
     }
 
-    /// Checks the stream ended at a member boundary; the sha256 of the output when kept.
+    /// Checks the stream ended at a member (or frame) boundary; the sha256 of the output when kept.
     fn finish(&mut self) -> JsResult<Option<[u8; 32]>> {
-        match self.phase {
-            Phase::Boundary | Phase::Done => {}
-            Phase::Start | Phase::Member => return Err(corrupt("gzip stream: unexpected end of file", 0)),
+        if let Some(st) = self.zstd.as_ref() {
+            if !st.started || st.in_frame {
+                return Err(JsError::new("ERR_NS_ZSTD_CORRUPT", "zstd stream: unexpected end of input"));
+            }
+        } else {
+            match self.phase {
+                Phase::Boundary | Phase::Done => {}
+                Phase::Start | Phase::Member => return Err(corrupt("gzip stream: unexpected end of file", 0)),
+            }
         }
         Ok(self.sha_ctx.take().map(|mut ctx| {
             let mut md = [0u8; 32];
@@ -315,6 +495,20 @@ fn buffer_range(env: Env, v: napi_value, off: napi_value, len: napi_value, what:
     Ok((unsafe { (data as *mut u8).add(off as usize) }, len as usize))
 }
 
+fn zstd_available(env: Env, _a: &[napi_value]) -> JsResult<napi_value> {
+    match zstd() {
+        Ok(_) => env.null(),
+        Err(reason) => env.string(&reason),
+    }
+}
+
+fn zstd_create(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
+    let z = zstd().map_err(|r| JsError::new("ERR_NS_ZSTD_UNAVAILABLE", format!("native zstd unavailable: {r}")))?;
+    let sha256 = !env.is_nullish(a[0])? && env.get_bool(a[0])?;
+    let inf = Inflater::new_zstd(z, sha256).ok_or_else(|| JsError::new("ERR_NS_INTERNAL", "ZSTD_createDStream failed"))?;
+    wrap(env, inf)
+}
+
 fn available(env: Env, _a: &[napi_value]) -> JsResult<napi_value> {
     match isal() {
         Ok(_) => env.null(),
@@ -325,7 +519,11 @@ fn available(env: Env, _a: &[napi_value]) -> JsResult<napi_value> {
 fn create(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     let isal = isal().map_err(|r| JsError::new("ERR_NS_GZIP_UNAVAILABLE", format!("native gunzip unavailable: {r}")))?;
     let sha256 = !env.is_nullish(a[0])? && env.get_bool(a[0])?;
-    let inf = Inflater::new(isal, sha256);
+    wrap(env, Inflater::new(isal, sha256))
+}
+
+/// A handle object `{ handle, sha256 }` for a decoder.
+fn wrap(env: Env, inf: Inflater) -> JsResult<napi_value> {
     let hashing = inf.sha_ctx.is_some();
     let shared: Box<Shared> = Box::new(Arc::new(Mutex::new(inf)));
     let mut ext = ptr::null_mut();
@@ -352,22 +550,26 @@ struct Job {
 
 unsafe extern "C" fn execute(_env: napi_env, data: *mut c_void) {
     let job = &mut *(data as *mut Job);
-    let isal = match isal() {
-        Ok(i) => i,
-        Err(r) => {
-            job.result = Some(Err(JsError::new("ERR_NS_GZIP_UNAVAILABLE", r)));
-            return;
-        }
-    };
     let input = std::slice::from_raw_parts(job.input, job.in_len);
     let output = std::slice::from_raw_parts_mut(job.output, job.out_len);
     let mut inf = match job.inf.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inf.run(isal, input, output)));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if inf.zstd.is_some() {
+            let z = zstd().map_err(|r| JsError::new("ERR_NS_ZSTD_UNAVAILABLE", r))?;
+            inf.run_zstd(z, input, output)
+        } else {
+            let isal = isal().map_err(|r| JsError::new("ERR_NS_GZIP_UNAVAILABLE", r))?;
+            inf.run(isal, input, output)
+        }
+    }));
     job.result = Some(match r {
-        Ok(Ok((c, p))) => Ok((c, p, matches!(inf.phase, Phase::Boundary | Phase::Done))),
+        Ok(Ok((c, p))) => Ok((c, p, match inf.zstd.as_ref() {
+            Some(st) => st.started && !st.in_frame,
+            None => matches!(inf.phase, Phase::Boundary | Phase::Done),
+        })),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(JsError::new("ERR_NS_INTERNAL", "native panic in gunzip")),
     });
@@ -441,5 +643,7 @@ pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     napi::export(env, exports, "gunzipCreate", create)?;
     napi::export(env, exports, "gunzipRun", run)?;
     napi::export(env, exports, "gunzipFinish", finish)?;
+    napi::export(env, exports, "zstdAvailable", zstd_available)?;
+    napi::export(env, exports, "zstdCreate", zstd_create)?;
     Ok(())
 }
