@@ -5,7 +5,8 @@
  * tool), so the runtime path is what is compared.
  *
  * Group "CLI": `berth run --rm` (the example binary: a fresh Node process
- * each run, no daemon) against `docker run --rm` (dockerd 20.10 started
+ * each run, no daemon; its bundle made at setup and pinned for the group,
+ * see pinnedBerthMain) against `docker run --rm` (dockerd 20.10 started
  * here with the flags of /work/shared/PEERS.md and stopped afterwards) and
  * `podman run --rm` (its own storage and config in a temp dir; with runc,
  * since podman's default crun refuses this host's hybrid cgroups); plus
@@ -29,7 +30,28 @@ import { closeEmbedded, createDefaults, openEmbedded, podmanEnv as writePodmanCo
 
 const f = fixture('busybox', 'oci-gzip');
 // The CLI's binary (the package's bin), run as `node <bin>`, as its shebang line does.
-const berthMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth/dist/src/main.cjs');
+const berthExample = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../examples/berth');
+const berthMain = path.join(berthExample, 'dist/src/main.cjs');
+
+/**
+ * The binary pinned for the group: main.cjs and its two helpers copied beside
+ * a bundle made now (the package's own `scripts/bundle.mjs`, the same script
+ * and code as `dist/bundle`) whose inputs.json is dated ahead. main.cjs runs
+ * its bundle only while no package it was made from has been rebuilt since;
+ * in a checkout where other work rebuilds packages meanwhile, the real binary
+ * would switch to the modules halfway through the runs, and the rows would
+ * mix the two. Returns the pinned main.cjs.
+ */
+async function pinnedBerthMain(dir: string): Promise<string> {
+  const src = path.join(dir, 'cli', 'src');
+  await fs.mkdir(src, { recursive: true });
+  for (const f of ['main.cjs', 'bundle-check.cjs', 'bundle-run.cjs']) await fs.copyFile(path.join(berthExample, 'dist/src', f), path.join(src, f));
+  const bundle = path.join(dir, 'cli', 'bundle');
+  await runCommand(process.execPath, [path.join(berthExample, 'scripts/bundle.mjs'), '--outdir', bundle], { output: 'ignore' });
+  const inputs = path.join(bundle, 'inputs.json');
+  await fs.writeFile(inputs, JSON.stringify({ ...JSON.parse(await fs.readFile(inputs, 'utf8')), startedMs: Date.now() + 24 * 3600_000 }));
+  return path.join(src, 'main.cjs');
+}
 const isRoot = () => process.getuid?.() === 0;
 
 const { acquire, release } = sharedRegistry();
@@ -46,7 +68,8 @@ function cliGroup(): Benchmark[] {
   let podmanEnv: NodeJS.ProcessEnv = {};
   let podmanRef = '';
 
-  const berthArgs = (...args: string[]) => [berthMain, '--root', path.join(berthDir!.path, 'root'), '--run-root', path.join(berthDir!.path, 'run'), ...args];
+  let pinnedMain = berthMain;
+  const berthArgs = (...args: string[]) => [pinnedMain, '--root', path.join(berthDir!.path, 'root'), '--run-root', path.join(berthDir!.path, 'run'), ...args];
 
   return [
     {
@@ -55,6 +78,7 @@ function cliGroup(): Benchmark[] {
       async setup() {
         berthRef = refOf(await acquire());
         berthDir = await tempDir('engine-run-bench');
+        pinnedMain = await pinnedBerthMain(berthDir.path);
         await runCommand(process.execPath, berthArgs('pull', '-q', berthRef), { output: 'ignore' });
       },
       async run() {
