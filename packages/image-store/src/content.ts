@@ -142,9 +142,10 @@ export interface ContentWriter {
  *
  * `stage(writer)` checks the writer's size and digest at once (commit's
  * checks and errors: a mismatch discards the ingest) and holds its ingest;
- * the writer takes no more bytes. `commit()` makes everything staged so far
- * durable and then visible: the local store fsyncs every staged data file
- * (issued together), then, under one metadata lock, renames each into
+ * the writer takes no more bytes (the local store starts the data file's
+ * fsync right there, in the background). `commit()` makes everything staged
+ * so far durable and then visible: the local store waits for those fsyncs,
+ * then, under one metadata lock, renames each into
  * `blobs/`, fsyncs each directory once and edits each lease once. A staged
  * blob is never visible before `commit`, and its bytes are on disk before
  * it is, so a crash at any point leaves each staged blob either visible and

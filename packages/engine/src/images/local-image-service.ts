@@ -257,14 +257,16 @@ export class LocalImageService implements ImageService {
       manifestDesc = { mediaType: fetched.descriptor.mediaType ?? manifestDesc.mediaType, digest: fetched.descriptor.digest, size: fetched.bytes.length };
       let downloaded = false;
 
-      // The manifest blob is written now, beside the layers (it is held by the lease; only the tag at the end makes it visible).
-      const manifestStored = this.#stageBytes(batch, manifestDesc, fetched.bytes, lease, signal);
-      manifestStored.catch(() => undefined);
       const layers = manifest.layers;
       // The config is read from the registry into memory and parsed as soon as its digest checks
       // out (staged beside the layers); its request goes out first: the unpack waits for it.
       const configFetched = this.#fetchConfig(fetcher, manifest.config, batch, lease, signal);
       configFetched.catch(() => undefined);
+      const configIn = configFetched.then(noop, noop);
+      // The manifest blob is staged once the config is in (see the layer downloads below), beside
+      // the layers (it is held by the lease; only the tag at the end makes it visible).
+      const manifestStored = configIn.then(() => this.#stageBytes(batch, manifestDesc, fetched.bytes, lease, signal));
+      manifestStored.catch(() => undefined);
       const present = await Promise.all(layers.map((l) => this.store.info(l.digest).then(() => true, () => false)));
       for (let i = 0; i < layers.length; i++) {
         if (!present[i]) emit({ status: 'Pulling fs layer', id: shortDigest(layers[i]!.digest), progressDetail: {} });
@@ -277,7 +279,10 @@ export class LocalImageService implements ImageService {
       // Downloads stop when the pull fails (the caller's signal, or a failed unpack): partial ingests stay, resumable.
       const stop = new AbortController();
       const dlSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-      const downloads = this.#downloadAll(fetcher, layers, present, feeds, batch, lease, emit, dlSignal);
+      // The layer GETs go out now; their ingests are opened once the config is
+      // in (a few synchronous file creations each, which would delay the
+      // config's answer, and with it the snapshots' prepare, the unpack's start).
+      const downloads = this.#downloadAll(fetcher, layers, present, feeds, batch, lease, emit, dlSignal, configIn);
       // Failures are handled where each is awaited (or in the finally below), never left unhandled meanwhile.
       for (const d of downloads) d.catch(() => undefined);
       const configStored = configFetched.then((c) => c.stored);
@@ -429,7 +434,7 @@ export class LocalImageService implements ImageService {
    */
   #downloadAll(
     fetcher: Fetcher, layers: Descriptor[], present: boolean[], feeds: Array<LayerFeed | undefined>, batch: CommitBatch, lease: PullLease,
-    emit: (p: ImageProgress) => void, signal?: AbortSignal,
+    emit: (p: ImageProgress) => void, signal?: AbortSignal, gate?: Promise<void>,
   ): Promise<boolean>[] {
     let running = 0;
     const queue: Array<() => void> = [];
@@ -450,7 +455,7 @@ export class LocalImageService implements ImageService {
       }
       const release = await slot(id);
       try {
-        const written = await this.#fetchBlob(fetcher, layer, batch, lease, signal, emit, id, feeds[i]);
+        const written = await this.#fetchBlob(fetcher, layer, batch, lease, signal, emit, id, feeds[i], gate);
         emit({ status: 'Download complete', id, progressDetail: {} });
         return written;
       } catch (e) {
@@ -477,7 +482,7 @@ export class LocalImageService implements ImageService {
    */
   async #fetchBlob(
     fetcher: Fetcher, desc: Descriptor, batch: CommitBatch, lease: PullLease, signal?: AbortSignal, emit?: (p: ImageProgress) => void, id?: string,
-    feed?: LayerFeed,
+    feed?: LayerFeed, gate?: Promise<void>,
   ): Promise<boolean> {
     const ref = `pull-${desc.digest}`;
     // The GET from the first byte goes out beside the writer's open (almost
@@ -491,6 +496,7 @@ export class LocalImageService implements ImageService {
       void early?.then((b) => b.destroy(), () => undefined);
       early = undefined;
     };
+    await gate;
     for (let attempt = 0; ; attempt++) {
       let w: ContentWriter;
       try {

@@ -1,9 +1,9 @@
 /**
  * The local store's {@link CommitBatch}: staged writers keep their data file
- * open (unsynced) and their ingest lock. `commit` fsyncs every staged data
- * file (issued together: on a journalling filesystem the first flush carries
- * most of the rest, where one fsync per blob, in turn, would each wait behind
- * everything else dirty), closes them, then publishes them all under one
+ * open and their ingest lock; each stage starts its file's fsync in the
+ * background (all bytes are written by then), so a blob's flush overlaps
+ * whatever the caller does next (a pull: the unpack) instead of waiting at
+ * the end. `commit` waits for those fsyncs, closes the files, then publishes them all under one
  * metadata lock (renames, one fsync per directory, one edit per lease), and
  * finally removes the published ingests and releases their locks.
  *
@@ -70,8 +70,9 @@ export class LocalBatch implements CommitBatch {
     const items = entries.flatMap((e) => ('staged' in e ? [e.staged] : []));
     try {
       throwIfAborted(options.signal, 'commit batch');
-      // Durability first: every staged byte on disk before anything is renamed.
-      await Promise.all(items.map((i) => i.fh.sync()));
+      // Durability first: every staged byte on disk before anything is renamed
+      // (each fsync was started by its stage, so most are done by now).
+      await Promise.all(items.map((i) => i.synced));
     } catch (e) {
       await release(items);
       if (e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('ERR_')) throw e;

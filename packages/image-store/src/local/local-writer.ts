@@ -20,7 +20,7 @@ import { verifyCommit, writerWritable } from '../internal/common.js';
 import type { Writable } from 'node:stream';
 import { fchmodSync, fstatSync, futimesSync } from 'node:fs';
 
-/** A verified ingest held by a batch: its data file still open (unsynced) and its ingest lock held. */
+/** A verified ingest held by a batch: its data file still open, its fsync started, its ingest lock held. */
 export interface StagedIngest {
   ref: string;
   dir: string;
@@ -30,6 +30,8 @@ export interface StagedIngest {
   labels: Record<string, string> | undefined;
   lease: string | undefined;
   fh: fs.FileHandle;
+  /** The data file's fsync, started by `stage` (settles once the bytes are on disk). */
+  synced: Promise<void>;
   lock: HeldLock;
 }
 
@@ -244,16 +246,20 @@ export class LocalWriter implements ContentWriter {
   }
 
   /**
-   * Commit's checks without the sync and the publish: hands the open data
-   * file and the ingest lock to the caller (a batch), which must sync the
-   * file before publishing it, and release the lock. The writer is closed.
+   * Commit's checks without waiting for the sync and without the publish:
+   * starts the data file's fsync in the background (every byte is written
+   * by now; the flush runs while the caller goes on) and hands the open file
+   * and the ingest lock to the caller (a batch), which must wait for
+   * `synced` before publishing it, and release the lock. The writer is closed.
    */
   async stage(options: CommitOptions = {}): Promise<StagedIngest> {
     const digest = await this.verify(options, false);
     this.closed = true;
+    const synced = this.fh.sync();
+    synced.catch(() => undefined);
     return {
       ref: this.ref, dir: this.dir, dataFile: path.join(this.dir, 'data'), digest, size: this.size,
-      labels: options.labels, lease: this.lease, fh: this.fh, lock: this.lock,
+      labels: options.labels, lease: this.lease, fh: this.fh, synced, lock: this.lock,
     };
   }
 
