@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { SnapshotKind, Usage } from '../snapshotter.js';
+import { writeDurablyOffThread } from './sync-group.js';
 
 /** One snapshot as stored. */
 export interface StoredSnapshot {
@@ -40,12 +41,12 @@ export function readMetadata(path: string): StoredMetadata {
   return m;
 }
 
-/** Replaces the metadata file atomically and durably. */
-export function writeMetadata(path: string, m: StoredMetadata): void {
+/** Replaces the file at `path` with `text` atomically and durably (temp file, fsync, rename, fsync of the directory). */
+export function writeFileDurably(path: string, text: string): void {
   const tmp = `${path}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o600);
   try {
-    fs.writeSync(fd, JSON.stringify(m));
+    fs.writeSync(fd, text);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -59,12 +60,25 @@ export function writeMetadata(path: string, m: StoredMetadata): void {
   }
 }
 
-/** {@link writeMetadata} on the thread pool: its fsyncs never block the main thread. */
+/** Replaces the metadata file atomically and durably. */
+export function writeMetadata(path: string, m: StoredMetadata): void {
+  writeFileDurably(path, JSON.stringify(m));
+}
+
+/**
+ * {@link writeMetadata} off the main thread: its fsyncs never block it. On
+ * the syncfs thread when that is online (one round trip: under load each
+ * thread-pool hop of the step-by-step write cost milliseconds, and a prepare
+ * waits for this write), else step by step on the thread pool.
+ */
 export async function writeMetadataAsync(path: string, m: StoredMetadata): Promise<void> {
+  const text = JSON.stringify(m);
+  const onThread = writeDurablyOffThread(path, text);
+  if (onThread !== undefined) return onThread;
   const tmp = `${path}.tmp`;
   const fh = await fsp.open(tmp, 'w', 0o600);
   try {
-    await fh.writeFile(JSON.stringify(m));
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();

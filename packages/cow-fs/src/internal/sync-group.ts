@@ -77,6 +77,22 @@ export function syncfsOffThread(path: string): Promise<void> {
   });
 }
 
+/**
+ * Replaces the file at `path` with `text` durably (see metadata.ts's
+ * writeFileDurably) on the syncfs thread, when it is online; undefined
+ * otherwise (the caller writes another way).
+ */
+export function writeDurablyOffThread(path: string, text: string): Promise<void> | undefined {
+  const w = workerOnline ? worker : undefined;
+  if (w === undefined) return undefined;
+  const id = ++seq;
+  w.ref();
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    w.postMessage({ id, path, text });
+  });
+}
+
 /** One filesystem's group syncfs; see the module comment. */
 export class SyncGroup {
   private running: Promise<void> | undefined;

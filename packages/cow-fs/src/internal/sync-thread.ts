@@ -1,18 +1,21 @@
 /**
  * The body of the syncfs thread (see sync-group.ts): runs syncfs(2) for each
- * requested path, one at a time, and answers with the outcome.
+ * requested path, or a durable file replace (metadata), one at a time, and
+ * answers with the outcome.
  */
 import { parentPort } from 'node:worker_threads';
 import { syncfs } from '@berth/namespaces';
+import { writeFileDurably } from './metadata.js';
 
-/** A request from the main thread. */
-export interface SyncRequest { id: number; path: string }
+/** A request from the main thread: syncfs of `path`, or, with `text`, replace the file at `path` durably. */
+export interface SyncRequest { id: number; path: string; text?: string }
 /** The answer: `error` carries the native error's fields when syncfs failed. */
 export interface SyncReply { id: number; error?: { message: string; code?: string; errnoCode?: string; syscall?: string; path?: string } }
 
 parentPort?.on('message', (m: SyncRequest) => {
   try {
-    syncfs(m.path);
+    if (m.text === undefined) syncfs(m.path);
+    else writeFileDurably(m.path, m.text);
     parentPort!.postMessage({ id: m.id } satisfies SyncReply);
   } catch (e) {
     const x = e as { message?: string; code?: string; errnoCode?: string; syscall?: string; path?: string };
