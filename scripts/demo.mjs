@@ -23,7 +23,7 @@ for (const f of listFixtures()) {
 }
 console.log(`berth demo: local registry ${url} serves ${served.join(', ')}\n`);
 
-const main = path.join(root, 'examples/berth/dist/src/main.js');
+const main = path.join(root, 'examples/berth/dist/src/main.cjs');
 if (!fs.existsSync(main)) {
   console.log('building berth (npm run build)…');
   execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
