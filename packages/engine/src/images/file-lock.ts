@@ -3,8 +3,12 @@
  * daemonless), for the image service's read-modify-write of its metadata
  * and names. Created with O_EXCL and holding `<pid> <start ticks>`; a lock
  * whose holder is gone (no such process, or a reused pid) is broken.
+ * Taking and releasing it are synchronous calls (create, write, close,
+ * unlink): on the libuv pool each would queue behind long jobs (a layer's
+ * writes, fsyncs), and a lock round took tens of milliseconds of waiting.
  */
 import fs from 'node:fs/promises';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
 
@@ -14,8 +18,8 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, signal
   for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
     signal?.throwIfAborted();
     try {
-      const fh = await fs.open(file, 'wx', 0o600);
-      try { await fh.writeFile(me); } finally { await fh.close(); }
+      const fd = openSync(file, 'wx', 0o600);
+      try { writeSync(fd, me); } finally { closeSync(fd); }
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -34,6 +38,6 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, signal
   try {
     return await fn();
   } finally {
-    await fs.unlink(file).catch(() => undefined);
+    try { unlinkSync(file); } catch { /* gone */ }
   }
 }

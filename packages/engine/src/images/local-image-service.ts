@@ -25,6 +25,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -47,7 +48,7 @@ import type {
   ListImagesOptions, PruneImagesOptions, PruneImagesResult, PullOptions, PullResult, PushImageOptions, RemoveImageOptions,
   ResolvedImage,
 } from '../images.js';
-import { atomicWriteJson, readJsonIfExists } from '../internal/atomic.js';
+import { atomicWriteJson } from '../internal/atomic.js';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
 import {
   ImageAmbiguousIdError, ImageConflictError, ImageDiffIdMismatchError, ImageInUseError, ImageInvalidError, ImageNotFoundError,
@@ -1185,7 +1186,13 @@ export class LocalImageService implements ImageService {
   }
 
   async #readMeta(): Promise<Meta> {
-    const m = await readJsonIfExists<Partial<Meta>>(this.#metaFile);
+    // A small file read synchronously (on the libuv pool it would queue behind long jobs).
+    let m: Partial<Meta> | undefined;
+    try {
+      m = JSON.parse(readFileSync(this.#metaFile, 'utf8')) as Partial<Meta>;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
     return { dangling: m?.dangling ?? {}, tagged: m?.tagged ?? {} };
   }
 

@@ -552,10 +552,14 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
   /** @internal Reads and checks index.json. */
   async readIndex(): Promise<OciIndex> {
     const file = path.join(this.root, 'index.json');
-    const bytes = await fs.readFile(file).catch((e) => {
+    // (A small file read synchronously: on the libuv pool it would queue behind long jobs.)
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (e) {
       if (isEnoent(e)) throw new StoreCorruptLayoutError(file, 'missing');
       throw new StoreIoError(`read ${file}`, e);
-    });
+    }
     return parseIndex(bytes, file);
   }
 
@@ -593,9 +597,10 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
       for (const provider of this.roots) {
         for await (const d of provider()) digests.push(parseDigest(d));
       }
+      // (Synchronous stats and reads of small manifests: on the libuv pool each would queue behind long jobs.)
       const marked = await markReachable({
-        size: async (d) => (await fs.stat(this.blobPath(d)).catch(() => undefined))?.size,
-        read: async (d) => fs.readFile(this.blobPath(d)),
+        size: async (d) => { try { return statSync(this.blobPath(d)).size; } catch { return undefined; } },
+        read: async (d) => readFileSync(this.blobPath(d)),
         labels: async (d) => (await readJson<Record<string, string>>(this.labelsPath(d)).catch(() => undefined)) ?? {},
       }, index.manifests, digests, options.signal);
       // Sweep: only the unmarked blobs are touched (a stat for the size, the unlinks), all at once.
