@@ -618,10 +618,10 @@ export class LocalImageService implements ImageService {
   /**
    * Unpacks layers `from`… concurrently, each into an active snapshot over the
    * previous one's active snapshot (`activeParent`), each apply waiting for
-   * the layers below only where an entry needs them (`lowersReady`). Once all
-   * are applied and their blobs verified (staged), the snapshots are
-   * committed in layer order, sharing one syncfs, while the pull's staged
-   * blobs are published beside (`publish`: one sync pass). Returns the index the sequential
+   * the layers below only where an entry needs them (`lowersReady`). Each
+   * is committed in layer order once applied and its blob verified (staged);
+   * commits ready together share one syncfs. Once all are applied, the pull's
+   * staged blobs are published beside the last commits (`publish`). Returns the index the sequential
    * path continues from: `layers.length` when all are committed, or the first
    * layer left when another pull committed one of these chainIds meanwhile
    * (everything of this attempt is removed first).
@@ -671,15 +671,14 @@ export class LocalImageService implements ImageService {
         apply.catch((e: unknown) => stop.abort(e));
         applies.push(apply);
       }
-      const sizes = await Promise.all(applies);
-      // Each blob is verified (staged) by now. The blobs are published beside
-      // the snapshot commits (their fsyncs and the commits' syncfs overlap);
+      // Each layer is committed as soon as it is applied and its blob verified
+      // (staged), in layer order (commits ready together share one syncfs).
+      // The blobs are published once all are applied, beside the last
+      // commits (their fsyncs, started at staging, and the syncfs overlap);
       // the tag waits for both.
-      const published = publish();
-      published.catch(() => undefined);
       for (let k = 0; k < keys.length; k++) {
         const i = from + k;
-        const size = sizes[k]!;
+        const size = await applies[k]!;
         const layer = layers[i]!;
         const commit = this.snapshotter.commit(chain[i]!, keys[k]!, {
           signal,
@@ -691,6 +690,8 @@ export class LocalImageService implements ImageService {
         commit.catch(() => undefined);
         commits.push(commit);
       }
+      const published = publish();
+      published.catch(() => undefined);
       await Promise.all(commits);
       await published;
       return layers.length;
