@@ -1,5 +1,6 @@
 /** Generated /etc/hosts and /etc/resolv.conf contents for containers, as Docker writes them. */
 import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 /** The fixed head of a container's hosts file (Docker's defaults). */
 export const defaultHosts = [
@@ -43,7 +44,11 @@ export async function writeInPlace(file: string, content: string): Promise<void>
  * none remain.
  */
 export async function resolvConfFor(mode: 'host' | 'bridge' | 'none', hostFile = '/etc/resolv.conf'): Promise<string> {
-  const host = await fs.readFile(hostFile, 'utf8').catch(() => '');
+  // Synchronously: a small local file, not four trips through the libuv pool (each an event-loop wake-up).
+  let host = '';
+  try {
+    host = readFileSync(hostFile, 'utf8');
+  } catch { /* no resolv.conf: Docker's defaults below */ }
   if (mode === 'host') return host;
   const lines = host.split('\n').filter((l) => {
     if (l.trim() === '') return false;
