@@ -77,8 +77,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           isInUse: async (id) => (await opened!.containers.store.list({ all: true })).some((r) => r.Image === id),
         });
         // run and create begin with the image (their first argument): its service (content store, snapshotter)
-        // opens and the image is looked up while the engine opens; create's own lookup then finds it loaded.
-        if ((spec === runCommand || spec === createCommand) && cmd.args[0] !== undefined) images.resolveImage(cmd.args[0]).catch(() => undefined);
+        // opens and the image is looked up while the engine opens; create takes that lookup.
+        if ((spec === runCommand || spec === createCommand) && cmd.args[0] !== undefined) images.prefetch(cmd.args[0]);
         const eventBus = await opening;
         opened = await openEngine({ root, runRoot, eventBus, imageService: images });
         engine = opened;

@@ -13,6 +13,12 @@ export interface LazyImageService extends ImageService {
   readonly snapshotter: Pick<LocalImageService['snapshotter'], 'prepare' | 'mounts' | 'remove' | 'view' | 'commit'>;
   /** The real service (opened on first call). */
   service(): Promise<LocalImageService>;
+  /**
+   * Starts looking `ref` up (opening the service): the next `resolveImage` of
+   * the same reference takes that lookup instead of making its own; one that
+   * failed (the image is not there yet) is made again.
+   */
+  prefetch(ref: string): void;
   close(): Promise<void>;
 }
 
@@ -29,6 +35,7 @@ export interface LazyImagesOptions {
 export function lazyLocalImages(opts: LazyImagesOptions): LazyImageService {
   let opening: Promise<LocalImageService> | undefined;
   const get = () => (opening ??= openLocalImageService({ root: opts.root, events: { publish: opts.publish }, isInUse: opts.isInUse }));
+  let warm: { ref: string; result: ReturnType<LocalImageService['resolveImage']> } | undefined;
   const call = <K extends keyof ImageService>(k: K) => (async (...args: unknown[]) => {
     const s = await get();
     return (s[k] as (...a: unknown[]) => unknown).apply(s, args);
@@ -36,7 +43,20 @@ export function lazyLocalImages(opts: LazyImagesOptions): LazyImageService {
   return {
     pull: call('pull'), push: call('push'), list: call('list'), inspect: call('inspect'), history: call('history'), tag: call('tag'),
     remove: call('remove'), prune: call('prune'), save: call('save'), load: call('load'), import: call('import'),
-    resolveImage: async (ref, o) => (await get()).resolveImage(ref, o),
+    resolveImage: async (ref, o) => {
+      const w = warm;
+      warm = undefined;
+      if (w?.ref === ref && !o?.signal) {
+        try {
+          return await w.result;
+        } catch { /* not found then (or failed): look again */ }
+      }
+      return (await get()).resolveImage(ref, o);
+    },
+    prefetch(ref) {
+      warm = { ref, result: get().then((s) => s.resolveImage(ref)) };
+      warm.result.catch(() => undefined);
+    },
     service: get,
     snapshotter: {
       prepare: async (...a) => (await get()).snapshotter.prepare(...a),

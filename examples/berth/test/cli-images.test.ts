@@ -1,5 +1,7 @@
 import test from 'ava';
 import { fixture, startRegistry, type TestRegistry } from '@berth/testkit';
+import path from 'node:path';
+import { lazyLocalImages } from '../src/lazy-images.js';
 import { berth, tempDir } from './helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -31,4 +33,24 @@ serial('pull with progress, images, inspect, tag, rmi and image events through t
   const missing = await berth(dir, ['rmi', 'nosuch:latest']);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /ERR_ENGINE_IMAGE/);
+});
+
+serial('the image lookup run and create start early (prefetch) gives what a fresh lookup gives; a failed one is made again after a pull (root, local registry)', async (t) => {
+  const dir = await tempDir();
+  const f = fixture('busybox', 'oci-gzip');
+  const ref = `${reg!.host}/${f.repo}:${f.tag}`;
+  const events: string[] = [];
+  const images = lazyLocalImages({ root: path.join(dir, 'root'), publish: async (e) => { events.push(e.Action); return e; }, isInUse: async () => false });
+  t.teardown(() => images.close());
+  images.prefetch(ref); // not pulled yet: this lookup fails
+  await t.throwsAsync(images.resolveImage(ref), { code: 'ERR_ENGINE_IMAGE_NOT_FOUND' });
+  images.prefetch(ref);
+  await images.pull(ref);
+  const fresh = await images.resolveImage(ref); // the failed prefetch is not reused: looked up again
+  images.prefetch(ref);
+  const warm = await images.resolveImage(ref);
+  t.deepEqual(warm, fresh);
+  images.prefetch('other:tag');
+  t.deepEqual(await images.resolveImage(ref), fresh, 'a prefetch of another reference is not taken');
+  t.true(events.includes('pull'));
 });
