@@ -24,3 +24,22 @@ const onExt = (p: string): boolean => execFileSync('stat', ['-f', '-c', '%T', p]
     }
   }
 });
+
+(isRoot && overlayfs ? test : test.skip)('snapshot directories are made under a temporary name and renamed; cleanup removes a leftover one', async (t) => {
+  const base = await tmp(t);
+  for (const open of [openOverlaySnapshotter, openCopySnapshotter]) {
+    const root = `${base}/${open.name}`;
+    const sn = await open(root);
+    try {
+      await sn.prepare('a');
+      await sn.prepare('b');
+      t.deepEqual(fs.readdirSync(`${root}/snapshots`).sort(), ['1', '2']);
+      // What a crash between mkdir and rename leaves behind.
+      fs.mkdirSync(`${root}/snapshots/.new-0123456789abcdef/fs`, { recursive: true });
+      await sn.cleanup();
+      t.deepEqual(fs.readdirSync(`${root}/snapshots`).sort(), ['1', '2']);
+    } finally {
+      await sn.close();
+    }
+  }
+});

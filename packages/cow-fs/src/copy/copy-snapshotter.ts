@@ -20,8 +20,7 @@ export class CopySnapshotter extends BaseSnapshotter {
   }
 
   protected create(id: number, kind: SnapshotKind, parentIds: number[]): void {
-    const dir = `${this.snapshotsDir}/${id}`;
-    fs.mkdirSync(dir, { mode: 0o700 });
+    const dir = this.makeSnapshotDir(id);
     fs.mkdirSync(`${dir}/fs`, { mode: 0o755 });
     if (kind === SnapshotKind.Active && parentIds.length > 0) copyTree(this.fsDir(parentIds[0]!), `${dir}/fs`);
   }

@@ -3,6 +3,7 @@
  * bookkeeping, persisted metadata, locking, walk and cleanup. Backends
  * supply how a snapshot directory is made and how it is mounted.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { throwIfAborted } from '@berth/oci-spec';
@@ -65,6 +66,23 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   /** Creates the directories of snapshot `id` (its `fs` dir filled from the parent for copy). */
   protected abstract create(id: number, kind: SnapshotKind, parentIds: number[]): void;
+
+  /**
+   * Makes `snapshots/<id>` (mode 0700) and returns its path. It is made under
+   * a random name and renamed: ext4's Orlov allocator places a directory in
+   * a top directory (see spreadSubdirectories) by a hash of its name and the
+   * groups' directory counts, so every root's `1`, `2`… would land in the same
+   * groups again, right after the previous ones were deleted — where each
+   * new inode must skip the recently freed ones. (A crash before the rename
+   * leaves a `.new-*` directory that cleanup() removes.)
+   */
+  protected makeSnapshotDir(id: number): string {
+    const dir = `${this.snapshotsDir}/${id}`;
+    const tmp = `${this.snapshotsDir}/.new-${randomBytes(8).toString('hex')}`;
+    fs.mkdirSync(tmp, { mode: 0o700 });
+    fs.renameSync(tmp, dir);
+    return dir;
+  }
   /** The mounts of an active snapshot or a view. */
   protected abstract mountsOf(r: Resolved): Mount[];
   /** Removes the backend's extra state of a snapshot (before its directory goes). */

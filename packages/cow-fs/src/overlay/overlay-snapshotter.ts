@@ -41,8 +41,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   }
 
   protected create(id: number, kind: SnapshotKind, _parentIds: number[]): void {
-    const dir = `${this.snapshotsDir}/${id}`;
-    fs.mkdirSync(dir, { mode: 0o700 });
+    const dir = this.makeSnapshotDir(id);
     fs.mkdirSync(`${dir}/fs`, { mode: 0o755 });
     if (kind === SnapshotKind.Active) fs.mkdirSync(`${dir}/work`, { mode: 0o700 });
     const link = `${this.root}/l/${id}`;
