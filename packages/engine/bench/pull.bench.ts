@@ -15,8 +15,10 @@
  * entry's time, the same way for all three.
  *
  * Two groups. berth makes every blob and snapshot durable before it is
- * visible (fsync of each blob; one syncfs, on a worker thread, shared by the
- * snapshot commits of the concurrently unpacked layers); docker
+ * visible (the pull's blobs go through one image-store commit batch: each
+ * blob's fsync starts once it is verified, then one publish; one syncfs, on
+ * a worker thread, shared by the snapshot commits of the concurrently
+ * unpacked layers); docker
  * and podman do not sync, and the dirty data they leave is flushed by the
  * next syncfs, which berth pays for in an interleaved run. So:
  * - "durable": every entry's run ends with `sync`, so each tool is timed

@@ -358,14 +358,22 @@ export class LocalImageService implements ImageService {
       await this.#exclusive(async () => {
         const previous = (await this.#entries()).find((e) => e.name === name);
         changed = previous?.target.digest !== manifestDesc.digest || previous?.target.annotations?.[RepoDigestAnnotation] !== repoDigest;
-        await this.store.images.tag(name, { ...manifestDesc, annotations: { [RepoDigestAnnotation]: repoDigest } }, { signal });
+        const tagged = this.store.images.tag(name, { ...manifestDesc, annotations: { [RepoDigestAnnotation]: repoDigest } }, { signal });
+        tagged.catch(noop);
         const id = parseImageConfigDigest(manifest);
         const meta = await this.#readMeta();
-        if (changed || meta.dangling[manifestDesc.digest]) {
+        if (meta.dangling[manifestDesc.digest]) {
+          // A dangling image named again stops being dangling only once the name is written.
+          await tagged;
           await this.#updateMeta((m) => {
             delete m.dangling[manifestDesc.digest];
             if (changed) m.tagged[id] = new Date().toISOString();
           });
+        } else if (changed) {
+          // The tag time and the name are two files, each an fsynced atomic write: written at once.
+          await Promise.all([tagged, this.#updateMeta((m) => { m.tagged[id] = new Date().toISOString(); })]);
+        } else {
+          await tagged;
         }
         if (previous && previous.target.digest !== manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
       });
