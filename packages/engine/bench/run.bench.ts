@@ -82,7 +82,8 @@ function cliGroup(): Benchmark[] {
         await runCommand(process.execPath, berthArgs('pull', '-q', berthRef), { output: 'ignore' });
       },
       async run() {
-        await runCommand(process.execPath, berthArgs('run', '--rm', '--network', 'none', berthRef, 'true'), { output: 'ignore' });
+        // Output collected (true prints nothing), so a failure shows berth's stderr.
+        await runCommand(process.execPath, berthArgs('run', '--rm', '--network', 'none', berthRef, 'true'));
       },
       async teardown() {
         if (berthDir) {
