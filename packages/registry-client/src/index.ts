@@ -9,7 +9,7 @@
  */
 export type {
   CallOptions, CommitOptions, FetchedManifest, FetchManifestOptions, Fetcher, FetchOptions, ListOptions, PushOptions,
-  PushOutcome, Pusher, PushWriter, ReferrersOptions, Resolved, Resolver,
+  PushOutcome, Pusher, PushWriter, ReferrersOptions, Resolved, ResolveOptions, Resolver,
 } from './resolver.js';
 export {
   createRegistryClient, manifestAccept, nextLink, RegistryClient, RegistryFetcher, RegistryPusher,

@@ -40,6 +40,21 @@ export interface Resolved {
   name: string;
   /** The root descriptor: an index, a manifest list, or a manifest. */
   descriptor: Descriptor;
+  /**
+   * Its bytes, when they were fetched to resolve it (`{ withManifest: true }`,
+   * or a registry without Docker-Content-Digest on HEAD); their digest is the
+   * descriptor's. Hand them to {@link Fetcher.fetchManifest} as `prefetched`.
+   */
+  bytes?: Buffer;
+}
+
+/** Options of {@link Resolver.resolve}. */
+export interface ResolveOptions extends CallOptions {
+  /**
+   * GET the manifest instead of HEAD (one round trip where resolve + fetch
+   * take two): `Resolved.bytes` holds it, digested here.
+   */
+  withManifest?: boolean;
 }
 
 /** Resolves image references to descriptors. */
@@ -47,9 +62,10 @@ export interface Resolver {
   /**
    * HEAD `/v2/<name>/manifests/<tag|digest>` with the full Accept list; falls
    * back to GET (and digests the body) when the registry sends no
-   * Docker-Content-Digest. Tries the host's mirrors first, then the origin.
+   * Docker-Content-Digest. With `withManifest`, GET at once (the bytes come
+   * back in `Resolved.bytes`). Tries the host's mirrors first, then the origin.
    */
-  resolve(ref: string, options?: CallOptions): Promise<Resolved>;
+  resolve(ref: string, options?: ResolveOptions): Promise<Resolved>;
 }
 
 /** Options of {@link Fetcher.fetch}. */
@@ -80,6 +96,12 @@ export interface FetchManifestOptions extends CallOptions {
   platform?: Platform | PlatformMatcher;
   /** Largest manifest accepted, in bytes (default 4 MiB). */
   maxSize?: number;
+  /**
+   * The descriptor's bytes, fetched already (`Resolved.bytes`): checked
+   * against the descriptor's size and digest and parsed, without a request.
+   * A child picked from an index is fetched as usual.
+   */
+  prefetched?: Uint8Array;
 }
 
 /** A fetched, verified manifest or index, with its raw bytes. */

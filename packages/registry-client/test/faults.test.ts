@@ -117,6 +117,37 @@ test.serial('verify: false checks only the size: a flipped byte flows through to
   }
 });
 
+test.serial('resolve withManifest is one GET (no HEAD); fetchManifest of those bytes sends nothing and checks them', async (t) => {
+  proxy.rule = () => ({ kind: 'pass' });
+  const client = createRegistryClient();
+  try {
+    const ref = `${proxy.host}/${f.repo}:${f.tag}`;
+    const plain = await client.resolve(ref);
+    proxy.log.length = 0;
+    const got = await client.resolve(ref, { withManifest: true });
+    t.deepEqual(proxy.log.map((e) => e.method), ['GET']);
+    t.true(String(proxy.log[0]!.url).includes('/manifests/'));
+    t.deepEqual(got.descriptor, plain.descriptor);
+    t.is(`sha256:${createHash('sha256').update(got.bytes!).digest('hex')}`, got.descriptor.digest);
+    const fetcher = client.fetcher(ref);
+    proxy.log.length = 0;
+    const pre = await fetcher.fetchManifest(got.descriptor, { prefetched: got.bytes! });
+    t.is(proxy.log.length, 0, 'no request for prefetched bytes');
+    const fetched = await fetcher.fetchManifest(got.descriptor);
+    t.deepEqual(pre.bytes, fetched.bytes);
+    t.deepEqual(pre.manifest ?? pre.index, fetched.manifest ?? fetched.index);
+    // Bytes that are not the descriptor's are refused, as a fetch by digest would.
+    const flipped = Buffer.from(got.bytes!);
+    flipped[flipped.length - 2] ^= 1;
+    const bad = await t.throwsAsync(fetcher.fetchManifest(got.descriptor, { prefetched: flipped }));
+    t.is((bad as { code?: string }).code, 'ERR_REGISTRY_DIGEST_MISMATCH');
+    const short = await t.throwsAsync(fetcher.fetchManifest(got.descriptor, { prefetched: got.bytes!.subarray(1) }));
+    t.is((short as { code?: string }).code, 'ERR_REGISTRY_SIZE_MISMATCH');
+  } finally {
+    await client.close();
+  }
+});
+
 test.serial('429 with Retry-After: the retry comes after the delay, as the proxy saw it', async (t) => {
   let n = 0;
   proxy.rule = (req) => (req.method === 'GET' && isBlobGet(req.url, layer) && n++ === 0

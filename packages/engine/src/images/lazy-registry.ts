@@ -5,7 +5,7 @@
  */
 import type { Descriptor as RegistryDescriptor } from '@berth/oci-spec';
 import type {
-  CallOptions, FetchManifestOptions, FetchOptions, Fetcher, PushOptions, Pusher,
+  FetchManifestOptions, FetchOptions, Fetcher, PushOptions, Pusher, ResolveOptions,
 } from '@berth/registry-client';
 import type { ImageRegistry } from './local-image-service.js';
 
@@ -21,7 +21,7 @@ export class LazyRegistryClient implements ImageRegistry {
   }
 
   /** Resolves `ref` to a descriptor (loads the client). */
-  resolve(ref: string, options?: CallOptions): ReturnType<ImageRegistry['resolve']> {
+  resolve(ref: string, options?: ResolveOptions): ReturnType<ImageRegistry['resolve']> {
     return this.#load().then((c) => c.resolve(ref, options));
   }
 

@@ -243,10 +243,11 @@ export class LocalImageService implements ImageService {
     const publish = async (): Promise<unknown> => { await lease.ready; return batch.commit({ signal }); };
     try {
       emit({ status: `Pulling from ${familiarRepo(name) ?? r.name}`, id: r.tag ?? r.digest });
-      const resolved = await this.registry.resolve(name, { signal });
+      // One round trip for resolve + manifest: the GET by tag brings the bytes (checked against their digest).
+      const resolved = await this.registry.resolve(name, { signal, withManifest: true });
       const fetcher = this.registry.fetcher(resolved.name);
       let manifestDesc = resolved.descriptor;
-      let fetched = await fetcher.fetchManifest(resolved.descriptor, { signal });
+      let fetched = await fetcher.fetchManifest(resolved.descriptor, { signal, ...(resolved.bytes ? { prefetched: resolved.bytes } : {}) });
       if (fetched.index) {
         const entry = selectPlatformEntry(fetched.index.manifests as Descriptor[], onlyPlatform(platform));
         if (!entry) throw new ImagePlatformNotFoundError(name, formatPlatform(platform));

@@ -20,7 +20,7 @@ import {
   type Descriptor, type Digest, type ImageIndex, type ImageManifest,
 } from '../internal/oci.js';
 import type {
-  CallOptions, CommitOptions, FetchedManifest, FetchManifestOptions, Fetcher, FetchOptions, ListOptions, PushOptions,
+  CallOptions, CommitOptions, FetchedManifest, FetchManifestOptions, Fetcher, FetchOptions, ListOptions, PushOptions, ResolveOptions,
   PushOutcome, Pusher, PushWriter, ReferrersOptions, Resolved, Resolver,
 } from '../resolver.js';
 import { drain, header, readLimited, toRegistryError, Transport, type Answer, type TransportOptions } from './http.js';
@@ -126,26 +126,13 @@ export class RegistryClient implements Resolver {
   }
 
   /** {@inheritDoc Resolver.resolve} */
-  async resolve(ref: string, options: CallOptions = {}): Promise<Resolved> {
+  async resolve(ref: string, options: ResolveOptions = {}): Promise<Resolved> {
     const r = parseRef(ref);
     const object = r.digest ?? r.tag!;
     const scopes = [repositoryScope(r.path, 'pull')];
-    const descriptor = await this.onPullHosts(r.domain, async (host) => {
-      const path = `/v2/${r.path}/manifests/${object}`;
-      const head = await this.transport.request(host, { method: 'HEAD', path, headers: { accept: manifestAccept }, scopes, ...sig(options) });
-      await drain(head.body);
-      if (head.status === 200) {
-        const digest = header(head.headers, 'docker-content-digest');
-        const mediaType = stripParams(header(head.headers, 'content-type'));
-        const size = Number(header(head.headers, 'content-length'));
-        if (digest && isDigest(digest) && mediaType && isManifestOrIndex(mediaType) && Number.isSafeInteger(size) && size > 0) {
-          if (r.digest && digest !== r.digest) throw new RegistryDigestMismatchError(r.digest, digest, { url: head.url });
-          return { mediaType, digest: digest as Digest, size };
-        }
-      } else if (head.status !== 405 && head.status !== 400) {
-        throw errorFromResponse(`manifest "${formatReference(r)}"`, head.status, undefined, { method: 'HEAD', url: head.url });
-      }
-      // No Docker-Content-Digest (or no HEAD support): GET and digest the body ourselves.
+    let fetched: Buffer | undefined;
+    /** GETs the manifest, digests its bytes (kept in `fetched`) and describes it. */
+    const getManifest = async (host: string, path: string): Promise<Descriptor> => {
       const got = await this.transport.request(host, { method: 'GET', path, headers: { accept: manifestAccept }, scopes, ...sig(options) });
       if (got.status !== 200) {
         throw errorFromResponse(`manifest "${formatReference(r)}"`, got.status, await drain(got.body), { method: 'GET', url: got.url });
@@ -160,9 +147,31 @@ export class RegistryClient implements Resolver {
         } catch { /* fall through */ }
       }
       if (!mediaType) throw new RegistryProtocolError(`manifest "${formatReference(r)}" has no media type`, { url: got.url });
+      fetched = bytes;
       return { mediaType, digest, size: bytes.length };
+    };
+    const descriptor = await this.onPullHosts(r.domain, async (host): Promise<Descriptor> => {
+      const path = `/v2/${r.path}/manifests/${object}`;
+      fetched = undefined;
+      // One round trip: the bytes come with the answer.
+      if (options.withManifest) return getManifest(host, path);
+      const head = await this.transport.request(host, { method: 'HEAD', path, headers: { accept: manifestAccept }, scopes, ...sig(options) });
+      await drain(head.body);
+      if (head.status === 200) {
+        const digest = header(head.headers, 'docker-content-digest');
+        const mediaType = stripParams(header(head.headers, 'content-type'));
+        const size = Number(header(head.headers, 'content-length'));
+        if (digest && isDigest(digest) && mediaType && isManifestOrIndex(mediaType) && Number.isSafeInteger(size) && size > 0) {
+          if (r.digest && digest !== r.digest) throw new RegistryDigestMismatchError(r.digest, digest, { url: head.url });
+          return { mediaType, digest: digest as Digest, size };
+        }
+      } else if (head.status !== 405 && head.status !== 400) {
+        throw errorFromResponse(`manifest "${formatReference(r)}"`, head.status, undefined, { method: 'HEAD', url: head.url });
+      }
+      // No Docker-Content-Digest (or no HEAD support): GET and digest the body ourselves.
+      return getManifest(host, path);
     });
-    return { name: formatReference(r), descriptor };
+    return { name: formatReference(r), descriptor, ...(fetched ? { bytes: fetched } : {}) };
   }
 
   /** A fetcher for the repository of `ref` (`host/path`, tag or digest ignored). */
@@ -295,6 +304,14 @@ function sig(o: CallOptions): { signal?: AbortSignal } {
   return o.signal ? { signal: o.signal } : {};
 }
 
+/** Bytes fetched before (`Resolved.bytes`) for `desc`: the same checks as a fetch by digest. */
+function checkPrefetched(desc: Descriptor, bytes: Buffer): { bytes: Buffer; mediaType: string | undefined; digest: Digest } {
+  if (bytes.length !== desc.size) throw new RegistrySizeMismatchError(desc.digest, desc.size, bytes.length);
+  const digest = digestLike(desc.digest, bytes);
+  if (digest !== desc.digest) throw new RegistryDigestMismatchError(desc.digest, digest);
+  return { bytes, mediaType: desc.mediaType, digest };
+}
+
 /** A {@link Fetcher} bound to one repository. */
 export class RegistryFetcher implements Fetcher {
   /** Made by {@link RegistryClient.fetcher}. */
@@ -344,7 +361,11 @@ export class RegistryFetcher implements Fetcher {
 
   /** {@inheritDoc Fetcher.fetchManifest} */
   async fetchManifest(desc: Descriptor, options: FetchManifestOptions = {}): Promise<FetchedManifest> {
-    const got = await this.client.onPullHosts(this.ref.domain, (host) => this.#fetchManifestBytes(host, desc.digest, desc, options));
+    const { prefetched, ...rest } = options;
+    const got = prefetched !== undefined
+      ? checkPrefetched(desc, Buffer.from(prefetched.buffer, prefetched.byteOffset, prefetched.byteLength))
+      : await this.client.onPullHosts(this.ref.domain, (host) => this.#fetchManifestBytes(host, desc.digest, desc, rest));
+    options = rest;
     // Untrusted JSON: validated by oci-spec (schema + media type agreement) before anything reads it.
     let parsed: ParsedImageJson;
     try {
