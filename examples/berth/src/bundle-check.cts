@@ -42,5 +42,5 @@ function freshBundle(dir: URL): string | undefined {
   return new URL(b.entry, dir).href;
 }
 
-// CommonJS under verbatimModuleSyntax exports one value.
+/** The bundle's freshness check: {@link readBundleInputs} and {@link freshBundle} (CommonJS under verbatimModuleSyntax exports one value). */
 export = { readBundleInputs, freshBundle };

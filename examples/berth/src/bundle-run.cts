@@ -58,5 +58,5 @@ async function runBundled(bundleUrl: string, argv: readonly string[], io: CliIo)
   return code;
 }
 
-// CommonJS under verbatimModuleSyntax exports one value.
+/** The bundle's loader: {@link runBundled} and its code-cache key {@link cacheKeyOf} (CommonJS under verbatimModuleSyntax exports one value). */
 export = { cacheKeyOf, runBundled };
