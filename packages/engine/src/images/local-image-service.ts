@@ -371,8 +371,10 @@ export class LocalImageService implements ImageService {
             if (changed) m.tagged[id] = new Date().toISOString();
           });
         } else if (changed) {
-          // The tag time and the name are two files, each an fsynced atomic write: written at once.
-          await Promise.all([tagged, this.#updateMeta((m) => { m.tagged[id] = new Date().toISOString(); })]);
+          // The tag time and the name are two files, each an fsynced atomic write: written at once
+          // (both settle before the lock is let go; the first failure is thrown).
+          const written = await Promise.allSettled([tagged, this.#updateMeta((m) => { m.tagged[id] = new Date().toISOString(); })]);
+          for (const w of written) if (w.status === 'rejected') throw w.reason;
         } else {
           await tagged;
         }
@@ -940,13 +942,19 @@ export class LocalImageService implements ImageService {
       }
       if (byName === undefined && names.length > 1 && !opts.force) throw new ImageConflictError(ref, img.id, names);
       if (inUse && !opts.force) throw new ImageInUseError(ref, img.id);
-      for (const n of names) await untag(n);
       if (inUse) {
+        for (const n of names) await untag(n);
         // Forced while in use: the image stays, dangling, until its containers are gone.
         await this.#updateMeta((m) => { m.dangling[img.manifestDesc.digest] = plainDesc(img.manifestDesc); });
         return items;
       }
-      await this.#updateMeta((m) => { delete m.dangling[img.manifestDesc.digest]; delete m.tagged[img.id]; });
+      // The names (index.json) and the image's metadata (meta.json), two fsynced atomic writes, at once.
+      // (Both settle before the lock is let go; the first failure is thrown.)
+      const written = await Promise.allSettled([
+        (async () => { for (const n of names) await untag(n); })(),
+        this.#updateMeta((m) => { delete m.dangling[img.manifestDesc.digest]; delete m.tagged[img.id]; }),
+      ]);
+      for (const w of written) if (w.status === 'rejected') throw w.reason;
       await this.#collect(opts.signal);
       items.push({ Deleted: img.id });
       await this.#publish('delete', img.id, {});
