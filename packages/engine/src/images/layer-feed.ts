@@ -8,12 +8,13 @@
  * `abandon()` when it will not (a resumed ingest, a blob already stored:
  * `ready` resolves false and the unpacker reads the stored blob); an
  * unpacker claims the feed only once `ready` is true. The downloader
- * `push`es each verified chunk after handing it to the store writer. Until the unpacker `claim`s the feed, chunks are buffered up to a
+ * `push`es each chunk after handing it to the store writer (which hashes it). Until the unpacker `claim`s the feed, chunks are buffered up to a
  * limit; past it the feed is abandoned (the unpacker then reads the
  * committed blob from the store). Once claimed, the downloader waits while
  * more than the limit is buffered, so memory stays bounded. The feed ends
- * only when the downloader calls `end()` after the store commit verified
- * the digest; `fail(e)` errors the unpacker's stream with the download's error.
+ * only when the downloader calls `end()` after the store verified the
+ * digest (the writer's stage in the pull's commit batch), so an unpacker
+ * never finishes on bytes that do not match; `fail(e)` errors the unpacker's stream with the download's error.
  */
 
 /** One layer's in-flight bytes; see the module comment. */

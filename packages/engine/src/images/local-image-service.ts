@@ -4,11 +4,14 @@
  * {@link Snapshotter}. This is where pull → store → unpack crosses packages.
  *
  * Pull, in order (containerd `client/pull.go` + `core/unpack`):
- * 1. a lease is taken so nothing fetched can be collected mid-pull;
- * 2. the name is resolved; the index (if any) is read and the platform's
- *    manifest picked; manifest and config are stored;
+ * 1. a lease is taken so nothing fetched can be collected mid-pull (its
+ *    file written while the name resolves);
+ * 2. the name is resolved (one GET brings the manifest); the index (if any)
+ *    is read and the platform's manifest picked; manifest and config are
+ *    staged in the pull's commit batch;
  * 3. every missing layer blob is fetched concurrently into the store
- *    (resuming a partial ingest left by an interrupted pull); blobs already
+ *    (resuming a partial ingest left by an interrupted pull), hashed once by
+ *    the store's writer and staged once its digest checks out; blobs already
  *    present are skipped;
  * 4. layers are unpacked straight from their downloads as the bytes arrive,
  *    all at once where the snapshotter allows it (`capabilities.activeParent`:
@@ -16,9 +19,12 @@
  *    active snapshot over its parent (the parent's active snapshot while it
  *    is still being unpacked; an entry that needs a lower layer waits for
  *    it), its diffId is checked against the config's `rootfs.diff_ids`, its
- *    blob must be stored and verified, and it is committed as its chainId in
+ *    blob must be verified (staged), and it is committed as its chainId in
  *    layer order; commits ready together share one syncfs;
- * 5. the name is tagged in the image index (the image becomes visible) and
+ * 5. the batch is committed (the blobs' fsyncs, started at staging, then one
+ *    publish: lease edit, renames, one directory fsync) beside the last
+ *    snapshot commits;
+ * 6. the name is tagged in the image index (the image becomes visible) and
  *    the lease is released.
  * A failure at any step leaves no visible image; committed blobs and
  * snapshots are reused by the next attempt.
