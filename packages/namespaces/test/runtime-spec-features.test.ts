@@ -1,7 +1,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runContainer, type RuntimeSpec } from '@berth/namespaces';
+import { listContainers, runContainer, type RuntimeSpec } from '@berth/namespaces';
 import { defaultSpec, makeBundle, readAll, type TestBundle } from './helpers/bundle.js';
 
 const rootTest = process.getuid?.() === 0 ? test : test.skip;
@@ -124,6 +124,47 @@ for (const nnp of [true, false]) {
     }
   });
 }
+
+rootTest('as root: a compiled seccomp program is cached under the root; the cached, a rebuilt and a fresh one all refuse the syscall', async (t) => {
+  const b = makeBundle();
+  try {
+    const spec = defaultSpec(['sh', '-c', 'mkdir /dev/shm/a 2>/dev/null && echo made || echo refused; touch /dev/shm/b && echo touched']);
+    spec.linux!.seccomp = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'],
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+    };
+    const cache = path.join(b.root, '.seccomp-cache');
+    const expectRefused = async (what: string) => {
+      const r = await run(b, spec);
+      t.is(r.exitCode, 0, r.err);
+      t.is(r.out, 'refused\ntouched\n', what);
+    };
+    await expectRefused('compiled, then written to the cache');
+    const files = fs.readdirSync(cache);
+    t.is(files.length, 1, 'one program, no temporary file left');
+    t.regex(files[0]!, /^[0-9a-f]{16}\.bpf$/);
+    const file = path.join(cache, files[0]!);
+    const fresh = fs.readFileSync(file);
+    fs.utimesSync(file, 0, 0);
+    await expectRefused('loaded from the cache');
+    t.is(fs.statSync(file).mtimeMs, 0, 'a good file is read, not written again');
+    // A short, flipped or empty file is ignored: the profile is compiled again, to the same bytes.
+    for (const bad of [fresh.subarray(0, fresh.length - 5), Buffer.from(fresh.map((x, i) => (i === fresh.length - 12 ? x ^ 4 : x))), Buffer.alloc(0)]) {
+      fs.writeFileSync(file, bad);
+      await expectRefused(`after a bad cache file of ${bad.length} bytes`);
+      t.deepEqual(fs.readFileSync(file), fresh, 'rebuilt identical to the first compile');
+    }
+    t.deepEqual(fs.readdirSync(cache), files);
+    // Another profile gets its own file; the container list does not show the cache.
+    spec.linux!.seccomp.syscalls![0]!.names = ['mkdir', 'mkdirat', 'rmdir'];
+    await expectRefused('another profile');
+    t.is(fs.readdirSync(cache).length, 2);
+    t.deepEqual(await listContainers(b.root), []);
+  } finally {
+    b.cleanup();
+  }
+});
 
 for (const userns of [false, true]) {
   rootTest(`as root: a new network namespace has only lo, brought up by the runtime${userns ? ' (user-namespaced)' : ''}`, async (t) => {

@@ -270,6 +270,10 @@ fn plan_namespaces(spec: &Spec) -> Result<(NsPlan, Vec<Fd>)> {
     Ok((ns, fds))
 }
 
+/// The directory under the root that caches compiled seccomp programs (not a
+/// container: it has no `state.json`, so [`list`] skips it).
+pub const SECCOMP_CACHE_DIR: &str = ".seccomp-cache";
+
 /// Creates a container: state dir, cgroup, clone, setup up to just before
 /// execve. With `exec_fifo` the process waits for [`start`]; without it the
 /// process has exec'd when this returns.
@@ -316,7 +320,7 @@ fn create_in(o: &CreateOptions, dir: &Path, cg_out: &mut Option<Box<dyn Manager>
     let plan = Plan {
         ns,
         rootfs: Some(rootfs),
-        process: plan::plan_process(process, linux.seccomp.as_ref())?,
+        process: plan::plan_process(process, linux.seccomp.as_ref(), dir.parent().map(|r| r.join(SECCOMP_CACHE_DIR)).as_deref())?,
         stdio: o.stdio,
         preserve_fds: o.preserve_fds,
         fifo_dir: fifo_dir.0,
@@ -630,7 +634,7 @@ pub fn exec(root: &Path, id: &str, o: ExecOptions) -> Result<(i32, Option<i32>)>
     let plan = Plan {
         ns: NsPlan { clone_flags: 0, joins, intermediate: true },
         rootfs: None,
-        process: plan::plan_process(&o.process, seccomp.as_ref())?,
+        process: plan::plan_process(&o.process, seccomp.as_ref(), Some(&root.join(SECCOMP_CACHE_DIR)))?,
         stdio: o.stdio,
         preserve_fds: o.preserve_fds,
         fifo_dir: -1,

@@ -156,8 +156,9 @@ fn ptrs(v: &[CString]) -> Vec<*const c_char> {
     p
 }
 
-/// Plans the process part of a spec (for create, and for exec with `seccomp` of the container).
-pub(crate) fn plan_process(p: &Process, seccomp_profile: Option<&spec::Seccomp>) -> Result<ProcessPlan> {
+/// Plans the process part of a spec (for create, and for exec with `seccomp` of the container);
+/// the seccomp program is compiled through `seccomp_cache` when given.
+pub(crate) fn plan_process(p: &Process, seccomp_profile: Option<&spec::Seccomp>, seccomp_cache: Option<&Path>) -> Result<ProcessPlan> {
     if p.args.is_empty() {
         return Err(Error::new("ERR_NS_INVALID_SPEC", "process.args is empty"));
     }
@@ -191,7 +192,7 @@ pub(crate) fn plan_process(p: &Process, seccomp_profile: Option<&spec::Seccomp>)
         caps: CapSets::from_spec(p.capabilities.as_ref())?,
         no_new_privs: p.no_new_privileges,
         seccomp: match seccomp_profile {
-            Some(s) => Some(seccomp::compile(s)?),
+            Some(s) => Some(seccomp::compile_cached(s, seccomp_cache)?),
             None => None,
         },
         terminal: p.terminal,
