@@ -31,6 +31,12 @@ test('the network manager initializes on first use: a none container never makes
   // The same root opened again finds the same three (init runs once per root, lazily or not).
   const again = await openEngine({ root, runRoot: `${root}/run` });
   t.deepEqual((await again.networks.list()).map((n) => n.Id).sort(), (await e.networks.list()).map((n) => n.Id).sort());
+  // Listed in code-unit order, as Docker sorts bytes: 'Z' (0x5a) before 'a' (0x61), unlike locale collation.
+  await again.networks.create({ name: 'alpha', subnet: '10.231.1.0/24' });
+  await again.networks.create({ name: 'Zeta', subnet: '10.231.2.0/24' });
+  t.deepEqual((await again.networks.list()).map((n) => n.Name), ['Zeta', 'alpha', 'bridge', 'host', 'none']);
+  await again.networks.remove('alpha');
+  await again.networks.remove('Zeta');
   await again.close();
   await e.close();
 });

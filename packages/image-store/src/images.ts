@@ -22,7 +22,7 @@ export interface ImageIndex {
   tag(name: string, target: Descriptor, options?: CallOptions): Promise<Image>;
   /** Removes `name`; ERR_STORE_NOT_FOUND when absent. */
   untag(name: string, options?: CallOptions): Promise<void>;
-  /** Every named image, sorted by name. */
+  /** Every named image, sorted by name (UTF-16 code units, not locale collation). */
   list(options?: CallOptions): Promise<Image[]>;
   /** The image `name` points to; ERR_STORE_NOT_FOUND when absent. */
   resolve(name: string, options?: CallOptions): Promise<Image>;

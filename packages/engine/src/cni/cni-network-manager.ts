@@ -130,7 +130,7 @@ export class CniNetworkManager implements NetworkManager {
       const r = await readJsonIfExists<NetworkRecord>(path.join(this.#dir, f));
       if (r) out.push(r);
     }
-    return out.sort((a, b) => a.Name.localeCompare(b.Name));
+    return out.sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0)); // code units (localeCompare loads ICU's collation, ~15 ms)
   }
 
   async #find(ref: string): Promise<NetworkRecord> {
@@ -155,7 +155,7 @@ export class CniNetworkManager implements NetworkManager {
       const e = await readJsonIfExists<EndpointRecord>(path.join(dir, f));
       if (e) out.push(e);
     }
-    return out.sort((a, b) => a.containerName.localeCompare(b.containerName));
+    return out.sort((a, b) => (a.containerName < b.containerName ? -1 : a.containerName > b.containerName ? 1 : 0));
   }
 
   async #inspectRecord(r: NetworkRecord): Promise<NetworkInspect> {

@@ -661,7 +661,7 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
         result.corrupt.push({ path: p, reason: 'bad-path' });
         continue;
       }
-      for (const f of (await fs.readdir(p, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      for (const f of (await fs.readdir(p, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
         throwIfAborted(options.signal, 'verify');
         const fp = path.join(p, f.name);
         const expected = `${e.name}:${f.name}`;
@@ -744,7 +744,7 @@ class LocalImageIndex implements ImageIndex {
     return index.manifests.flatMap((m) => {
       const n = entryName(m);
       return n === undefined ? [] : [{ name: n, target: m }];
-    }).sort((a, b) => a.name.localeCompare(b.name));
+    }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // code units, as Docker sorts bytes (localeCompare loads ICU's collation)
   }
 
   async resolve(name: string, options: CallOptions = {}): Promise<Image> {

@@ -427,7 +427,7 @@ class MemoryImageIndex implements ImageIndex {
 
   async list(options: CallOptions = {}): Promise<Image[]> {
     throwIfAborted(options.signal);
-    return [...this.store.entries].sort((a, b) => a.name.localeCompare(b.name)).map((e) => ({ ...e }));
+    return [...this.store.entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((e) => ({ ...e }));
   }
 
   async resolve(name: string, options: CallOptions = {}): Promise<Image> {
@@ -463,7 +463,7 @@ class MemoryLeaseManager implements LeaseManager {
 
   async list(options: CallOptions = {}): Promise<Lease[]> {
     throwIfAborted(options.signal);
-    return [...this.store.leaseMap.values()].sort((a, b) => a.id.localeCompare(b.id)).map(toLease);
+    return [...this.store.leaseMap.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toLease);
   }
 
   async addResource(id: string, r: LeaseResource, options: CallOptions = {}): Promise<void> {

@@ -371,6 +371,13 @@ export function contentStoreSuite(name: string, factory: StoreFactory): void {
     await store.images.tag('busybox', other.manifest);
     t.is((await store.images.resolve('busybox')).target.digest, other.manifest.digest);
     t.is((await store.images.list()).length, 2);
+    // Sorted by code units, as Docker sorts bytes: 'Z' (0x5a) before 'a' (0x61), unlike locale collation.
+    await store.images.tag('busybox:alpha', img.manifest);
+    await store.images.tag('busybox:Zeta', img.manifest);
+    t.deepEqual((await store.images.list()).map((i) => i.name),
+      ['docker.io/library/busybox:Zeta', 'docker.io/library/busybox:alpha', 'docker.io/library/busybox:latest', 'registry.example.com:5000/team/app:1.0']);
+    await store.images.untag('busybox:alpha');
+    await store.images.untag('busybox:Zeta');
     await store.images.untag('busybox');
     t.is(await codeOf(store.images.resolve('busybox')), 'ERR_STORE_NOT_FOUND');
     t.is(await codeOf(store.images.untag('busybox')), 'ERR_STORE_NOT_FOUND');
