@@ -60,6 +60,14 @@ export interface Provider {
   info(digest: Digest, options?: CallOptions): Promise<Info>;
   /** A stream of a blob's bytes, or of the range `offset`..`offset+length`. */
   open(digest: Digest, options?: OpenOptions): Promise<Readable>;
+  /**
+   * Optional: a whole blob of at most `maxSize` bytes, read at once (a store
+   * of local files reads it with a few synchronous calls instead of a
+   * stream). `readBlob` uses it when present and gives the same bytes and
+   * errors either way: ERR_STORE_NOT_FOUND when absent,
+   * ERR_STORE_SIZE_MISMATCH when larger than `maxSize`.
+   */
+  readSmall?(digest: Digest, maxSize: number, options?: CallOptions): Promise<Buffer>;
 }
 
 /** Options of {@link Ingester.writer}. */

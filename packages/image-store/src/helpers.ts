@@ -19,6 +19,12 @@ export interface ReadBlobOptions extends CallOptions {
 /** Reads a whole blob into memory; for manifests and configs, never layers. */
 export async function readBlob(provider: Provider, desc: Pick<Descriptor, 'digest'> & Partial<Descriptor>, options: ReadBlobOptions = {}): Promise<Buffer> {
   const max = options.maxSize ?? MaxManifestSize;
+  if (provider.readSmall) {
+    // One read instead of two stats and a stream (what a cold CLI process pays for each manifest and config).
+    const bytes = await provider.readSmall(desc.digest, max, options);
+    if (desc.size !== undefined && desc.size !== bytes.length) throw new StoreSizeMismatchError(desc.size, bytes.length, { details: { digest: desc.digest } });
+    return bytes;
+  }
   const info = await provider.info(desc.digest, options);
   if (info.size > max) throw new StoreSizeMismatchError(max, info.size, { details: { digest: desc.digest, reason: 'blob larger than maxSize' } });
   if (desc.size !== undefined && desc.size !== info.size) throw new StoreSizeMismatchError(desc.size, info.size, { details: { digest: desc.digest } });

@@ -6,7 +6,8 @@
 import test from 'ava';
 import path from 'node:path';
 import fs from 'node:fs/promises';
-import { openLocalStore, writeBytes } from '@berth/image-store';
+import { openLocalStore, readBlob, writeBytes } from '@berth/image-store';
+import type { Digest } from '@berth/oci-spec';
 import { tempDir } from './helpers/temp.js';
 import { buildImage, validateImage } from './helpers/image.js';
 
@@ -74,4 +75,33 @@ test('a corrupt index.json is ERR_STORE_CORRUPT_LAYOUT and gc deletes nothing', 
   const g = await t.throwsAsync(store.gc());
   t.is((g as { code?: string }).code, 'ERR_STORE_CORRUPT_LAYOUT');
   await validateImage(store, img.manifest);
+});
+
+test('readBlob: the local store\'s one-read path and the info + stream path give the same bytes and errors', async (t) => {
+  const root = await tempDir(t);
+  const store = await openLocalStore(root);
+  t.is(typeof store.readSmall, 'function');
+  // The same store seen only through Provider's required members: readBlob streams.
+  const streamed = { info: store.info.bind(store), open: store.open.bind(store) };
+  const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: { code?: string }) => e.code);
+  const empty = await writeBytes(store, Buffer.alloc(0));
+  const small = await writeBytes(store, Buffer.from('{"small":"blob"}'));
+  const big = await writeBytes(store, Buffer.alloc(3 << 20, 7));
+  for (const d of [empty, small, big]) {
+    const fast = await readBlob(store, d, { maxSize: 4 << 20 });
+    t.deepEqual(fast, await readBlob(streamed, d, { maxSize: 4 << 20 }));
+    t.is(fast.length, d.size);
+  }
+  const cases: Array<[Parameters<typeof readBlob>[1], number | undefined, string]> = [
+    [big, 1 << 20, 'ERR_STORE_SIZE_MISMATCH'], // larger than maxSize
+    [{ ...small, size: small.size + 1 }, undefined, 'ERR_STORE_SIZE_MISMATCH'], // not the descriptor's size
+    [{ digest: `sha256:${'0'.repeat(64)}` as Digest }, undefined, 'ERR_STORE_NOT_FOUND'],
+  ];
+  for (const [d, maxSize, code] of cases) {
+    t.is(await codeOf(readBlob(store, d, maxSize ? { maxSize } : {})), code);
+    t.is(await codeOf(readBlob(streamed, d, maxSize ? { maxSize } : {})), code);
+  }
+  t.is(await codeOf(store.readSmall!('sha256:nothex' as Digest, 10)), await codeOf(store.info('sha256:nothex' as never)));
+  await store.close();
+  t.is(await codeOf(readBlob(store, small)), 'ERR_STORE_CLOSED');
 });

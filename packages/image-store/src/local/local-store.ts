@@ -15,7 +15,7 @@
  * deletes) and GC holds it for its whole mark and sweep.
  */
 import fs from 'node:fs/promises';
-import { createReadStream, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -29,7 +29,7 @@ import type { Lease, LeaseManager, LeaseOptions, LeaseResource } from '../leases
 import type { CorruptBlob, GcOptions, GcResult, ImageStore, RootProvider, VerifyOptions, VerifyResult } from '../store.js';
 import {
   StoreAlreadyExistsError, StoreClosedError, StoreCorruptLayoutError, StoreInvalidIngestRefError,
-  StoreIoError, StoreNotFoundError, StoreInvalidRefError,
+  StoreIoError, StoreNotFoundError, StoreInvalidRefError, StoreSizeMismatchError,
 } from '../errors.js';
 import { parseDigest, splitDigest, type Descriptor, type Digest, type ImageIndex as OciIndex } from '../internal/oci.js';
 import { checkDescriptor, parseIndex } from '../internal/validate.js';
@@ -172,6 +172,40 @@ export class LocalStore implements ImageStore, WriterHost, BatchHost {
       try { lst = statSync(labelsFile); } catch { lst = undefined; }
       const updatedAt = lst && lst.mtime > st.mtime ? lst.mtime : st.mtime;
       return { digest, size: st.size, createdAt: st.mtime, updatedAt, labels };
+    });
+  }
+
+  /**
+   * See {@link Provider.readSmall}: open, fstat, read and close, synchronous
+   * (a small local file; on the libuv pool each call would queue behind long
+   * jobs, and a stream adds its own turns of the event loop).
+   */
+  async readSmall(digest: Digest, maxSize: number, options: CallOptions = {}): Promise<Buffer> {
+    this.check();
+    throwIfAborted(options.signal);
+    const file = this.blobPath(digest);
+    return wrapIo(`read ${file}`, async () => {
+      let fd: number;
+      try {
+        fd = openSync(file, 'r');
+      } catch (e) {
+        if (isEnoent(e)) throw new StoreNotFoundError('blob', digest);
+        throw e;
+      }
+      try {
+        const size = fstatSync(fd).size;
+        if (size > maxSize) throw new StoreSizeMismatchError(maxSize, size, { details: { digest, reason: 'blob larger than maxSize' } });
+        const buf = Buffer.allocUnsafe(size);
+        let n = 0;
+        while (n < size) {
+          const r = readSync(fd, buf, n, size - n, n);
+          if (r === 0) break;
+          n += r;
+        }
+        return n === size ? buf : buf.subarray(0, n);
+      } finally {
+        closeSync(fd);
+      }
     });
   }
 
