@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 // The project's benchmark command (`npm run bench`): builds, makes sure the fixture images exist,
-// then imports every workspace's `dist/bench/*.bench.js` (`export const benchmarks: Benchmark[]`,
-// see @berth/testkit), runs each group's entries interleaved round by round (berth and its peers
-// in the same run, under the same load), and prints median and minimum per entry and, for each
-// available peer, berth's median divided by the peer's (below 1: berth is faster).
+// then runs every workspace's `dist/bench/*.bench.js` (`export const benchmarks: Benchmark[]`,
+// see @berth/testkit): each group's entries interleaved round by round (berth and its peers in the
+// same run, under the same load), and prints median and minimum per entry and, for each available
+// peer, berth's median divided by the peer's (below 1: berth is faster).
+//
+// Each group runs in a fresh Node process that imports only its own bench file, as a program
+// embedding that one package would: a runner that imported every bench module (the engine's
+// undici, the API server...) made berth's in-process entries pay for a heap they never use (the
+// cow-fs unpack's garbage collections took ~3x longer with undici loaded). The peers are separate
+// processes either way.
 //
 //   npm run bench                        every group
 //   npm run bench -- registry pull       groups whose name contains "registry" or "pull",
@@ -20,10 +26,11 @@ const root = path.resolve(import.meta.dirname, '..');
 process.chdir(root);
 
 const args = process.argv.slice(2);
+const isChild = args[0] === '--list' || args[0] === '--group';
 let jsonOut;
-let build = true;
+let build = !isChild;
 const filters = [];
-for (let i = 0; i < args.length; i++) {
+for (let i = 0; i < args.length && !isChild; i++) {
   if (args[i] === '--json') jsonOut = args[++i];
   else if (args[i] === '--no-build') build = false;
   else filters.push(args[i].toLowerCase());
@@ -41,37 +48,62 @@ if (build) {
   run('bash', ['-c', 'bash scripts/fixtures >/dev/null']);
 }
 
-// Discover benchmark files.
-const rootPkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
-const dirs = rootPkg.workspaces.flatMap((w) => (w.endsWith('/*')
-  ? fs.readdirSync(w.slice(0, -2)).map((d) => `${w.slice(0, -2)}/${d}`)
-  : [w]));
-const entries = [];
-for (const dir of dirs) {
-  const benchDir = path.join(dir, 'dist', 'bench');
-  if (!fs.existsSync(benchDir)) continue;
-  for (const file of fs.readdirSync(benchDir).filter((f) => f.endsWith('.bench.js')).sort()) {
-    const mod = await import(pathToFileURL(path.resolve(benchDir, file)).href);
-    if (!Array.isArray(mod.benchmarks)) {
-      console.error(`bench: ${benchDir}/${file} does not export \`benchmarks\` (an array)`);
-      process.exitCode = 1;
-      continue;
-    }
-    for (const b of mod.benchmarks) entries.push({ ...b, bench: b, workspace: path.basename(dir), file: `${dir}/bench/${file.replace(/\.js$/, '.ts')}` });
+// Child modes (run by this script itself): `--list FILE` prints the file's group names as JSON;
+// `--group FILE NAME OUT` runs that one group and writes its result rows as JSON to OUT.
+if (args[0] === '--list') {
+  const mod = await import(pathToFileURL(path.resolve(args[1])).href);
+  if (!Array.isArray(mod.benchmarks)) {
+    console.error(`bench: ${args[1]} does not export \`benchmarks\` (an array)`);
+    process.exit(1);
   }
+  process.stdout.write(JSON.stringify([...new Set(mod.benchmarks.map((b) => b.group))]));
+  process.exit(0);
 }
+const childGroup = args[0] === '--group' ? { file: args[1], name: args[2], out: args[3], workspace: args[4] } : undefined;
 
-const selected = entries.filter((e) => !filters.length
-  || filters.some((f) => e.group.toLowerCase().includes(f) || e.workspace.toLowerCase() === f));
-if (!selected.length) {
-  console.log(filters.length ? `bench: no group matches ${filters.join(', ')}` : 'bench: no benchmark files found (dist/bench/*.bench.js)');
-  process.exit(filters.length ? 1 : 0);
-}
-
+const rootPkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
 const groups = new Map();
-for (const e of selected) {
-  if (!groups.has(e.group)) groups.set(e.group, []);
-  groups.get(e.group).push(e);
+if (childGroup) {
+  const mod = await import(pathToFileURL(path.resolve(childGroup.file)).href);
+  groups.set(childGroup.name, mod.benchmarks.filter((b) => b.group === childGroup.name).map((b) => ({ ...b, bench: b, workspace: childGroup.workspace })));
+} else {
+  // Discover benchmark files and their groups (each listed by a child process, so this one stays small).
+  const dirs = rootPkg.workspaces.flatMap((w) => (w.endsWith('/*')
+    ? fs.readdirSync(w.slice(0, -2)).map((d) => `${w.slice(0, -2)}/${d}`)
+    : [w]));
+  const planned = [];
+  for (const dir of dirs) {
+    const benchDir = path.join(dir, 'dist', 'bench');
+    if (!fs.existsSync(benchDir)) continue;
+    for (const file of fs.readdirSync(benchDir).filter((f) => f.endsWith('.bench.js')).sort()) {
+      const full = path.join(benchDir, file);
+      const listed = spawnSync(process.execPath, [import.meta.filename, '--list', full], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+      if (listed.status !== 0) { process.exitCode = 1; continue; }
+      for (const group of JSON.parse(listed.stdout)) planned.push({ file: full, group, workspace: path.basename(dir) });
+    }
+  }
+  const selected = planned.filter((p) => !filters.length
+    || filters.some((f) => p.group.toLowerCase().includes(f) || p.workspace.toLowerCase() === f));
+  if (!selected.length) {
+    console.log(filters.length ? `bench: no group matches ${filters.join(', ')}` : 'bench: no benchmark files found (dist/bench/*.bench.js)');
+    process.exit(filters.length ? 1 : 0);
+  }
+  const results = [];
+  let failed = 0;
+  const tmp = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'berth-bench-'));
+  for (const [i, p] of selected.entries()) {
+    const out = path.join(tmp, `${i}.json`);
+    const r = spawnSync(process.execPath, [import.meta.filename, '--group', p.file, p.group, out, p.workspace], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (fs.existsSync(out)) results.push(...JSON.parse(fs.readFileSync(out, 'utf8')));
+    if (r.status !== 0) failed++;
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  if (jsonOut) fs.writeFileSync(jsonOut, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+  if (failed) {
+    console.log(`\nbench: ${failed} group${failed === 1 ? '' : 's'} had failures`);
+    process.exitCode = 1;
+  }
+  process.exit();
 }
 
 const median = (xs) => {
@@ -142,7 +174,7 @@ for (const [group, list] of groups) {
   for (const r of rows) console.log(line(r));
 }
 
-if (jsonOut) fs.writeFileSync(jsonOut, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+fs.writeFileSync(childGroup.out, JSON.stringify(results));
 if (failures) {
   console.log(`\nbench: ${failures} entr${failures === 1 ? 'y' : 'ies'} failed`);
   process.exitCode = 1;
