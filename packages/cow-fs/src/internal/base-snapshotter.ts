@@ -339,9 +339,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   /**
    * Moves a removed snapshot's directory aside (one rename: its path is free
-   * at once) and deletes it in the background, on the thread pool: a layer's
-   * thousands of unlinks never hold the main thread (an image removal
-   * followed by a pull pays for them otherwise). It goes to `<root>/trash`,
+   * at once) and deletes it in the background, on the thread pool, one call
+   * at a time (see removeTreeInTurn): a layer's thousands of unlinks neither
+   * hold the main thread nor queue ahead of other work on the pool (an image
+   * removal followed by a pull pays for them otherwise). It goes to `<root>/trash`,
    * so `snapshots/` holds live snapshots only. `cleanup` and `close` wait
    * for the deletions; a process that dies first leaves `trash/<id>-…` for
    * the next `cleanup`.
@@ -356,7 +357,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw e;
     }
-    const done = fsp.rm(trash, { recursive: true, force: true }).catch(() => undefined).finally(() => { this.deleting.delete(done); });
+    const done = removeTreeInTurn(trash).catch(() => undefined).finally(() => { this.deleting.delete(done); });
     this.deleting.add(done);
   }
 
@@ -424,4 +425,33 @@ function matches(i: SnapshotInfo, f: WalkFilter): boolean {
     if (v !== undefined && v !== '*' && i.labels[k] !== v) return false;
   }
   return true;
+}
+
+/**
+ * Deletes a tree with one filesystem call in flight at a time. `fs.promises.rm`
+ * with `recursive` issues a directory's unlinks all at once: hundreds of jobs
+ * on the 4-thread libuv pool, ahead of whatever comes next (a pull's file
+ * writes, inflate, fsyncs). Here a background deletion holds one pool thread
+ * at most. A missing path is not an error.
+ */
+export async function removeTreeInTurn(path: string): Promise<void> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fsp.readdir(path, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') return fsp.unlink(path).catch(ignoreMissing);
+    throw e;
+  }
+  for (const e of entries) {
+    const child = `${path}/${e.name}`;
+    if (e.isDirectory()) await removeTreeInTurn(child);
+    else await fsp.unlink(child).catch(ignoreMissing);
+  }
+  await fsp.rmdir(path).catch(ignoreMissing);
+}
+
+function ignoreMissing(e: unknown): void {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
 }

@@ -3,6 +3,7 @@
  * core/snapshots/testsuite): every backend runs these same tests, as root,
  * with real mounts.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import {
@@ -164,6 +165,30 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter, needs: Sui
     t.deepEqual(await collect(sn.walk()), []);
     t.deepEqual(fs.readdirSync(`${root}/snapshots`), []);
     await t.throwsAsync(sn.remove('c'), { code: 'ERR_SNAPSHOT_NOT_FOUND' });
+  });
+
+  t0(`${name} (${needs.label}): a removed snapshot's tree is deleted in the background and gone after close`, async (t) => {
+    const { sn, root, base } = await setup(t);
+    const m = await sn.prepare('a', undefined);
+    await withMount(base, m, (d) => {
+      // Nested directories, a directory with no permissions, a fifo, links and many files.
+      fs.mkdirSync(`${d}/x/y/z`, { recursive: true });
+      for (let i = 0; i < 300; i++) fs.writeFileSync(`${d}/x/y/f${i}`, String(i));
+      fs.writeFileSync(`${d}/x/y/z/deep`, 'deep');
+      fs.mkdirSync(`${d}/locked`);
+      fs.writeFileSync(`${d}/locked/f`, 'f');
+      fs.chmodSync(`${d}/locked`, 0o000);
+      fs.symlinkSync('/etc/passwd', `${d}/abs-link`);
+      fs.symlinkSync('x', `${d}/dir-link`);
+      fs.linkSync(`${d}/x/y/f1`, `${d}/hard`);
+      execFileSync('mkfifo', [`${d}/fifo`]);
+    });
+    await sn.commit('c', 'a');
+    await sn.remove('c');
+    t.deepEqual(fs.readdirSync(`${root}/snapshots`), [], 'the snapshot directory left its place at once');
+    await sn.close();
+    t.deepEqual(fs.existsSync(`${root}/trash`) ? fs.readdirSync(`${root}/trash`) : [], [], 'close waited for the deletion');
+    t.true(fs.existsSync('/etc/passwd'), 'a symlink was removed, not followed');
   });
 
   t0(`${name} (${needs.label}): metadata persists across a reopen`, async (t) => {
