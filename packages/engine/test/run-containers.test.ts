@@ -41,6 +41,7 @@ function run(o: Partial<CreateContainerOptions>): Promise<{ id: string; code: nu
 serial('run echo: output reaches the caller and the json-file log; exit codes are the container\'s (root)', async (t) => {
   const a = await run({ cmd: ['echo', 'hello'] });
   t.is(a.out, 'hello\n');
+  await t.throwsAsync(fs.access(path.join(engine.runRoot, 'attach', `${a.id.slice(0, 24)}.sock`)), { code: 'ENOENT' }, 'the attach socket goes with the exit');
   t.is(a.code, 0);
   const logs = [];
   for await (const l of engine.containers.logs(a.id)) logs.push(l.log);
@@ -58,6 +59,8 @@ serial('a start that cannot exec is recorded as Docker does: 127 for a missing c
   t.is(e1.code, 'ERR_NS_EXEC_NOT_FOUND');
   t.is(e1.details?.errnoCode, 'ENOENT');
   t.is((await engine.containers.inspect(missing.Id)).State.ExitCode, 127);
+  // The attach socket, which listens while the runtime creates the container, is gone with the failed start.
+  await t.throwsAsync(fs.access(path.join(engine.runRoot, 'attach', `${missing.Id.slice(0, 24)}.sock`)), { code: 'ENOENT' });
   // /etc/passwd exists but has no execute bit: execve fails with EACCES.
   const noexec = await engine.containers.create(opts({ cmd: ['/etc/passwd'] }));
   const e2 = await t.throwsAsync(engine.containers.start(noexec.Id)) as Error & { code?: string; details?: { errnoCode?: string } };
