@@ -33,6 +33,7 @@ extern "C" {
     fn seccomp_export_bpf(ctx: *const c_void, fd: c_int) -> c_int;
     fn seccomp_attr_set(ctx: *mut c_void, attr: c_int, value: u32) -> c_int;
     fn seccomp_version() -> *const ScmpVersion;
+    fn seccomp_api_get() -> u32;
 }
 
 #[repr(C)]
@@ -199,11 +200,19 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// What a cached program depends on: the profile, the architecture the
-/// runtime was built for and the libseccomp that compiled it.
+/// runtime was built for, the libseccomp that compiled it and what it saw of
+/// the kernel (its API level, and the kernel release).
 fn cache_key(profile: &Seccomp) -> Result<Vec<u8>> {
     let v = unsafe { seccomp_version().as_ref() };
     let (ma, mi, mc) = v.map(|v| (v.major, v.minor, v.micro)).unwrap_or((0, 0, 0));
-    let mut key = format!("{}\0libseccomp {ma}.{mi}.{mc}\0", std::env::consts::ARCH).into_bytes();
+    let api = unsafe { seccomp_api_get() };
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    let release = if unsafe { libc::uname(&mut uts) } == 0 {
+        unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }.to_string_lossy().into_owned()
+    } else {
+        String::new()
+    };
+    let mut key = format!("{}\0libseccomp {ma}.{mi}.{mc} api {api}\0kernel {release}\0", std::env::consts::ARCH).into_bytes();
     serde_json::to_writer(&mut key, profile).map_err(|e| Error::new("ERR_NS_SECCOMP", format!("seccomp profile: {e}")))?;
     Ok(key)
 }
