@@ -469,15 +469,9 @@ export class ContainerLifecycle {
       hub = h;
       this.#pending.delete(r.Id);
       undo.push(async () => { if (!running) await h.end(); }); // once running, the exit task ends the hub, after the exit is recorded
-      const socket = attachSocketPath(this.#d.runRoot, r.Id);
-      const creating = runtime.create(r.Id, spec, {
+      container = await runtime.create(r.Id, spec, {
         bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: tty ? 'pty' : 'pipe', ...(tty && size ? { consoleSize: size } : {}),
       });
-      // The runtime sets the container up on a thread of its own; meanwhile the attach socket starts listening (the
-      // first listen of a CLI process loads node:net and node:cluster, ~5 ms). A client that connects before the
-      // process exists is served as before a start: its input is queued until bind.
-      if (!opts.waitForAttach) listening = h.listen(socket).then(() => opts.onAttachReady?.(), () => undefined);
-      container = await creating;
       alongside.push(() => container.delete({ force: true }));
       const pump = (stream: 'stdout' | 'stderr', s: import('node:stream').Readable | undefined) => new Promise<void>((resolve) => {
         if (!s) return resolve();
@@ -501,11 +495,14 @@ export class ContainerLifecycle {
           c.resize?.(rows, cols);
         } : undefined,
       });
+      const socket = attachSocketPath(this.#d.runRoot, r.Id);
       if (opts.waitForAttach) {
         // run -it's detached supervisor: the client attaches before the process runs, so it sees all of its output.
         await h.listen(socket);
         opts.onAttachReady?.();
         await h.firstAttach;
+      } else {
+        listening = h.listen(socket).then(() => opts.onAttachReady?.(), () => undefined);
       }
       await container.start();
       running = true;

@@ -189,15 +189,11 @@ class NativeContainer extends NativeProcess implements Container {
 async function spawn(id: string, spec: RuntimeSpec, options: CreateContainerOptions, start: boolean): Promise<Container> {
   const root = options.root ?? DEFAULT_RUNTIME_ROOT;
   // The clone and the whole set-up run on a native thread: the event loop stays free.
-  const creating = callAsync<Spawned>((cb) => rt().runtimeCreate({
+  const s = await callAsync<Spawned>((cb) => rt().runtimeCreate({
     id, root, bundle: options.bundle, spec: JSON.stringify(spec), stdio: options.stdio ?? 'inherit',
     noPivot: options.noPivot === true, start,
     ...(options.consoleSize ? { rows: options.consoleSize.rows, cols: options.consoleSize.cols } : {}),
   }, cb));
-  // Meanwhile, touch what wrapping the stdio needs: a bundle (the berth CLI) loads node:net and node:tty on first
-  // use, ~3 ms that would otherwise come after the set-up instead of during it.
-  if (options.stdio === 'pipe' || options.stdio === 'pty') void (options.stdio === 'pty' ? tty.ReadStream : net.Socket);
-  const s = await creating;
   return new NativeContainer(id, root, s, JSON.parse(s.state as string) as ContainerState, true);
 }
 
