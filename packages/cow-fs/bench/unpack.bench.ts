@@ -58,7 +58,7 @@ function entry(group: string, name: string, tool: string, unpack: (dir: string, 
   };
 }
 
-/** The engine's unpack: one overlay snapshot per layer over the previous active one, all applied at once; committed when `commit`. */
+/** The engine's unpack: one overlay snapshot per layer over the previous active one (prepared without waiting for the record's fsync, as a pull does), all applied at once; committed when `commit`. */
 const berthOverlay = (commit: boolean) => async (dir: string, layers: string[]): Promise<void> => {
   const sn = await openOverlaySnapshotter(`${dir}/overlay`);
   try {
@@ -67,7 +67,7 @@ const berthOverlay = (commit: boolean) => async (dir: string, layers: string[]):
     for (const [i, l] of layers.entries()) {
       const key = `extract-${i}`;
       // Issued at once (the snapshotter runs them in order and shares their metadata writes).
-      const prepared = sn.prepare(key, keys[i - 1], { activeParent: i > 0 });
+      const prepared = sn.prepare(key, keys[i - 1], { activeParent: i > 0, durable: false });
       keys.push(key);
       const lowersReady = i === 0 ? undefined : Promise.all(applies.slice());
       lowersReady?.catch(() => undefined);

@@ -143,6 +143,19 @@ export interface SnapshotOptions extends CallOptions {
    * Backends without `capabilities.activeParent` throw ERR_SNAPSHOTTER_UNSUPPORTED.
    */
   activeParent?: boolean;
+  /**
+   * prepare and view only (default true): return only once the new
+   * snapshot's record is durably on disk. With false the call returns as soon
+   * as the snapshot exists (its directory made, the record in memory and its
+   * write started); the write goes on in the background, shared with the
+   * next operation's, and `close()` waits for it. A crash before it lands
+   * loses the record, and `cleanup()` removes the directory as an orphan. For
+   * transient snapshots whose commit is the durable point (a pull's unpack):
+   * the first layer no longer waits for an fsync before it starts. A failed
+   * background write rolls the metadata back, so a later commit of the key
+   * fails with ERR_SNAPSHOT_NOT_FOUND.
+   */
+  durable?: boolean;
 }
 
 /** What a backend can do beyond the base contract. */

@@ -268,7 +268,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
       // (A failed write leaves the directory an orphan for cleanup(), as a crash would.)
       return { mounts, durable: this.persist(next) };
     });
-    await durable;
+    // durable: false: the write goes on (close() waits for it); a failure rolls the metadata back (see SnapshotOptions).
+    if (opts.durable === false) durable.catch(() => undefined);
+    else await durable;
     publishSnapshotEvent({ event: kind === SnapshotKind.View ? 'view' : 'prepare', root: this.root, key });
     return mounts;
   }

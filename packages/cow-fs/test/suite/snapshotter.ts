@@ -207,6 +207,26 @@ export function snapshotterSuite(name: string, open: OpenSnapshotter, needs: Sui
     t.is((await again.stat('b')).parent, 'c');
   });
 
+  t0(`${name} (${needs.label}): prepare with durable: false is usable at once, committed right after, and its record lands by close`, async (t) => {
+    const { sn, root, base } = await setup(t);
+    const onDisk = (): string[] => Object.keys((JSON.parse(fs.readFileSync(`${root}/metadata.json`, 'utf8')) as { snapshots: object }).snapshots);
+    // The default waits for the record.
+    await sn.prepare('durable', undefined);
+    t.true(onDisk().includes('durable'));
+    const m = await sn.prepare('quick', undefined, { durable: false });
+    t.is((await sn.stat('quick')).kind, SnapshotKind.Active);
+    await withMount(base, m, (d) => fs.writeFileSync(`${d}/f`, 'q'));
+    await sn.commit('quick-c', 'quick');
+    t.true(onDisk().includes('quick-c'), 'the commit is durable and carries the record');
+    await sn.prepare('left', 'quick-c', { durable: false });
+    await sn.close();
+    t.true(onDisk().includes('left'), 'close waited for the background write');
+    const again = await open(root);
+    t.teardown(() => again.close());
+    t.is((await again.stat('left')).parent, 'quick-c');
+    await withMount(base, await again.mounts('left'), (d) => t.is(fs.readFileSync(`${d}/f`, 'utf8'), 'q'));
+  });
+
   t0(`${name} (${needs.label}): concurrent prepares and commits keep metadata consistent across a reopen`, async (t) => {
     const { sn, root } = await setup(t);
     await sn.prepare('base-key', undefined);

@@ -605,7 +605,8 @@ export class LocalImageService implements ImageService {
   ): Promise<void> {
     const id = shortDigest(layer.digest);
     const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
-    const mounts = await this.snapshotter.prepare(key, parent, { signal, labels: await this.#ownerLabel() });
+    // Not durable: the commit is (see #unpackChain).
+    const mounts = await this.snapshotter.prepare(key, parent, { signal, labels: await this.#ownerLabel(), durable: false });
     try {
       const body = source ? await source() : await this.store.open(layer.digest, { signal });
       let result;
@@ -662,7 +663,9 @@ export class LocalImageService implements ImageService {
         const key = `extract-${randomBytes(6).toString('hex')} ${chain[i]}`;
         const parent = i === from ? (i === 0 ? undefined : chain[i - 1]) : keys[keys.length - 1];
         // Issued at once, not awaited in turn: the snapshotter runs them in call order, so each parent exists first.
-        const prepared = this.snapshotter.prepare(key, parent, { signal, labels: owner, activeParent: i > from });
+        // Not durable: an extraction snapshot is transient, its commit is the durable point (a crash before
+        // it leaves an orphan directory for the snapshotter's cleanup), so no layer waits for an fsync to start.
+        const prepared = this.snapshotter.prepare(key, parent, { signal, labels: owner, activeParent: i > from, durable: false });
         keys.push(key);
         const lowersReady = i === from ? undefined : Promise.all(applies.slice());
         lowersReady?.catch(() => undefined);
