@@ -238,6 +238,9 @@ export interface HubTarget {
   resize?: (rows: number, cols: number) => void;
 }
 
+/** How long end() waits for attached clients of other processes to take their exit frame (ms). */
+const SOCKET_DRAIN_MS = 2000;
+
 /**
  * The supervisor side: fans a container's output out to attached clients
  * and their input in. Clients may attach before the container runs
@@ -253,6 +256,8 @@ export class AttachHub {
   #queued: Buffer[] = [];
   #stdinClosed = false;
   #server: net.Server | undefined;
+  /** Connections of other processes' clients, until they close (end() waits for them: see there). */
+  readonly #sockets = new Set<net.Socket>();
   #socketPath: string | undefined;
   #ended: AttachEnd | undefined;
   #firstAttach!: () => void;
@@ -339,6 +344,8 @@ export class AttachHub {
 
   #serve(sock: net.Socket): void {
     sock.on('error', () => undefined);
+    this.#sockets.add(sock);
+    sock.once('close', () => { this.#sockets.delete(sock); });
     let header = Buffer.alloc(0);
     let frames: ((c: Buffer) => void) | undefined;
     const send = (type: number, payload?: Buffer | string) => { if (!sock.destroyed) sock.write(frame(type, payload)); };
@@ -405,6 +412,19 @@ export class AttachHub {
       // Stop accepting; connections still open end by themselves after their exit frame.
       server.close();
       rmSync(this.#socketPath!, { force: true });
+    }
+    // Until those frames are out: a supervisor exits (process.exit) right after this, which would
+    // drop a queued socket write, and the client would see a closed stream instead of the exit code.
+    // A client that never reads its end is not waited for past SOCKET_DRAIN_MS.
+    if (this.#sockets.size > 0) {
+      const open = [...this.#sockets];
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(open.map((sock) => (sock.closed ? undefined : new Promise((resolve) => sock.once('close', resolve))))),
+        new Promise((resolve) => { timer = setTimeout(resolve, SOCKET_DRAIN_MS); }),
+      ]);
+      clearTimeout(timer);
+      for (const sock of open) sock.destroy();
     }
   }
 }
