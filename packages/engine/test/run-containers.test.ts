@@ -89,8 +89,17 @@ serial('volumes persist across containers, binds can be read-only, tmpfs is tmpf
   t.false(await fs.access(path.join(host, 'new')).then(() => true, () => false));
   const tm = await run({ cmd: ['sh', '-c', 'grep " /scratch " /proc/mounts | cut -d" " -f3'], mounts: [{ Type: 'tmpfs', Source: '', Target: '/scratch', ReadOnly: false }] });
   t.is(tm.out, 'tmpfs\n');
-  const gone = await run({ cmd: ['true'], autoRemove: true, mounts: [{ Type: 'volume', Source: '', Target: '/anon', ReadOnly: false }] });
+  const activeSnapshots = async (): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const i of images.snapshotter.walk({ filters: [{ kind: 'active' }] })) keys.push(i.name);
+    return keys.sort();
+  };
+  const before = await activeSnapshots();
+  // An AutoRemove container writes to its snapshot, which goes with it.
+  const gone = await run({ cmd: ['sh', '-c', 'echo x > /written && cat /written'], autoRemove: true, mounts: [{ Type: 'volume', Source: '', Target: '/anon', ReadOnly: false }] });
   t.is(gone.code, 0);
+  t.is(gone.out, 'x\n');
+  t.deepEqual(await activeSnapshots(), before, 'its snapshot went with it');
   await t.throwsAsync(engine.containers.inspect(gone.id), { code: 'ERR_ENGINE_CONTAINER_NOT_FOUND' });
   t.false((await engine.volumes.list()).some((v) => 'com.docker.volume.anonymous' in v.Labels && (v.Name !== '')), 'the anonymous volume went with it');
   await t.throwsAsync(engine.volumes.remove('persist'), { code: 'ERR_ENGINE_VOLUME_IN_USE' });
