@@ -19,7 +19,7 @@
  * stay asynchronous.
  */
 import fs from 'node:fs/promises';
-import { accessSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type {
   BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
@@ -155,7 +155,7 @@ export class FileContainerStore implements ContainerStore {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const holder = (await fs.readFile(file, 'utf8').catch(() => '')).trim();
       // A reservation whose container directory is gone is stale (crash between the two steps).
-      if (holder && !(await exists(path.join(this.dir(holder), configFile)))) {
+      if (holder && !existsSync(path.join(this.dir(holder), configFile))) {
         await fs.rm(file, { force: true });
         return this.#claim(name, id);
       }
@@ -186,11 +186,11 @@ export class FileContainerStore implements ContainerStore {
 
   /** Resolves `ref` to a full id: exact id, then exact name, then unique id prefix (docker's order). */
   async resolve(ref: string): Promise<string> {
-    if (/^[0-9a-f]{64}$/.test(ref) && (await exists(path.join(this.dir(ref), configFile)))) return ref;
+    if (/^[0-9a-f]{64}$/.test(ref) && existsSync(path.join(this.dir(ref), configFile))) return ref;
     const name = ref.replace(/^\//, '');
     if (validName.test(name)) {
       const holder = (await fs.readFile(path.join(this.namesDir, name), 'utf8').catch(() => '')).trim();
-      if (holder && (await exists(path.join(this.dir(holder), configFile)))) return holder;
+      if (holder && existsSync(path.join(this.dir(holder), configFile))) return holder;
     }
     if (/^[0-9a-f]+$/.test(ref)) {
       const matches = (await this.#ids()).filter((id) => id.startsWith(ref));
@@ -361,14 +361,6 @@ export async function isSupervisorAlive(r: ContainerRecord): Promise<boolean> {
   return isSameProcessAlive(pid, r.Berth?.SupervisorStartTicks);
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    accessSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const containerFilterKeys = new Set(['id', 'name', 'status', 'exited', 'ancestor', 'label', 'volume', 'network']);
 

@@ -3,7 +3,7 @@
  * directory shared by every berth process that opens it (like podman).
  */
 import fs from 'node:fs/promises';
-import { accessSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
@@ -282,7 +282,7 @@ export class LocalContainerService implements ContainerService {
     }
     // Endpoints and a namespace file are a bridge container's; other modes have none, unless an older berth bound one.
     const mode = r.HostConfig.NetworkMode || 'bridge';
-    if ((mode !== 'none' && mode !== 'host' && !mode.startsWith('container:')) || (await exists(this.#networks.sandboxPath(r.Id)))) {
+    if ((mode !== 'none' && mode !== 'host' && !mode.startsWith('container:')) || existsSync(this.#networks.sandboxPath(r.Id))) {
       await this.#networks.removeSandbox(r.Id);
     }
     // A supervisor killed before its exit task ran left the runtime's state, cgroup and rootfs mount: clean them up.
@@ -445,8 +445,8 @@ export class LocalNetworkService implements NetworkService {
       const alive = other.State.Running && (await isSameProcessAlive(other.State.Pid, other.Berth?.PidStartTicks));
       // A bridge container's namespace is bound at its sandbox path; a none-mode one's was made by the runtime: its init's.
       const sandbox = this.#m.sandboxPath(other.Id);
-      const ns = alive && !(await exists(sandbox)) ? `/proc/${other.State.Pid}/ns/net` : sandbox;
-      const live = alive && (await exists(ns));
+      const ns = alive && !existsSync(sandbox) ? `/proc/${other.State.Pid}/ns/net` : sandbox;
+      const live = alive && existsSync(ns);
       if (!live) throw new ContainerNotRunningError(other.Name.slice(1), `its network namespace is needed by ${r.Name.slice(1)}`);
       // Share the other container's files too, as Docker does (one namespace, one view of names).
       await this.#store.update(r.Id, (rec) => {
@@ -500,7 +500,7 @@ export class LocalNetworkService implements NetworkService {
     const r = known ?? await this.#store.get(container);
     if ((r.HostConfig.NetworkMode || '').startsWith('container:') || r.HostConfig.NetworkMode === 'host') return;
     // none: the runtime's namespace went with the container; only a sandbox bound by an older berth is left to remove.
-    if (r.HostConfig.NetworkMode === 'none' && !(await exists(this.#m.sandboxPath(r.Id)))) return;
+    if (r.HostConfig.NetworkMode === 'none' && !existsSync(this.#m.sandboxPath(r.Id))) return;
     await this.#m.removeSandbox(r.Id);
     await this.#store.update(r.Id, (rec) => {
       rec.NetworkSettings.SandboxKey = '';
@@ -515,15 +515,6 @@ export class LocalNetworkService implements NetworkService {
 /** Record writes of network run state (sandbox, addresses): atomic, not fsynced (see internal/atomic.ts). */
 const runState = { sync: false } as const;
 
-/** Whether `p` exists (one access(2), synchronously: a local path, no trip through the libuv pool). */
-async function exists(p: string): Promise<boolean> {
-  try {
-    accessSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** `HostConfig.PortBindings` as CNI port mappings; an empty host port gets a free one. */
 async function portMappingsOf(r: ContainerRecord): Promise<PortMapping[]> {
