@@ -162,3 +162,22 @@ serial('overlay: every layer is prepared (over its still-active parent) before t
   t.deepEqual(seq, ['prepare', 'commit', 'prepare', 'commit', 'prepare', 'commit', 'prepare', 'commit']);
   t.deepEqual(await withRootfs(copy, rc.chainId!, (dir) => multilayerProblems(dir)), []);
 });
+
+serial('two image services on one root (two CLI processes) pull the same image at once: one waits for the writers of the other, both succeed, the tree is right, no ingest is left (root, overlayfs)', async (t) => {
+  const a = await openImages();
+  const b = await openImages({ root: a.root });
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const f = fixture('multilayer', 'oci-gzip');
+  const ref = `${reg.host}/${f.repo}:${f.tag}`;
+  const [ra, rb] = await Promise.all([a.images.pull(ref), b.images.pull(ref)]);
+  t.is(ra.digest, f.digest);
+  t.is(rb.digest, f.digest);
+  t.is(ra.chainId, rb.chainId);
+  for (const images of [a.images, b.images]) {
+    t.deepEqual(await withRootfs(images, ra.chainId!, (dir) => multilayerProblems(dir)), []);
+    t.is((await images.inspect(ref)).RootFS.Layers.length, 4);
+  }
+  // The layouts' blobs are there and no ingest is left behind by the pull that waited or found them stored.
+  t.true(fs.existsSync(path.join(a.root, 'content', 'blobs', 'sha256', f.digest.slice(7))));
+  t.deepEqual(fs.readdirSync(path.join(a.root, 'content', '.berth', 'ingest')), []);
+});

@@ -515,52 +515,65 @@ export class LocalImageService implements ImageService {
       early = undefined;
     };
     await gate;
-    for (let attempt = 0; ; attempt++) {
-      let w: ContentWriter;
-      try {
-        w = await this.store.writer(ref, { expected: desc, signal });
-      } catch (e) {
-        dropEarly();
-        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') {
-          feed?.abandon();
-          // Stored already (maybe by another pull meanwhile): held by this pull's lease from now on.
-          await lease.hold(desc.digest);
-          return false;
-        }
-        // Another pull (maybe another process) is writing this blob: wait for it.
-        if (code(e) === 'ERR_STORE_LOCKED' && attempt < 6000) {
-          throwIfAborted(signal, 'pull');
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          continue;
-        }
-        throw e;
+    let w: ContentWriter | undefined;
+    try {
+      w = await this.#openWriter(ref, desc, signal, dropEarly);
+    } catch (e) {
+      dropEarly();
+      throw e;
+    }
+    if (w === undefined) {
+      dropEarly();
+      feed?.abandon();
+      // Stored already (maybe by another pull meanwhile): held by this pull's lease from now on.
+      await lease.hold(desc.digest);
+      return false;
+    }
+    try {
+      // A resumed ingest has bytes the feed never saw: the unpacker reads the stored blob instead.
+      if (w.offset > 0) feed?.abandon();
+      else feed?.start();
+      if (w.offset > 0) dropEarly();
+      if (w.offset < desc.size) {
+        // The writer hashes every byte and its stage checks the digest (before the feed ends): the registry client need not hash too.
+        const body = await (early ?? fetcher.fetch(desc, { signal, verify: false, ...(w.offset > 0 ? { offset: w.offset } : {}) }));
+        early = undefined;
+        const counting = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
+        await w.copyFrom(feed ? tap(counting, feed) : counting, { signal });
       }
-      try {
-        // A resumed ingest has bytes the feed never saw: the unpacker reads the stored blob instead.
-        if (w.offset > 0) feed?.abandon();
-        else feed?.start();
-        if (w.offset > 0) dropEarly();
-        if (w.offset < desc.size) {
-          // The writer hashes every byte and its stage checks the digest (before the feed ends): the registry client need not hash too.
-          const body = await (early ?? fetcher.fetch(desc, { signal, verify: false, ...(w.offset > 0 ? { offset: w.offset } : {}) }));
-          early = undefined;
-          const counting = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
-          await w.copyFrom(feed ? tap(counting, feed) : counting, { signal });
-        }
-        await batch.stage(w, { size: desc.size, digest: desc.digest, signal });
-        // The digest checked out: the unpacker's stream may end.
-        feed?.end();
-        return true;
-      } catch (e) {
-        dropEarly();
-        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') { feed?.abandon(); feed?.end(); return false; }
-        if (isBerthError(e) && e.kind === 'data-loss') {
-          await w.close();
-          await this.store.abort(ref).catch(() => undefined);
-        }
-        throw e;
-      } finally {
+      await batch.stage(w, { size: desc.size, digest: desc.digest, signal });
+      // The digest checked out: the unpacker's stream may end.
+      feed?.end();
+      return true;
+    } catch (e) {
+      dropEarly();
+      if (code(e) === 'ERR_STORE_ALREADY_EXISTS') { feed?.abandon(); feed?.end(); return false; }
+      if (isBerthError(e) && e.kind === 'data-loss') {
         await w.close();
+        await this.store.abort(ref).catch(() => undefined);
+      }
+      throw e;
+    } finally {
+      await w.close();
+    }
+  }
+
+  /**
+   * Opens the store's writer for the blob `desc` under `ref`; undefined when
+   * the blob is stored already. While another pull (maybe another process)
+   * writes it, waits for that one (up to 5 minutes), calling `onLocked` at
+   * each wait.
+   */
+  async #openWriter(ref: string, desc: Descriptor, signal?: AbortSignal, onLocked?: () => void): Promise<ContentWriter | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.store.writer(ref, { expected: desc, signal });
+      } catch (e) {
+        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') return undefined;
+        if (code(e) !== 'ERR_STORE_LOCKED' || attempt >= 6000) throw e;
+        onLocked?.();
+        throwIfAborted(signal, 'pull');
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
   }
@@ -572,29 +585,17 @@ export class LocalImageService implements ImageService {
    */
   async #stageBytes(batch: CommitBatch, desc: Descriptor, bytes: Buffer, lease: PullLease, signal?: AbortSignal): Promise<boolean> {
     const ref = `pull-${desc.digest}`;
-    for (let attempt = 0; ; attempt++) {
-      let w: ContentWriter;
-      try {
-        w = await this.store.writer(ref, { expected: desc, signal });
-      } catch (e) {
-        if (code(e) === 'ERR_STORE_ALREADY_EXISTS') {
-          await lease.hold(desc.digest);
-          return false;
-        }
-        if (code(e) === 'ERR_STORE_LOCKED' && attempt < 6000) {
-          throwIfAborted(signal, 'pull');
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          continue;
-        }
-        throw e;
-      }
-      try {
-        if (w.offset < bytes.length) await w.write(bytes.subarray(w.offset), { signal });
-        await batch.stage(w, { size: desc.size, digest: desc.digest, signal });
-        return true;
-      } finally {
-        await w.close();
-      }
+    const w = await this.#openWriter(ref, desc, signal);
+    if (w === undefined) {
+      await lease.hold(desc.digest);
+      return false;
+    }
+    try {
+      if (w.offset < bytes.length) await w.write(bytes.subarray(w.offset), { signal });
+      await batch.stage(w, { size: desc.size, digest: desc.digest, signal });
+      return true;
+    } finally {
+      await w.close();
     }
   }
 
