@@ -4,26 +4,13 @@
  * force, an OOM kill, and a supervisor that was SIGKILLed before it could
  * clean up (rm -f then deletes the runtime's state and cgroup itself).
  */
-import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { berth, openCliEnv, type CliEnv } from './helpers/cli.js';
+import { berth, useCliEnv } from './helpers/cli.js';
 
-const isRoot = process.getuid?.() === 0;
-const serial = isRoot ? test.serial : test.skip;
-let env: CliEnv | undefined;
 let dir: string;
 let ref: string;
-
-test.before(async () => {
-  if (!isRoot) return;
-  env = await openCliEnv({ pull: true });
-  ({ dir, ref } = env);
-});
-
-test.after.always(async () => {
-  await env?.close();
-});
+const serial = useCliEnv({ pull: true }, (env) => { ({ dir, ref } = env); });
 
 /** Every cgroup directory of container `id` that exists, in any hierarchy (v1 controllers, named ones, the unified one). */
 function cgroupsOf(id: string): string[] {

@@ -1,24 +1,11 @@
-import test from 'ava';
 import fs from 'node:fs';
 import http from 'node:http';
 import { freePort } from '@berth/testkit';
-import { berth, berthBinary, tempDir, openCliEnv, type CliEnv } from './helpers/cli.js';
+import { berth, berthBinary, tempDir, useCliEnv } from './helpers/cli.js';
 
-const isRoot = process.getuid?.() === 0;
-const serial = isRoot ? test.serial : test.skip;
-let env: CliEnv | undefined;
 let dir: string;
 let ref: string;
-
-test.before(async () => {
-  if (!isRoot) return;
-  env = await openCliEnv({ pull: false });
-  ({ dir, ref } = env);
-});
-
-test.after.always(async () => {
-  await env?.close();
-});
+const serial = useCliEnv({ pull: false }, (env) => { ({ dir, ref } = env); });
 
 serial('berth run --rm <registry>/busybox echo hello pulls with progress, prints hello, exits 0 and leaves nothing (root, binary)', async (t) => {
   const r = await berthBinary(dir, ['run', '--rm', ref, 'echo', 'hello']);

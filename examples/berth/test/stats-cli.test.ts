@@ -2,23 +2,11 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { bytesSize, humanSize3 } from '@berth/example-berth';
-import { berth, berthBin, berthBinary, openCliEnv, type CliEnv } from './helpers/cli.js';
+import { berth, berthBin, berthBinary, useCliEnv } from './helpers/cli.js';
 
-const isRoot = process.getuid?.() === 0;
-const serial = isRoot ? test.serial : test.skip;
-let env: CliEnv | undefined;
 let dir: string;
 let ref: string;
-
-test.before(async () => {
-  if (!isRoot) return;
-  env = await openCliEnv({ pull: false });
-  ({ dir, ref } = env);
-});
-
-test.after.always(async () => {
-  await env?.close();
-});
+const serial = useCliEnv({ pull: false }, (env) => { ({ dir, ref } = env); });
 
 /** Runs `berth stats ARGS` as the binary until `done(output)` holds, then interrupts it (as Ctrl-C would). */
 function streamUntil(args: string[], done: (out: string) => boolean): Promise<{ out: string; code: number | null }> {

@@ -1,24 +1,11 @@
-import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { berth, berthBin, openCliEnv, type CliEnv } from './helpers/cli.js';
+import { berth, berthBin, useCliEnv } from './helpers/cli.js';
 
-const isRoot = process.getuid?.() === 0;
-const serial = isRoot ? test.serial : test.skip;
-let env: CliEnv | undefined;
 let dir: string;
 let ref: string;
-
-test.before(async () => {
-  if (!isRoot) return;
-  env = await openCliEnv({ pull: true });
-  ({ dir, ref } = env);
-});
-
-test.after.always(async () => {
-  await env?.close();
-});
+const serial = useCliEnv({ pull: true }, (env) => { ({ dir, ref } = env); });
 
 /** The berth binary's command line, for a shell. */
 function berthLine(args: string[]): string {

@@ -1,4 +1,5 @@
 /** Runs berth command lines against a temp root: in-process through `runCli`, or as the real binary. */
+import test from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
@@ -87,4 +88,23 @@ export async function openCliEnv(opts: { pull?: boolean } = {}): Promise<CliEnv>
       for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
     },
   };
+}
+
+/**
+ * Registers a test file's hooks for one {@link CliEnv}: opened before the
+ * tests (as root only), closed after them; `ready` receives it. Returns the
+ * runner for tests that need it: `test.serial` as root, else `test.skip`.
+ */
+export function useCliEnv(opts: { pull?: boolean }, ready: (env: CliEnv) => void): typeof test.serial | typeof test.skip {
+  const isRoot = process.getuid?.() === 0;
+  let env: CliEnv | undefined;
+  test.before(async () => {
+    if (!isRoot) return;
+    env = await openCliEnv(opts);
+    ready(env);
+  });
+  test.after.always(async () => {
+    await env?.close();
+  });
+  return isRoot ? test.serial : test.skip;
 }
