@@ -32,6 +32,7 @@ interface FsBinding {
   fsResolveInRoot(root: string, rel: string, resolver: string): string;
   fsMkdirInRoot(root: string, rel: string, mode: number, resolver: string): void;
   fsFdPath(fd: number): string;
+  fsFlock(fd: number, exclusive: boolean, unlock: boolean, wait: boolean): boolean;
 }
 
 const native = (): FsBinding => binding<FsBinding>();
@@ -414,6 +415,23 @@ export function fsyncPath(path: string): void {
 /** Opens the directory `path` and fsync(2)s it, making entries created or renamed in it durable. */
 export function fsyncDir(path: string): void {
   callNative(() => native().fsFsyncDir(path));
+}
+
+/** What {@link flock} does: take a shared or an exclusive lock, or release it. */
+export type FlockOperation = 'shared' | 'exclusive' | 'unlock';
+
+/**
+ * flock(2) on an open descriptor. The lock belongs to the open file
+ * description: two `open`s of one file conflict even in one process, and
+ * the kernel drops it when the last descriptor of it is closed (a process
+ * that dies releases its locks). Without `wait` (the default) a conflicting
+ * lock makes it return false at once; with `wait: true` it blocks the
+ * calling thread until granted (do not use it on the main thread). Taking
+ * a lock over one already held converts it.
+ */
+export function flock(fd: number, op: FlockOperation, opts: { wait?: boolean } = {}): boolean {
+  if (op !== 'shared' && op !== 'exclusive' && op !== 'unlock') throw new NamespacesInvalidArgumentError(`flock: unknown operation ${JSON.stringify(op)}`);
+  return callNative(() => native().fsFlock(fd, op === 'exclusive', op === 'unlock', opts.wait === true));
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  fdPath, fsyncDir, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
+  fdPath, flock, fsyncDir, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
   mount, mountAll, mountOverlay, openInRoot, parseMountOptions, renameat2, resolveInRoot, syncfs, umount, utimensat,
   MOUNT_DATA_MAX, SystemCallError,
 } from '@berth/namespaces';
@@ -396,4 +396,37 @@ test('openInRoot (openat2): magic links are refused with ELOOP', (t) => {
   } finally {
     fs.closeSync(fd);
   }
+});
+
+test('flock: two opens of one file conflict; shared locks coexist; unlock and close release; a dead holder holds nothing', async (t) => {
+  const file = path.join(tempDir(t), 'lock');
+  const a = fs.openSync(file, 'a+');
+  const b = fs.openSync(file, 'a+');
+  t.teardown(() => { for (const fd of [a, b]) try { fs.closeSync(fd); } catch { /* closed */ } });
+  t.true(flock(a, 'exclusive'));
+  t.false(flock(b, 'exclusive'));
+  t.false(flock(b, 'shared'));
+  t.true(flock(a, 'unlock'));
+  t.true(flock(a, 'shared'));
+  t.true(flock(b, 'shared'));
+  t.false(flock(b, 'exclusive'), 'a shared holder blocks an exclusive one');
+  fs.closeSync(a);
+  t.true(flock(b, 'exclusive'), 'closing the last descriptor drops the lock');
+  t.true(flock(b, 'unlock'));
+  // A child process takes it and is killed: the kernel releases it.
+  const { spawn } = await import('node:child_process');
+  // bash opens the file as fd 9, flock(1) locks that description, and exec leaves sleep as its only holder.
+  const child = spawn('bash', ['-c', 'exec 9>>"$0"; flock -x 9; exec sleep 30', file], { stdio: 'ignore' });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  for (let i = 0; i < 200 && flock(b, 'exclusive'); i++) {
+    flock(b, 'unlock');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.false(flock(b, 'exclusive'), 'the child holds it');
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
+  t.true(flock(b, 'exclusive'), 'released once the holder is dead');
+  t.throws(() => flock(b, 'bogus' as never), { code: 'ERR_NS_INVALID_ARGUMENT' });
+  t.throws(() => flock(12345, 'exclusive'), { code: 'ERR_NS_SYSCALL', message: /EBADF|flock/ });
 });

@@ -233,6 +233,12 @@ fn fd_path(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     env.string(&fsys::fd_path(fd as i32).map_err(core_err)?)
 }
 
+fn flock(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
+    let fd = int_arg(env, a[0], "fd")?;
+    let got = fsys::flock(fd as i32, bool_arg(env, a[1])?, bool_arg(env, a[2])?, bool_arg(env, a[3])?).map_err(core_err)?;
+    env.boolean(got)
+}
+
 pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsMount", mount)?;
     export(env, exports, "fsUmount2", umount2)?;
@@ -253,5 +259,6 @@ pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsResolveInRoot", resolve_in_root)?;
     export(env, exports, "fsMkdirInRoot", mkdir_in_root)?;
     export(env, exports, "fsFdPath", fd_path)?;
+    export(env, exports, "fsFlock", flock)?;
     Ok(())
 }

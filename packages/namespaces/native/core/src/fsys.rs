@@ -545,6 +545,26 @@ pub fn fsync_dir(path: &str) -> Result<()> {
     check(unsafe { libc::fsync(fd.as_raw_fd()) }, "fsync", path)
 }
 
+/// `flock(2)` on an open descriptor: `exclusive` (else shared), `unlock`
+/// releases. With `wait == false` a held lock returns `Ok(false)` at once
+/// (EWOULDBLOCK) instead of blocking; EINTR is retried.
+pub fn flock(fd: i32, exclusive: bool, unlock: bool, wait: bool) -> Result<bool> {
+    let mut op = if unlock { libc::LOCK_UN } else if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    if !wait {
+        op |= libc::LOCK_NB;
+    }
+    loop {
+        if unsafe { libc::flock(fd, op) } == 0 {
+            return Ok(true);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) if !wait => return Ok(false),
+            _ => return Err(Error::last("flock", None)),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // xattrs
 
