@@ -36,6 +36,18 @@ serial('exit codes: the container\'s own, 127 for a missing command, 126 for a n
   t.is((await berth(dir, ['ps', '-aq'])).stdout, '', 'failed --rm runs are removed too');
 });
 
+serial('six berth run --rm processes at once on one root (no daemon between them): each prints its own output and exits 0; nothing is left (root)', async (t) => {
+  const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => berthBinary(dir, ['run', '--rm', '--network', 'none', ref, 'echo', `run${i}`])));
+  runs.forEach((r, i) => {
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, `run${i}\n`);
+  });
+  t.is((await berth(dir, ['ps', '-aq'])).stdout, '');
+  // Only the image's layers are left in the snapshotter: every container's snapshot was recorded and removed.
+  const meta = JSON.parse(fs.readFileSync(`${dir}/root/snapshots/overlay/metadata.json`, 'utf8')) as { snapshots: Record<string, { kind: string }> };
+  t.deepEqual(Object.values(meta.snapshots).map((s) => s.kind).filter((k) => k !== 'committed'), []);
+});
+
 serial('run flags: -e, -w, -u, --entrypoint, --name, -v (volume and read-only bind) (root)', async (t) => {
   const r = await berth(dir, ['run', '--rm', '--network', 'none', '-e', 'FOO=bar', '-w', '/tmp', '-u', 'nobody', ref,
     'sh', '-c', 'echo "$FOO $(pwd) $(id -un)"']);

@@ -17,6 +17,7 @@ import {
 import { diskUsage, readMetadata, writeMetadataAsync, type StoredMetadata, type StoredSnapshot } from './metadata.js';
 import { SyncGroup, warmSyncThread } from './sync-group.js';
 import { spreadSubdirectories, umount } from './sys.js';
+import { RootLock } from './root-lock.js';
 import { publishSnapshotEvent } from '../diagnostics.js';
 
 /** A snapshot with the ids of its committed ancestors, topmost first. */
@@ -46,6 +47,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private nextWrite: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   /** Background deletions of removed snapshots' directories (see removeDir). */
   private readonly deleting = new Set<Promise<unknown>>();
+  /** Shared with the other processes on this root (see RootLock): held from a change's start until its write is on disk. */
+  private readonly lock: RootLock;
+  /** A change is running (inside mutate): the lock stays held even when no write is in flight. */
+  private mutating = false;
   abstract readonly capabilities: SnapshotterCapabilities;
 
   protected constructor(readonly root: string) {
@@ -55,6 +60,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
     fs.mkdirSync(this.snapshotsDir, { recursive: true, mode: 0o700 });
     // Each snapshot is its own tree: on ext4, place them in their own block groups.
     spreadSubdirectories(this.snapshotsDir);
+    this.lock = new RootLock(`${root}/metadata.lock`);
+    this.lock.stale();
     this.meta = readMetadata(this.metaPath);
     this.syncGroup = new SyncGroup(this.snapshotsDir);
   }
@@ -90,13 +97,51 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /** Ids the backend keeps state for beyond `snapshots/<id>` (for cleanup). */
   protected cleanupExtra(_live: Set<number>): void { /* none by default */ }
 
+  /** Runs `fn` after the operations before it (in this process), on metadata as new as any other process wrote. */
   private exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
     const run = this.queue.then(() => {
       if (this.closed) throw new SnapshotterClosedError();
+      this.refresh();
       return fn();
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * {@link exclusive} for a change: `fn` runs holding the root's lock, which
+   * stays held until the write `fn` persists is on disk, so no other process
+   * picks the same id or writes over this change.
+   */
+  private mutate<T>(fn: () => T | Promise<T>, signal?: AbortSignal): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (this.closed) throw new SnapshotterClosedError();
+      // Taken just now: another process may have changed the metadata since this one last looked.
+      // (Already held: this process's writes are in flight and its view is ahead of the file.)
+      if (!this.lock.held) {
+        await this.lock.acquire(signal);
+        if (this.lock.stale()) this.meta = readMetadata(this.metaPath);
+      }
+      this.mutating = true;
+      try {
+        return await fn();
+      } finally {
+        this.mutating = false;
+        this.releaseIfIdle();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Re-reads the metadata when another process changed it (not while this one holds the lock: its own view is the newest). */
+  private refresh(): void {
+    if (this.lock.held || !this.lock.stale()) return;
+    this.meta = readMetadata(this.metaPath);
+  }
+
+  private releaseIfIdle(): void {
+    if (!this.mutating && this.writing === undefined) this.lock.release();
   }
 
   /**
@@ -130,8 +175,11 @@ export abstract class BaseSnapshotter implements Snapshotter {
       // this turn: one write covers them.
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.writeStarted = true;
+      this.lock.beginWrite();
       await writeMetadataAsync(this.metaPath, this.meta);
+      this.lock.endWrite();
     } catch (e) {
+      // (The token stays dirty: every process re-reads the file.)
       this.meta = readMetadata(this.metaPath);
       throw e;
     } finally {
@@ -141,6 +189,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
       if (waiting !== undefined) {
         this.writing = this.writeMeta();
         this.writing.then(waiting.resolve, waiting.reject);
+      } else {
+        this.releaseIfIdle();
       }
     }
   }
@@ -189,7 +239,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async update(info: Pick<SnapshotInfo, 'name' | 'labels'>, opts: { fieldpaths?: string[]; signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
     throwIfAborted(opts.signal, 'update');
-    const { out, durable } = await this.exclusive(() => {
+    const { out, durable } = await this.mutate(() => {
       this.resolve(info.name);
       const next = this.clone();
       const s = next.snapshots[info.name]!;
@@ -207,7 +257,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       }
       s.updated = new Date().toISOString();
       return { out: this.info(info.name, s), durable: this.persist(next) };
-    });
+    }, opts.signal);
     await durable;
     return out;
   }
@@ -242,7 +292,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     throwIfAborted(opts.signal, kind === SnapshotKind.View ? 'view' : 'prepare');
     this.checkKey(key);
     const labels = this.checkLabels(opts.labels);
-    const { mounts, durable } = await this.exclusive(() => {
+    const { mounts, durable } = await this.mutate(() => {
       if (this.meta.snapshots[key] !== undefined) throw new SnapshotAlreadyExistsError(key);
       let parentIds: number[] = [];
       let activeOk = false;
@@ -267,7 +317,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       const mounts = this.mountsOf({ key, snap: s, parentIds });
       // (A failed write leaves the directory an orphan for cleanup(), as a crash would.)
       return { mounts, durable: this.persist(next) };
-    });
+    }, opts.signal);
     // durable: false: the write goes on (close() waits for it); a failure rolls the metadata back (see SnapshotOptions).
     if (opts.durable === false) durable.catch(() => undefined);
     else await durable;
@@ -297,7 +347,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       // runs off the main thread and is shared by every commit waiting at the same time.
       await this.syncGroup.sync();
       if (parentRecorded !== undefined) await parentRecorded;
-      ({ durable } = await this.exclusive(() => {
+      ({ durable } = await this.mutate(() => {
         const r = check();
         const parent = r.snap.parent === undefined ? undefined : this.meta.snapshots[r.snap.parent];
         if (parent !== undefined && parent.kind !== SnapshotKind.Committed) {
@@ -311,7 +361,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
         // Children prepared over this active snapshot now name its committed name (the rebase).
         for (const c of Object.values(next.snapshots)) if (c.parent === key) c.parent = name;
         return { durable: this.persist(next) };
-      }));
+      }, opts.signal));
     } finally {
       recorded();
       if (this.committing.get(key) === recordedP) this.committing.delete(key);
@@ -322,14 +372,14 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async remove(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     throwIfAborted(opts.signal, 'remove');
-    const { id, durable } = await this.exclusive(() => {
+    const { id, durable } = await this.mutate(() => {
       const r = this.resolve(key);
       const children = Object.entries(this.meta.snapshots).filter(([, s]) => s.parent === key).map(([k]) => k);
       if (children.length > 0) throw new SnapshotHasChildrenError(key, children);
       const next = this.clone();
       delete next.snapshots[key];
       return { id: r.snap.id, durable: this.persist(next) };
-    });
+    }, opts.signal);
     // The directory goes only once no record names it (a crash in between leaves an orphan for cleanup()).
     await durable;
     await this.exclusive(() => {
@@ -386,7 +436,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async cleanup(opts: { signal?: AbortSignal } = {}): Promise<void> {
     throwIfAborted(opts.signal, 'cleanup');
-    return this.exclusive(async () => {
+    // Holding the lock: no other process is between making a snapshot's directory and recording it.
+    return this.mutate(async () => {
       await Promise.all(this.deleting);
       // Deletions a dead process left unfinished.
       fs.rmSync(this.trashDir, { recursive: true, force: true });
@@ -398,7 +449,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
         fs.rmSync(`${this.snapshotsDir}/${n}`, { recursive: true, force: true });
       }
       this.cleanupExtra(live);
-    });
+    }, opts.signal);
   }
 
   /** Unmounts anything mounted under the root (left by a crashed user), deepest first. */
@@ -426,6 +477,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     this.closed = true;
     while (this.writing !== undefined) await this.writing.catch(() => undefined);
     await Promise.all(this.deleting);
+    this.lock.close();
   }
 }
 
