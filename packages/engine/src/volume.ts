@@ -22,6 +22,13 @@ export interface CreateVolumeOptions {
   labels?: Record<string, string>;
   /** The local driver's options: `type`, `device`, `o` (as for mount(8)), e.g. `type=tmpfs,device=tmpfs,o=size=64m`. */
   options?: Record<string, string>;
+  /**
+   * A container id (64 hex) recorded as a reference of the volume, created or
+   * found, in the same step: no remove or prune of another process can take the
+   * volume between its creation and the container's record. Drop it with
+   * `VolumeReferences.release`.
+   */
+  reference?: string;
 }
 
 /** Options of {@link VolumeStore.prune}. */

@@ -9,8 +9,16 @@
  * `<root>/networks/endpoints/<networkId>/<containerId>.json` (endpoints with
  * the cached CNI result that DEL and CHECK need), `<root>/networks/ipam/`
  * (host-local's leases).
+ *
+ * Several processes share these (berth is daemonless): creating a network
+ * and making the predefined ones hold flock(2) on `<root>/networks` over the
+ * read of every record and the write (one name, distinct subnets, one
+ * `bridge`); attach, detach and remove hold flock on the network's record, so
+ * nothing attaches to a network being removed. host-local locks its own
+ * leases.
  */
 import fs from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -20,6 +28,7 @@ import {
 import { atomicWriteJson, readJsonIfExists } from '../internal/atomic.js';
 import { run } from '../internal/exec.js';
 import { newId, validName } from '../internal/ids.js';
+import { lockExclusive, withFlock } from '../internal/flock.js';
 import { KeyedMutex } from '../internal/mutex.js';
 import type {
   AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, NetworkListener, NetworkManager,
@@ -102,6 +111,27 @@ export class CniNetworkManager implements NetworkManager {
   async init(): Promise<void> {
     await fs.mkdir(this.#epDir, { recursive: true, mode: 0o700 });
     await fs.mkdir(this.#ipamDir, { recursive: true, mode: 0o700 });
+    const names = this.#namesOnDisk();
+    if (predefinedNetworks.every((n) => names.has(n))) return;
+    // Made under the networks lock, re-read there: processes opening a fresh root at once make them once.
+    await this.#withNetworksLock(() => this.#makePredefined());
+  }
+
+  /** The names of the networks recorded on disk (small files, read synchronously). */
+  #namesOnDisk(): Set<string> {
+    const names = new Set<string>();
+    for (const f of readdirSync(this.#dir)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(f)) continue;
+      try {
+        names.add((JSON.parse(readFileSync(path.join(this.#dir, f), 'utf8')) as NetworkRecord).Name);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return names;
+  }
+
+  async #makePredefined(): Promise<void> {
     const existing = await this.#records();
     const names = new Set(existing.map((r) => r.Name));
     const created = new Date().toISOString();
@@ -117,6 +147,42 @@ export class CniNetworkManager implements NetworkManager {
     }
     if (!names.has('host')) await this.#save({ ...base, Name: 'host', Id: newId(), Driver: 'host' });
     if (!names.has('none')) await this.#save({ ...base, Name: 'none', Id: newId(), Driver: 'null' });
+  }
+
+  /**
+   * Runs `fn` holding the lock of the network list (across processes: flock(2)
+   * on `<root>/networks`): a name's uniqueness, a subnet's allocation and the
+   * predefined networks are decided by reading every record, so two
+   * processes must not decide at once.
+   */
+  #withNetworksLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#mutex.run('networks', () => withFlock(this.#dir, 'directory', fn));
+  }
+
+  /**
+   * Runs `fn` holding network `r`'s lock (across processes: flock(2) on its
+   * record, which is never rewritten): attach, detach and remove, so that no
+   * process attaches to a network another one is removing. Throws
+   * `ERR_ENGINE_NETWORK_NOT_FOUND` when the network is gone.
+   */
+  #withNetworkLock<T>(r: NetworkRecord, fn: () => Promise<T>): Promise<T> {
+    return this.#mutex.run(`net:${r.Id}`, async () => {
+      const file = path.join(this.#dir, `${r.Id}.json`);
+      let fd: number;
+      try {
+        fd = openSync(file, 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NetworkNotFoundError(r.Name);
+        throw e;
+      }
+      try {
+        await lockExclusive(fd);
+        if (!existsSync(file)) throw new NetworkNotFoundError(r.Name); // removed while this process waited
+        return await fn();
+      } finally {
+        closeSync(fd);
+      }
+    });
   }
 
   async #save(r: NetworkRecord): Promise<void> {
@@ -200,7 +266,7 @@ export class CniNetworkManager implements NetworkManager {
     if (!validName.test(name)) throw new InvalidNameError('network', name);
     const driver = opts.driver ?? 'bridge';
     if (driver !== 'bridge') throw new InvalidArgumentError('network driver', driver, 'only "bridge" networks can be created');
-    return this.#mutex.run('networks', async () => {
+    return this.#withNetworksLock(async () => {
       const all = await this.#records();
       if (all.some((r) => r.Name === name)) throw new NetworkExistsError(name);
       const used = all.map((r) => parseCidr(r.Subnet)).filter((c): c is Cidr => !!c);
@@ -280,7 +346,7 @@ export class CniNetworkManager implements NetworkManager {
   async remove(ref: string): Promise<void> {
     const r = await this.#find(ref);
     if ((predefinedNetworks as readonly string[]).includes(r.Name)) throw new NetworkPredefinedError(r.Name);
-    await this.#mutex.run(`net:${r.Id}`, async () => {
+    await this.#withNetworkLock(r, async () => {
       const eps = await this.#endpointsOf(r.Id);
       if (eps.length) throw new NetworkInUseError(r.Name, eps.map((e) => e.containerId));
       const out = await this.#inspectRecord(r);
@@ -338,7 +404,7 @@ export class CniNetworkManager implements NetworkManager {
   async attach(network: string, opts: AttachOptions): Promise<Endpoint> {
     const r = await this.#find(network);
     if (r.Driver !== 'bridge') throw new InvalidArgumentError('network', r.Name, `a ${r.Driver} network is a mode, not something to attach to`);
-    return this.#mutex.run(`net:${r.Id}`, async () => {
+    return this.#withNetworkLock(r, async () => {
       const file = path.join(this.#epDir, r.Id, `${opts.containerId}.json`);
       if (await readJsonIfExists(file)) throw new AlreadyConnectedError(r.Name, opts.containerId);
       const ifname = opts.ifname ?? `eth${(await this.endpoints(opts.containerId)).length}`;
@@ -379,7 +445,7 @@ export class CniNetworkManager implements NetworkManager {
 
   async detach(network: string, containerId: string): Promise<void> {
     const r = await this.#find(network);
-    await this.#mutex.run(`net:${r.Id}`, async () => {
+    await this.#withNetworkLock(r, async () => {
       const file = path.join(this.#epDir, r.Id, `${containerId}.json`);
       const ep = await readJsonIfExists<EndpointRecord>(file);
       if (!ep) throw new NotConnectedError(r.Name, containerId);

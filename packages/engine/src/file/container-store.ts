@@ -11,6 +11,16 @@
  * machine crash ends every container anyway, and reconcile rewrites what
  * it left behind.
  *
+ * Several processes share the store (berth is daemonless). A change of a
+ * record (update, the marks, rename, remove) holds flock(2) on the
+ * container's directory over its read-modify-write, so no process writes
+ * back a record it read before another's change. Create holds that lock from
+ * the directory's mkdir until the record is written, which is how another
+ * process tells a name reservation being created from a stale one (a crash
+ * between the two steps): only a stale one is taken over, and that under
+ * flock on `<root>/names`, so that two processes never both take it.
+ * Readers take no lock (records are replaced atomically).
+ *
  * A record (a few KiB) is read, and run state written, with synchronous
  * calls: tens of microseconds on a local disk, where each of the four or
  * five trips through the libuv pool an async read or write takes costs a
@@ -19,7 +29,8 @@
  * stay asynchronous.
  */
 import fs from 'node:fs/promises';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { flock } from '@berth/namespaces';
 import path from 'node:path';
 import type {
   BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
@@ -29,6 +40,7 @@ import {
 } from '../errors.js';
 import { atomicWriteJson, fsyncDir } from '../internal/atomic.js';
 import { newId, rfc3339Nano, validName } from '../internal/ids.js';
+import { lockExclusive, openLockTarget, withFlock } from '../internal/flock.js';
 import { KeyedMutex } from '../internal/mutex.js';
 import { randomName } from '../internal/names.js';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
@@ -78,10 +90,15 @@ export class FileContainerStore implements ContainerStore {
   async create(spec: NewContainer): Promise<ContainerRecord> {
     if (spec.id !== undefined && !/^[0-9a-f]{64}$/.test(spec.id)) throw new InvalidArgumentError('container id', spec.id, 'must be 64 hex digits');
     const id = spec.id ?? newId();
-    const name = await this.#reserveName(spec.name, id);
     const dir = this.dir(id);
+    // The directory comes first and stays locked until the record is written: another process that finds the
+    // name taken by this id and no record yet sees the lock and leaves the name alone (see #holderLive).
+    mkdirSync(dir, { mode: 0o710 });
+    const lockFd = openLockTarget(dir, 'directory');
+    let name: string | undefined;
     try {
-      mkdirSync(dir, { mode: 0o710 });
+      await lockExclusive(lockFd);
+      name = await this.#reserveName(spec.name, id);
       const cfg = spec.config ?? {};
       const hc = spec.hostConfig ?? {};
       const record: ContainerRecord = {
@@ -122,9 +139,12 @@ export class FileContainerStore implements ContainerStore {
       for (const m of record.Mounts) if (m.Type === 'volume' && m.Name) await this.#refs?.add(m.Name, id);
       return record;
     } catch (e) {
-      await fs.rm(dir, { recursive: true, force: true });
-      await fs.rm(path.join(this.namesDir, name), { force: true });
+      // The name first: while the locked directory exists no other process takes the name over.
+      if (name !== undefined) rmSync(path.join(this.namesDir, name), { force: true });
+      rmSync(dir, { recursive: true, force: true });
       throw e;
+    } finally {
+      closeSync(lockFd);
     }
   }
 
@@ -147,20 +167,78 @@ export class FileContainerStore implements ContainerStore {
     }
   }
 
+  /**
+   * Creates `<root>/names/<name>` holding `id` with O_EXCL. A name whose holder
+   * is gone (see {@link #holderLive}) is taken over under the names directory's
+   * lock, so two processes never both remove it and each take it.
+   */
   async #claim(name: string, id: string): Promise<void> {
     const file = path.join(this.namesDir, name);
-    try {
-      writeFileSync(file, id, { flag: 'wx', mode: 0o600 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = (await fs.readFile(file, 'utf8').catch(() => '')).trim();
-      // A reservation whose container directory is gone is stale (crash between the two steps).
-      if (holder && !existsSync(path.join(this.dir(holder), configFile))) {
-        await fs.rm(file, { force: true });
-        return this.#claim(name, id);
+    if (tryClaim(file, id)) return;
+    await this.#mutex.run('\0names', () => withFlock(this.namesDir, 'directory', () => {
+      for (;;) {
+        let holder: string;
+        try {
+          holder = readFileSync(file, 'utf8').trim();
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          if (tryClaim(file, id)) return;
+          continue;
+        }
+        if (this.#holderLive(holder)) throw new NameInUseError(name, holder);
+        rmSync(file, { force: true });
+        if (tryClaim(file, id)) return;
       }
-      throw new NameInUseError(name, holder);
+    }));
+  }
+
+  /**
+   * Whether the container `holder` of a name reservation exists or is being
+   * created: its record is there, or its directory is locked (a creating
+   * process holds that lock from before its claim until its record is
+   * written). A reservation of a container whose directory is gone, or
+   * unlocked without a record (its creator died between the two steps), is
+   * stale. An empty reservation is a claim being written.
+   */
+  #holderLive(holder: string): boolean {
+    if (holder === '') return true;
+    const dir = this.dir(holder);
+    if (existsSync(path.join(dir, configFile))) return true;
+    let fd: number;
+    try {
+      fd = openLockTarget(dir, 'directory');
+    } catch {
+      return false;
     }
+    try {
+      return !flock(fd, 'exclusive') || existsSync(path.join(dir, configFile));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Runs a read-modify-write of container `id`'s record holding its lock:
+   * within this process a promise chain, across processes flock(2) on the
+   * container's directory (a supervisor recording an exit, a rename and an
+   * update in three processes each read the record the other wrote).
+   */
+  #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.#mutex.run(id, async () => {
+      let fd: number;
+      try {
+        fd = openLockTarget(this.dir(id), 'directory');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ContainerNotFoundError(id);
+        throw e;
+      }
+      try {
+        await lockExclusive(fd);
+        return await fn();
+      } finally {
+        closeSync(fd);
+      }
+    });
   }
 
   async #read(id: string): Promise<ContainerRecord> {
@@ -227,7 +305,7 @@ export class FileContainerStore implements ContainerStore {
 
   async update(ref: string, mutate: (r: ContainerRecord) => void, opts: { sync?: boolean } = {}): Promise<ContainerRecord> {
     const id = await this.resolve(ref);
-    return this.#mutex.run(id, async () => {
+    return this.#locked(id, async () => {
       const r = await this.#read(id);
       mutate(r);
       r.Id = id; // the id is not mutable
@@ -270,7 +348,7 @@ export class FileContainerStore implements ContainerStore {
     const id = await this.resolve(ref);
     const name = newName.replace(/^\//, '');
     if (!validName.test(name)) throw new InvalidNameError('container', newName);
-    return this.#mutex.run(id, async () => {
+    return this.#locked(id, async () => {
       const r = await this.#read(id);
       const old = r.Name.replace(/^\//, '');
       if (old === name) return r;
@@ -290,7 +368,7 @@ export class FileContainerStore implements ContainerStore {
 
   async remove(ref: string): Promise<ContainerRecord> {
     const id = await this.resolve(ref);
-    return this.#mutex.run(id, async () => {
+    return this.#locked(id, async () => {
       const r = await this.#read(id);
       for (const m of r.Mounts) if (m.Type === 'volume' && m.Name) await this.#refs?.release(m.Name, id);
       const nameFile = path.join(this.namesDir, r.Name.replace(/^\//, ''));
@@ -340,6 +418,17 @@ export class FileContainerStore implements ContainerStore {
       if (vanished) changed.push(marked.Id);
     }
     return changed;
+  }
+}
+
+/** Creates the name reservation `file` holding `id`, unless it exists. */
+function tryClaim(file: string, id: string): boolean {
+  try {
+    writeFileSync(file, id, { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
   }
 }
 

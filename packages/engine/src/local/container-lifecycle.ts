@@ -22,7 +22,7 @@ import {
 } from '@berth/oci-spec';
 import { mountAll, unmountAll } from '@berth/cow-fs';
 import { loadContainer } from '@berth/namespaces';
-import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings } from '../container.js';
+import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings, VolumeReferences } from '../container.js';
 import type {
   ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions,
   NetworkService, NetworkSetup, RuntimeContainer, StartContainerOptions,
@@ -261,8 +261,13 @@ export class ContainerLifecycle {
     for (const k of Object.keys(ports)) exposed[k] = {};
     if (opts.publishAll) for (const k of Object.keys(exposed)) ports[k] ??= [{ HostIp: '', HostPort: '' }];
 
+    // The id is chosen here: the volumes are referenced by it as they are made (so that no prune or volume rm of
+    // another process takes them before the record exists), and the snapshot named after it is prepared while the
+    // record is written and synced.
+    const id = newId();
     // Mounts: named volumes are created on demand, anonymous ones for -v /path and the image's VOLUMEs.
     const mounts: MountPoint[] = [];
+    const named: string[] = [];
     const anonymous: string[] = [];
     const tmpfs: MountRequest[] = [];
     const targets = new Set(opts.mounts.map((m) => m.Target));
@@ -281,20 +286,18 @@ export class ContainerLifecycle {
           continue;
         }
         const v = m.Source
-          ? await this.#d.volumes.create({ name: m.Source, labels: m.VolumeLabels, options: m.VolumeOptions })
-          : await this.#d.volumes.create();
-        if (!m.Source) anonymous.push(v.Name);
+          ? await this.#d.volumes.create({ name: m.Source, labels: m.VolumeLabels, options: m.VolumeOptions, reference: id })
+          : await this.#d.volumes.create({ reference: id });
+        (m.Source ? named : anonymous).push(v.Name);
         mounts.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: m.Target, Driver: 'local', Mode: m.Relabel ?? 'z', RW: !m.ReadOnly, Propagation: '' });
       }
     } catch (e) {
-      for (const a of anonymous) await this.#d.volumes.remove(a, { force: true }).catch(() => undefined);
+      await this.#dropVolumes(id, named, anonymous);
       throw e;
     }
 
     const networks: Record<string, EndpointSettings> = {};
     if (netName) networks[netName] = emptyEndpoint(opts.networkAliases.length ? opts.networkAliases : null, opts.ipv4Address);
-    // The id is chosen here, so the snapshot named after it is prepared while the record is written and synced.
-    const id = newId();
     const key = ContainerLifecycle.snapshotKey(id);
     const made = await Promise.allSettled([this.#d.store.create({
       id, name: opts.name, image: img.id, path: args[0]!, args: args.slice(1),
@@ -325,7 +328,7 @@ export class ContainerLifecycle {
     const undo = async () => {
       if (record.status === 'fulfilled') await this.#d.store.remove(id).catch(() => undefined);
       if (snapshot.status === 'fulfilled') await images.snapshotter.remove(key).catch(() => undefined);
-      for (const a of anonymous) await this.#d.volumes.remove(a, { force: true }).catch(() => undefined);
+      await this.#dropVolumes(id, named, anonymous);
     };
     if (record.status === 'rejected' || snapshot.status === 'rejected') {
       await undo();
@@ -339,6 +342,13 @@ export class ContainerLifecycle {
       await undo();
       throw e;
     }
+  }
+
+  /** Undoes the volumes of a create that failed: drops container `id`'s references, removes the anonymous volumes. */
+  async #dropVolumes(id: string, named: string[], anonymous: string[]): Promise<void> {
+    const refs = this.#d.volumes as Partial<VolumeReferences>;
+    for (const v of [...named, ...anonymous]) await refs.release?.(v, id).catch(() => undefined);
+    for (const a of anonymous) await this.#d.volumes.remove(a, { force: true }).catch(() => undefined);
   }
 
   /** The spec of a container whose rootfs is mounted at `rootfs`, in the network `net` set up. */

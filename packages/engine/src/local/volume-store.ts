@@ -1,12 +1,13 @@
 /** Docker's `local` volume driver on the host filesystem, with a file-based reference registry. */
 import fs from 'node:fs/promises';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { VolumeReferences } from '../container.js';
 import { InvalidArgumentError, InvalidFilterError, InvalidNameError, VolumeInUseError, VolumeMountError, VolumeNotFoundError } from '../errors.js';
 import { atomicWriteJson, fsyncDir, readJsonIfExists } from '../internal/atomic.js';
 import { run } from '../internal/exec.js';
 import { newId, rfc3339Nano, validName } from '../internal/ids.js';
+import { withFlock } from '../internal/flock.js';
 import { KeyedMutex } from '../internal/mutex.js';
 import type { CreateVolumeOptions, PruneReport, PruneVolumesOptions, Volume, VolumeStore } from '../volume.js';
 
@@ -36,6 +37,13 @@ export async function openLocalVolumeStore(opts: LocalVolumeStoreOptions): Promi
  * The `local` driver, also the {@link VolumeReferences} registry:
  * `<root>/volumes/<name>/refs/<containerId>` marks a reference (kept while the
  * container exists), `<root>/volumes/<name>/users/<containerId>` a mount use.
+ *
+ * Several processes share the volumes (berth is daemonless): create, remove,
+ * adding a reference, mount and unmount hold flock(2) on `<root>/volumes`
+ * (see `#locked`), so a remove or prune never deletes a volume between
+ * another process's check of it and its use, and the last unmount never
+ * unmounts under a new user. A container's create passes its id as
+ * `reference`, so its volumes are referenced from the moment they exist.
  */
 export class LocalVolumeStore implements VolumeStore, VolumeReferences {
   /** `<root>/volumes`. */
@@ -46,6 +54,16 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
   constructor(opts: LocalVolumeStoreOptions) {
     this.volumesDir = path.join(opts.root, 'volumes');
     this.#listener = opts.listener;
+  }
+
+  /**
+   * Runs `fn` holding the volumes lock: within this process a promise chain,
+   * across processes flock(2) on `<root>/volumes`. Every change that looks
+   * at what exists or who uses it before it acts (create, remove, add a
+   * reference, mount, unmount) holds it.
+   */
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#mutex.run('volumes', () => withFlock(this.volumesDir, 'directory', fn));
   }
 
   #dir(name: string): string {
@@ -79,9 +97,14 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
     if ((options.type || options.device) && !(options.type && options.device)) {
       throw new InvalidArgumentError('volume options', options, 'type and device go together');
     }
-    return this.#mutex.run(name, async () => {
+    const reference = opts.reference;
+    if (reference !== undefined && !/^[0-9a-f]{64}$/.test(reference)) throw new InvalidArgumentError('volume reference', reference, 'must be a 64-hex container id');
+    return this.#locked(async () => {
       const existing = await readJsonIfExists<VolumeMeta>(path.join(this.#dir(name), 'volume.json'));
-      if (existing) return this.#toVolume(existing);
+      if (existing) {
+        if (reference !== undefined) writeFileSync(path.join(this.#dir(name), 'refs', reference), '');
+        return this.#toVolume(existing);
+      }
       const meta: VolumeMeta = {
         Name: name, Driver: 'local', CreatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
         Labels: { ...(opts.labels ?? {}), ...(anonymous ? { [anonymousVolumeLabel]: '' } : {}) }, Options: options,
@@ -90,6 +113,7 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
       await fs.mkdir(path.join(dir, '_data'), { recursive: true, mode: 0o755 });
       await fs.mkdir(path.join(dir, 'refs'), { recursive: true });
       await fs.mkdir(path.join(dir, 'users'), { recursive: true });
+      if (reference !== undefined) writeFileSync(path.join(dir, 'refs', reference), '');
       await atomicWriteJson(path.join(dir, 'volume.json'), meta);
       await fsyncDir(this.volumesDir);
       const v = this.#toVolume(meta);
@@ -135,23 +159,26 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
   }
 
   async remove(name: string, opts: { force?: boolean } = {}): Promise<void> {
-    return this.#mutex.run(name, async () => {
-      let meta: VolumeMeta;
+    const trash = path.join(this.volumesDir, `.removing-${name}-${newId().slice(0, 8)}`);
+    const meta = await this.#locked(async () => {
+      let m: VolumeMeta;
       try {
-        meta = await this.#meta(name);
+        m = await this.#meta(name);
       } catch (e) {
-        if (opts.force && e instanceof VolumeNotFoundError) return;
+        if (opts.force && e instanceof VolumeNotFoundError) return undefined;
         throw e;
       }
       const holders = await this.holders(name);
       if (holders.length) throw new VolumeInUseError(name, holders);
       await this.#unmountIfMounted(name);
-      const trash = path.join(this.volumesDir, `.removing-${name}-${newId().slice(0, 8)}`);
       await fs.rename(this.#dir(name), trash);
       await fsyncDir(this.volumesDir);
-      await fs.rm(trash, { recursive: true, force: true });
-      this.#listener?.('destroy', this.#toVolume(meta));
+      return m;
     });
+    if (!meta) return;
+    // The content goes after the lock: the volume is gone for every process once renamed.
+    await fs.rm(trash, { recursive: true, force: true });
+    this.#listener?.('destroy', this.#toVolume(meta));
   }
 
   async prune(opts: PruneVolumesOptions = {}): Promise<PruneReport> {
@@ -176,7 +203,7 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
   }
 
   async mount(name: string, containerId: string): Promise<string> {
-    return this.#mutex.run(name, async () => {
+    return this.#locked(async () => {
       const meta = await this.#meta(name);
       const mp = path.join(this.#dir(name), '_data');
       const usersDir = path.join(this.#dir(name), 'users');
@@ -199,7 +226,7 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
   }
 
   async unmount(name: string, containerId: string): Promise<void> {
-    return this.#mutex.run(name, async () => {
+    return this.#locked(async () => {
       const meta = await this.#meta(name);
       const usersDir = path.join(this.#dir(name), 'users');
       await fs.rm(path.join(usersDir, containerId), { force: true });
@@ -222,8 +249,11 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
   // VolumeReferences
 
   async add(volume: string, containerId: string): Promise<void> {
-    await this.#meta(volume);
-    await fs.writeFile(path.join(this.#dir(volume), 'refs', containerId), '');
+    // Under the lock: a remove or prune of another process checks the holders and removes under it too.
+    await this.#locked(async () => {
+      await this.#meta(volume);
+      writeFileSync(path.join(this.#dir(volume), 'refs', containerId), '');
+    });
   }
 
   async release(volume: string, containerId: string): Promise<void> {

@@ -1,0 +1,147 @@
+/**
+ * Several berth processes changing one root at once (berth is daemonless:
+ * two `berth run` in two shells, a `volume prune` beside a `run`, a
+ * supervisor recording an exit beside a `rename`). Each test starts real
+ * processes (test/helpers/shared-root-worker.ts) that begin their work
+ * together, or a second engine on the root of a first.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openFileContainerStore, openLocalVolumeStore } from '@berth/engine';
+import { tempDir, isRoot } from './helpers/tmp.js';
+import { createOptions, openPulledEngine } from './helpers/pulled-engine.js';
+
+const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'shared-root-worker.js');
+
+interface Worker { ready: Promise<void>; result: Promise<Record<string, unknown>> }
+
+function startWorker(root: string, args: string[]): Worker {
+  const child = spawn(process.execPath, [worker, args[0]!, root, ...args.slice(1)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let readyFn!: () => void;
+  const ready = new Promise<void>((r) => { readyFn = r; });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    out += d;
+    if (out.startsWith('ready\n')) readyFn();
+  });
+  const result = new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      readyFn();
+      const last = out.trim().split('\n').at(-1) ?? '';
+      try {
+        const parsed = JSON.parse(last) as Record<string, unknown>;
+        if (code !== 0) reject(new Error(`worker ${args.join(' ')} exited ${code}: ${last}`));
+        else resolve(parsed);
+      } catch {
+        reject(new Error(`worker ${args.join(' ')} exited ${code}: ${out}`));
+      }
+    });
+  });
+  result.catch(() => undefined);
+  return { ready, result };
+}
+
+/** Starts one worker per argument list, lets them all go at once, returns their results. */
+async function runTogether(root: string, argLists: string[][]): Promise<Array<Record<string, unknown>>> {
+  const workers = argLists.map((a) => startWorker(root, a));
+  await Promise.all(workers.map((w) => w.ready));
+  fs.writeFileSync(path.join(root, 'go'), '');
+  return Promise.all(workers.map((w) => w.result));
+}
+
+test('four processes updating one container record at once lose none of each other\'s changes', async (t) => {
+  const root = await tempDir();
+  const store = await openFileContainerStore({ root });
+  const r = await store.create({ image: 'busybox', path: 'true', name: 'shared' });
+  const n = 120;
+  await runTogether(root, ['a', 'b', 'c', 'd'].map((p) => ['label', r.Id, p, String(n)]));
+  const labels = (await store.get(r.Id)).Config.Labels;
+  const missing = ['a', 'b', 'c', 'd'].flatMap((p) => Array.from({ length: n }, (_, i) => `${p}${i}`)).filter((k) => labels[k] !== '1');
+  t.deepEqual(missing, [], `${missing.length} of ${4 * n} updates were lost`);
+});
+
+test('six processes creating containers of the same names at once: each name goes to exactly one container', async (t) => {
+  const root = await tempDir();
+  const n = 25;
+  const results = await runTogether(root, Array.from({ length: 6 }, () => ['names', 'n', String(n)]));
+  const store = await openFileContainerStore({ root });
+  const all = await store.list({ all: true });
+  for (let i = 0; i < n; i++) {
+    const name = `n${i}`;
+    const winners = results.filter((r) => (r.won as string[]).includes(name)).length;
+    t.is(winners, 1, `${name} was given to ${winners} containers`);
+    t.is(all.filter((c) => c.Name === `/${name}`).length, 1, `${name}: one record`);
+    for (const r of results) {
+      const code = (r.refused as Record<string, string>)[name];
+      if (code !== undefined) t.is(code, 'ERR_ENGINE_NAME_IN_USE');
+    }
+  }
+  // Every name resolves to the record that holds it.
+  for (const c of all) t.is((await store.get(c.Name.slice(1))).Id, c.Id);
+});
+
+test('six processes opening the networks of a fresh root and creating networks at once: one of each predefined network, distinct subnets', async (t) => {
+  const root = await tempDir();
+  const results = await runTogether(root, Array.from({ length: 6 }, (_, i) => ['network-create', `net${i}`]));
+  for (const r of results) t.is(r.error, undefined);
+  const subnets = results.map((r) => r.subnet as string);
+  t.is(new Set(subnets).size, subnets.length, `subnets: ${subnets.join(' ')}`);
+  const records = fs.readdirSync(path.join(root, 'networks')).filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(root, 'networks', f), 'utf8')) as { Name: string });
+  const names = records.map((r) => r.Name).sort();
+  t.deepEqual(names, ['bridge', 'host', 'net0', 'net1', 'net2', 'net3', 'net4', 'net5', 'none']);
+});
+
+test('four processes creating one network name at once: one gets it, the others ERR_ENGINE_NETWORK_EXISTS', async (t) => {
+  const root = await tempDir();
+  const results = await runTogether(root, Array.from({ length: 4 }, () => ['network-create', 'same']));
+  t.is(results.filter((r) => r.error === undefined).length, 1);
+  for (const r of results) if (r.error !== undefined) t.is(r.error, 'ERR_ENGINE_NETWORK_EXISTS');
+  const records = fs.readdirSync(path.join(root, 'networks')).filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(root, 'networks', f), 'utf8')) as { Name: string });
+  t.is(records.filter((r) => r.Name === 'same').length, 1);
+});
+
+const rootTest = isRoot ? test.serial : test.skip;
+
+rootTest('a volume prune in another process never removes the volumes of a container being created (root, registry)', async (t) => {
+  const env = await openPulledEngine({ bridgePrefix: 'bv', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
+  t.teardown(() => env.close());
+  const root = env.engine.root;
+  const pruner = startWorker(root, ['volume-prune']);
+  await pruner.ready;
+  fs.writeFileSync(path.join(root, 'go'), '');
+  const made: string[] = [];
+  try {
+    for (let i = 0; i < 40; i++) {
+      const c = await env.engine.containers.create(createOptions(env.ref, {
+        cmd: ['true'],
+        mounts: [
+          { Type: 'volume', Source: '', Target: '/anon', ReadOnly: false },
+          { Type: 'volume', Source: `named${i}`, Target: '/named', ReadOnly: false },
+        ],
+      }));
+      made.push(c.Id);
+      await env.engine.volumes.create({ name: `decoy${i}` }); // unreferenced: the other process's to prune
+    }
+  } finally {
+    fs.writeFileSync(path.join(root, 'stop'), '');
+  }
+  const pruned = (await pruner.result).deleted as string[];
+  t.true(pruned.some((v) => v.startsWith('decoy')), 'the other process pruned meanwhile');
+  t.false(pruned.some((v) => !v.startsWith('decoy')), `pruned: ${pruned.join(' ')}`);
+  const volumes = await openLocalVolumeStore({ root });
+  for (const id of made) {
+    const r = await env.engine.containers.store.get(id);
+    for (const m of r.Mounts) {
+      if (m.Type !== 'volume') continue;
+      t.true(fs.existsSync(path.join(root, 'volumes', m.Name!, 'volume.json')), `volume ${m.Name} of ${id.slice(0, 12)} exists`);
+      t.true((await volumes.holders(m.Name!)).includes(id), `volume ${m.Name} is held by ${id.slice(0, 12)}`);
+    }
+  }
+});
