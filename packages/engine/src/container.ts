@@ -226,6 +226,21 @@ export interface ContainerStore {
   reconcile(): Promise<string[]>;
   /** The container's directory. */
   dir(id: string): string;
+  /**
+   * Takes container `id`'s run lock if no one holds it (it does not wait):
+   * the process that starts a container holds it from before its start until
+   * its exit is recorded (its supervisor), and a remove holds it while it
+   * removes, so two processes never start one container at once nor remove
+   * one being started or being stopped. Across processes (flock(2) on
+   * `<dir>/run.lock`; the kernel drops it with its holder). Throws
+   * `ERR_ENGINE_CONTAINER_NOT_FOUND` when the container is gone.
+   */
+  lockRun(id: string): RunLock | undefined;
+}
+
+/** A held run lock (see {@link ContainerStore.lockRun}); `release()` is idempotent. */
+export interface RunLock {
+  release(): void;
 }
 
 /**

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openFileContainerStore, openLocalVolumeStore } from '@berth/engine';
+import { deleteNetns, openEngine, openFileContainerStore, openJournalEventBus, openLocalImageService, openLocalVolumeStore } from '@berth/engine';
 import { tempDir, isRoot } from './helpers/tmp.js';
 import { createOptions, openPulledEngine } from './helpers/pulled-engine.js';
 
@@ -144,4 +144,98 @@ rootTest('a volume prune in another process never removes the volumes of a conta
       t.true((await volumes.holders(m.Name!)).includes(id), `volume ${m.Name} is held by ${id.slice(0, 12)}`);
     }
   }
+});
+
+/** A second engine (as another CLI process opens it) on the root of `env`, with an image service of its own. */
+async function secondEngine(env: Awaited<ReturnType<typeof openPulledEngine>>) {
+  const root = env.engine.root;
+  const events = await openJournalEventBus({ root });
+  const images = await openLocalImageService({ root, events });
+  const engine = await openEngine({ root, eventBus: events, imageService: images, defaultBridge: env.bridge, defaultSubnet: '10.213.0.0/16', subnetPool: '10.214.0.0/16' });
+  return {
+    engine,
+    async close() {
+      await engine.close();
+      await images.close();
+      await images.snapshotter.close();
+      await images.store.close();
+    },
+  };
+}
+
+rootTest('two engines on one root starting one container at once: it runs once, the other start is refused (root, registry)', async (t) => {
+  const env = await openPulledEngine({ bridgePrefix: 'bv', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
+  t.teardown(() => env.close());
+  const other = await secondEngine(env);
+  t.teardown(() => other.close());
+  for (let round = 0; round < 3; round++) {
+    const c = await env.engine.containers.create(createOptions(env.ref, { cmd: ['sh', '-c', 'echo started; sleep 1'] }));
+    const starts = await Promise.allSettled([env.engine.containers.start(c.Id), other.engine.containers.start(c.Id)]);
+    const ok = starts.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    t.is(ok.length, 1, `round ${round}: ${starts.map((s) => (s.status === 'rejected' ? (s.reason as { code?: string }).code ?? String(s.reason) : 'started')).join(', ')}`);
+    for (const s of starts) if (s.status === 'rejected') t.is((s.reason as { code?: string }).code, 'ERR_ENGINE_INVALID_ARGUMENT');
+    if (ok.length === 0) continue;
+    t.is((await ok[0]!.wait()).StatusCode, 0);
+    const lines: string[] = [];
+    for await (const e of env.engine.containers.logs(c.Id)) lines.push(e.log);
+    t.deepEqual(lines.join('').split('\n').filter(Boolean), ['started'], `round ${round}`);
+    t.is((await env.engine.containers.store.get(c.Id)).State.Status, 'exited');
+  }
+});
+
+rootTest('a remove in a second engine while the first starts the container: either the start or the remove is refused, nothing runs without a record (root, registry)', async (t) => {
+  const env = await openPulledEngine({ bridgePrefix: 'bv', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
+  t.teardown(() => env.close());
+  const other = await secondEngine(env);
+  t.teardown(() => other.close());
+  for (let round = 0; round < 10; round++) {
+    const c = await env.engine.containers.create(createOptions(env.ref, { cmd: ['sh', '-c', 'sleep 1'] }));
+    // The remove goes 0, 2, 4… ms after the start, to land in different steps of it.
+    const later = new Promise<void>((r) => setTimeout(r, round * 2));
+    const [start, rm] = await Promise.allSettled([env.engine.containers.start(c.Id), later.then(() => other.engine.containers.remove(c.Id))]);
+    const codes = [start, rm].map((s) => (s.status === 'rejected' ? (s.reason as { code?: string }).code ?? String(s.reason) : 'ok'));
+    if (start.status === 'fulfilled') {
+      t.is(rm.status, 'rejected', `round ${round}: ${codes.join(', ')}`);
+      t.is((await start.value.wait()).StatusCode, 0, `round ${round}`);
+      t.is((await env.engine.containers.store.get(c.Id)).State.Status, 'exited');
+      await env.engine.containers.remove(c.Id);
+    } else {
+      t.is(rm.status, 'fulfilled', `round ${round}: ${codes.join(', ')}`);
+      await t.throwsAsync(env.engine.containers.store.get(c.Id), { code: 'ERR_ENGINE_CONTAINER_NOT_FOUND' });
+    }
+    // Nothing of the container is left running or mounted.
+    t.false(fs.existsSync(path.join(env.engine.root, 'run', 'bundles', c.Id, 'rootfs', 'bin')), `round ${round}: rootfs still mounted`);
+  }
+});
+
+test('four processes asking a fresh root for the engine id at once all get the one that stays', async (t) => {
+  const root = await tempDir();
+  const results = await runTogether(root, Array.from({ length: 4 }, () => ['info']));
+  const ids = new Set(results.map((r) => r.id as string));
+  t.is(ids.size, 1, [...ids].join(' '));
+  t.is(fs.readFileSync(path.join(root, 'engine-id'), 'utf8').trim(), [...ids][0]);
+});
+
+test('four processes appending events past the rotation size: a rotated journal is a full one, never a just-rotated one renamed again', async (t) => {
+  const root = await tempDir();
+  const maxBytes = 4096; // every append looks at the size (maxBytes / 8 is less than an event)
+  const results = await runTogether(root, Array.from({ length: 4 }, () => ['events', '300', String(maxBytes)]));
+  // Each process looked at the rotated journal after each of its appends.
+  for (const r of results) t.true((r.smallest as number) > maxBytes, `events.jsonl.1 had ${r.smallest as number} bytes`);
+  t.true(fs.statSync(path.join(root, 'events.jsonl.1')).size > maxBytes);
+});
+
+rootTest('four processes making the first network namespaces of a fresh run root: its directory is made a private mount point once (root)', async (t) => {
+  const root = await tempDir();
+  const ids = Array.from({ length: 4 }, (_, i) => `${i}`.repeat(64));
+  const results = await runTogether(root, ids.map((id) => ['sandbox', id]));
+  const dir = fs.realpathSync(path.join(root, 'run', 'netns'));
+  const mountsAt = (p: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === p);
+  t.is(mountsAt(dir).length, 1);
+  for (const r of results) {
+    const at = mountsAt(r.file as string);
+    t.is(at.length, 1, `${r.file as string} is bound once`);
+    t.is(at[0]?.split(' - ')[1]?.split(' ')[0], 'nsfs', 'a namespace file');
+  }
+  for (const r of results) await deleteNetns(r.file as string);
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { mount, umount } from '@berth/namespaces';
 import { NetnsError } from '../errors.js';
 import { run } from '../internal/exec.js';
+import { withFlock } from '../internal/flock.js';
 import { isMountPoint } from '../local/volume-store.js';
 
 /** The propagation of the mount at `real` (the last one stacked there), or undefined when it is no mount point. */
@@ -29,16 +30,22 @@ async function propagationOf(real: string): Promise<'private' | 'shared' | undef
 /**
  * Makes `dir` a private mount point (bind-mounting it onto itself if needed),
  * with mount(2) from this process: no `mount` child, and nothing done when
- * it already is one.
+ * it already is one. Several processes may do it at once: the change is made
+ * under flock(2) on the directory.
  */
 export async function ensurePrivateMountDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o755 });
   try {
     const real = await fs.realpath(dir);
-    const now = await propagationOf(real);
-    if (now === 'private') return;
-    if (now === undefined) mount(real, real, null, { bind: true });
-    mount(null, real, null, { private: true });
+    if (await propagationOf(real) === 'private') return;
+    // Checked again and changed holding flock on the directory: two processes that both found no mount point
+    // would each bind the directory onto itself, stacking a second mount over the namespace files bound under the first.
+    await withFlock(real, 'directory', async () => {
+      const now = await propagationOf(real);
+      if (now === 'private') return;
+      if (now === undefined) mount(real, real, null, { bind: true });
+      mount(null, real, null, { private: true });
+    });
   } catch (e) {
     throw new NetnsError(dir, 'make private mount point', { cause: e });
   }

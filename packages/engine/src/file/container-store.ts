@@ -33,7 +33,7 @@ import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { flock } from '@berth/namespaces';
 import path from 'node:path';
 import type {
-  BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, VolumeReferences,
+  BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, RunLock, VolumeReferences,
 } from '../container.js';
 import {
   AmbiguousIdError, ContainerNotFoundError, InvalidArgumentError, InvalidFilterError, InvalidNameError, NameInUseError, StateCorruptError,
@@ -51,6 +51,8 @@ const runState = { sync: false } as const;
 /** Docker's zero time, used for StartedAt/FinishedAt before they happen. */
 export const zeroTime = '0001-01-01T00:00:00Z';
 const configFile = 'config.v2.json';
+/** The run lock's file in a container's directory (see {@link FileContainerStore.lockRun}). */
+const runLockFile = 'run.lock';
 
 /** Options of {@link openFileContainerStore}. */
 export interface FileContainerStoreOptions {
@@ -239,6 +241,28 @@ export class FileContainerStore implements ContainerStore {
         closeSync(fd);
       }
     });
+  }
+
+  lockRun(id: string): RunLock | undefined {
+    let fd: number;
+    try {
+      fd = openLockTarget(path.join(this.dir(id), runLockFile), 'file');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ContainerNotFoundError(id);
+      throw e;
+    }
+    if (!flock(fd, 'exclusive')) {
+      closeSync(fd);
+      return undefined;
+    }
+    let held = true;
+    return {
+      release() {
+        if (!held) return;
+        held = false;
+        closeSync(fd);
+      },
+    };
   }
 
   async #read(id: string): Promise<ContainerRecord> {

@@ -3,12 +3,14 @@
  * (`<root>/events.jsonl`, rotated to `.1` past `maxBytes`) plus an in-memory
  * ring of the latest events. Several berth processes may share one root: each
  * appends whole lines with O_APPEND (atomic for lines under PIPE_BUF-ish
- * sizes on local filesystems), and live subscribers tail the journal.
+ * sizes on local filesystems), and live subscribers tail the journal. A
+ * rotation holds flock(2) on `<root>/events.jsonl.lock` (see `#rotate`).
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import { appendFileSync, closeSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { flock } from '@berth/namespaces';
 import { ClosedError, InvalidFilterError } from '../errors.js';
 import type { EngineEvent, EventBus, EventInput, SubscribeOptions } from '../event.js';
 import { nowNanos } from '../internal/ids.js';
@@ -103,6 +105,24 @@ export class JournalEventBus implements EventBus {
     return p;
   }
 
+  /**
+   * Renames the journal to `.1`, holding flock(2) on `<journal>.lock` and
+   * looking at its size again under it: two processes that both found it too
+   * big would otherwise both rename it, the second one the journal the first
+   * had just begun, over the full one. The lock is taken only to rotate, and
+   * held for a stat and a rename (a wait here is that long).
+   */
+  #rotate(): void {
+    const fd = openSync(`${this.journal}.lock`, 'a', 0o600);
+    try {
+      flock(fd, 'exclusive', { wait: true });
+      const st = statSync(this.journal, { throwIfNoEntry: false });
+      if (st && st.size > this.#maxBytes) renameSync(this.journal, `${this.journal}.1`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   async #append(input: EventInput): Promise<EngineEvent> {
     const ns = nowNanos();
     const e: EngineEvent = {
@@ -125,13 +145,7 @@ export class JournalEventBus implements EventBus {
     const line = `${JSON.stringify(e)}\n`;
     if (this.#sinceStat === undefined || this.#sinceStat >= Math.min(statEvery, this.#maxBytes / 8)) {
       const st = statSync(this.journal, { throwIfNoEntry: false });
-      if (st && st.size > this.#maxBytes) {
-        try {
-          renameSync(this.journal, `${this.journal}.1`);
-        } catch {
-          // another process rotated it first
-        }
-      }
+      if (st && st.size > this.#maxBytes) this.#rotate();
       this.#sinceStat = 0;
     }
     // One small O_APPEND write, synchronously: cheaper than three trips through the libuv pool.

@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   generateSpec, mergeEnv, resolveUser, withAddedCapabilities, withCgroupsPath, withCpus, withCwd, withDroppedCapabilities,
   withEnv, withArgs, withHostname, withMemoryLimit, withMounts, withNamespace, withoutNamespace, withPidsLimit, withPrivileged,
@@ -22,7 +23,7 @@ import {
 } from '@berth/oci-spec';
 import { mountAll, unmountAll } from '@berth/cow-fs';
 import { loadContainer } from '@berth/namespaces';
-import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings, VolumeReferences } from '../container.js';
+import type { ContainerRecord, ContainerStore, MountPoint, PortBinding, EndpointSettings, RunLock, VolumeReferences } from '../container.js';
 import type {
   ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, CreateContainerOptions,
   NetworkService, NetworkSetup, RuntimeContainer, StartContainerOptions,
@@ -407,10 +408,8 @@ export class ContainerLifecycle {
   async start(ref: string, opts: StartContainerOptions = {}): Promise<ContainerHandle> {
     const images = this.#images('container start');
     const runtime = this.#runtime('container start');
-    const r = await this.#d.store.get(ref);
-    if (this.#running.has(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
-      throw new InvalidArgumentError('container', r.Name.slice(1), 'is already running');
-    }
+    // Held from here until the exit is recorded (or the start failed and was undone): see ContainerStore.lockRun.
+    const { record: r, lock: runLock } = await this.#lockForStart(ref);
     const bundle = path.join(this.#d.runRoot, 'bundles', r.Id);
     const rootfs = path.join(bundle, 'rootfs');
     // Undo steps: `undo` in reverse order (volumes, then the rootfs, then the bundle directory: each needs the next
@@ -523,6 +522,7 @@ export class ContainerLifecycle {
         rec.State.ExitCode = code;
         rec.State.Error = (e as Error).message;
       }, { sync: false }).catch(() => undefined);
+      runLock.release();
       throw e;
     }
     // The runtime waits on its own thread, which does not hold the event loop open; the container's pipes do, but
@@ -539,15 +539,22 @@ export class ContainerLifecycle {
       await this.#d.events.publish({ Type: 'container', Action: 'start', Actor: { ID: r.Id, Attributes: { image: started.Config.Image, name: started.Name.slice(1) } } });
     } catch (e) {
       clearInterval(keep);
+      runLock.release();
       throw e;
     }
     const done = (async (): Promise<ContainerExit> => {
       const st = await container.wait().catch((e: unknown) => ({ exitCode: null, signal: null, oomKilled: false, error: e }));
       await Promise.all(pumps);
       const exit: ContainerExit = { StatusCode: exitStatusOf(st), OOMKilled: st.oomKilled };
-      await unwind();
-      const rec = await this.#d.store.markExited(r.Id, { exitCode: exit.StatusCode, oomKilled: exit.OOMKilled });
-      this.#running.delete(r.Id);
+      let rec: ContainerRecord;
+      try {
+        await unwind();
+        rec = await this.#d.store.markExited(r.Id, { exitCode: exit.StatusCode, oomKilled: exit.OOMKilled });
+        this.#running.delete(r.Id);
+      } finally {
+        // The exit is recorded and nothing of the run is left: another start, or a remove, may go (AutoRemove's too).
+        runLock.release();
+      }
       await this.#d.events.publish({
         Type: 'container', Action: 'die',
         Actor: { ID: r.Id, Attributes: { image: rec.Config.Image, name: rec.Name.slice(1), exitCode: String(exit.StatusCode) } },
@@ -565,6 +572,37 @@ export class ContainerLifecycle {
       stdin: started.Config.OpenStdin ? (tty ? container.stdio.pty : container.stdio.stdin) : undefined,
       resize: (size) => hub.resize(size),
     };
+  }
+
+  /**
+   * Reads container `ref`'s record holding its run lock, refusing a container
+   * that runs. A lock held elsewhere (another process starting it, or a
+   * supervisor recording its exit, both short) is polled for (1, 2, 4… 16 ms)
+   * until it is free or the record says the container runs. The record is
+   * re-read under the lock.
+   */
+  async #lockForStart(ref: string): Promise<{ record: ContainerRecord; lock: RunLock }> {
+    let r = await this.#d.store.get(ref);
+    for (let delay = 1; ; delay = Math.min(delay * 2, 16)) {
+      if (this.#running.has(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
+        throw new InvalidArgumentError('container', r.Name.slice(1), 'is already running');
+      }
+      const lock = this.#d.store.lockRun(r.Id);
+      if (lock) {
+        try {
+          const again = await this.#d.store.get(r.Id);
+          if (!(again.State.Running && (await isSameProcessAlive(again.State.Pid, again.Berth?.PidStartTicks)))) return { record: again, lock };
+          r = again;
+        } catch (e) {
+          lock.release();
+          throw e;
+        }
+        lock.release();
+        continue;
+      }
+      await sleep(delay);
+      r = await this.#d.store.get(r.Id);
+    }
   }
 
   /**

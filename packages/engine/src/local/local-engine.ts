@@ -3,10 +3,11 @@
  * directory shared by every berth process that opens it (like podman).
  */
 import fs from 'node:fs/promises';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ContainerRecord, ContainerStore, ListContainersOptions, VolumeReferences } from '../container.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerRecord, ContainerStore, ListContainersOptions, RunLock, VolumeReferences } from '../container.js';
 import type {
   ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, ContainerService, ContainerSummary, CreateContainerOptions,
   Engine, EngineInfo, EngineOptions, ImageService, NetworkService, NetworkSetup, RemoveContainerOptions, StartContainerOptions,
@@ -131,8 +132,20 @@ export class LocalEngine implements Engine {
     const idFile = path.join(this.root, 'engine-id');
     let id = (await fs.readFile(idFile, 'utf8').catch(() => '')).trim();
     if (!id) {
-      id = newId().slice(0, 36);
-      await atomicWrite(idFile, id);
+      // Made once: a whole temp file linked to the name (link(2) fails when it exists), so processes asking a fresh
+      // root at once all end with the id that stays, not each with its own (the last rename winning).
+      const fresh = newId().slice(0, 36);
+      const tmp = `${idFile}.${fresh}.tmp`;
+      await atomicWrite(tmp, fresh);
+      try {
+        linkSync(tmp, idFile);
+        id = fresh;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        id = readFileSync(idFile, 'utf8').trim();
+      } finally {
+        rmSync(tmp, { force: true });
+      }
     }
     const osRelease = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
     return {
@@ -270,16 +283,43 @@ export class LocalContainerService implements ContainerService {
   }
 
   async remove(ref: string, opts: RemoveContainerOptions = {}): Promise<void> {
-    const r = await this.store.get(ref);
-    if (this.#life.isSupervised(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
-      // Docker refuses without force; with force it kills first.
-      if (!opts.force) throw new InvalidArgumentError('container', r.Name.slice(1), 'is running: stop it first or use force');
-      await this.#life.kill(r.Id, 'SIGKILL').catch(() => undefined);
-      // A frozen process takes the SIGKILL only once thawed (Docker unpauses too).
-      if (r.State.Paused) await this.#ops.unpause(r.Id).catch(() => undefined);
-      await this.#life.wait(r.Id);
-      if (r.HostConfig.AutoRemove) return; // the exit task removed it
+    let r = await this.store.get(ref);
+    // The run lock is held while removing: no process starts the container meanwhile, and one that is starting it
+    // or recording its exit (holding the lock, for a few milliseconds) is waited for (1, 2, 4… 16 ms).
+    let lock: RunLock | undefined;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 16)) {
+      if (this.#life.isSupervised(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
+        // Docker refuses without force; with force it kills first.
+        if (!opts.force) throw new InvalidArgumentError('container', r.Name.slice(1), 'is running: stop it first or use force');
+        await this.#life.kill(r.Id, 'SIGKILL').catch(() => undefined);
+        // A frozen process takes the SIGKILL only once thawed (Docker unpauses too).
+        if (r.State.Paused) await this.#ops.unpause(r.Id).catch(() => undefined);
+        await this.#life.wait(r.Id);
+        if (r.HostConfig.AutoRemove) return; // the exit task removed it
+      }
+      lock = this.store.lockRun(r.Id);
+      if (lock) {
+        // Re-read under the lock: another process may have started it since.
+        const again = await this.store.get(r.Id).catch((e: unknown) => { lock!.release(); throw e; });
+        if (!(again.State.Running && (await isSameProcessAlive(again.State.Pid, again.Berth?.PidStartTicks)))) {
+          r = again;
+          break;
+        }
+        lock.release();
+      } else {
+        await sleep(delay);
+      }
+      r = await this.store.get(r.Id);
     }
+    try {
+      await this.#removeLocked(r, opts);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Removes the stopped container `r`, holding its run lock. */
+  async #removeLocked(r: ContainerRecord, opts: RemoveContainerOptions): Promise<void> {
     // Endpoints and a namespace file are a bridge container's; other modes have none, unless an older berth bound one.
     const mode = r.HostConfig.NetworkMode || 'bridge';
     if ((mode !== 'none' && mode !== 'host' && !mode.startsWith('container:')) || existsSync(this.#networks.sandboxPath(r.Id))) {

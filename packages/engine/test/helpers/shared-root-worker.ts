@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openCniNetworkManager, openFileContainerStore, openLocalVolumeStore } from '@berth/engine';
+import { openCniNetworkManager, openEngine, openFileContainerStore, openJournalEventBus, openLocalVolumeStore } from '@berth/engine';
 
 const [op, root, ...args] = process.argv.slice(2) as [string, string, ...string[]];
 
@@ -67,6 +67,36 @@ async function main(): Promise<unknown> {
       } catch (e) {
         return { error: codeOf(e) };
       }
+    }
+    case 'sandbox': {
+      // Makes a network namespace file for container <id> under <root>/run/netns (a fresh run root's first ones).
+      const [id] = args as [string];
+      const networks = await openCniNetworkManager({ root, pool: '10.211.0.0/16', defaultSubnet: '10.210.0.0/16', defaultBridge: 'berth-none0' });
+      await go();
+      return { file: await networks.createSandbox(id) };
+    }
+    case 'info': {
+      // The engine's id, as `berth info` prints it.
+      const engine = await openEngine({ root });
+      await go();
+      const info = await engine.info();
+      await engine.close();
+      return { id: info.ID };
+    }
+    case 'events': {
+      // Publishes n events on a journal rotated past maxBytes.
+      const [n, maxBytes] = args as [string, string];
+      const bus = await openJournalEventBus({ root, maxBytes: Number(maxBytes) });
+      await go();
+      // After each, the size of the rotated journal (the smallest seen).
+      let smallest = Infinity;
+      for (let i = 0; i < Number(n); i++) {
+        await bus.publish({ Type: 'volume', Action: 'create', Actor: { ID: `${process.pid}-${i}`, Attributes: { pad: 'x'.repeat(100) } } });
+        const rotated = fs.statSync(path.join(root, 'events.jsonl.1'), { throwIfNoEntry: false });
+        if (rotated) smallest = Math.min(smallest, rotated.size);
+      }
+      await bus.close();
+      return { smallest };
     }
     default:
       throw new Error(`unknown op ${op}`);
