@@ -1,43 +1,32 @@
 /**
- * A lock file shared by every berth process on one root (the engine is
+ * The lock shared by every berth process on one root (the engine is
  * daemonless), for the image service's read-modify-write of its metadata
- * and names. Created with O_EXCL and holding `<pid> <start ticks>`; a lock
- * whose holder is gone (no such process, or a reused pid) is broken.
- * Taking and releasing it are synchronous calls (create, write, close,
- * unlink): on the libuv pool each would queue behind long jobs (a layer's
- * writes, fsyncs), and a lock round took tens of milliseconds of waiting.
+ * and names: flock(2) on a lock file (`<root>/images/meta.lock`, made once
+ * and kept). The kernel drops it when its holder dies, so there is no stale
+ * lock to break: the O_EXCL lock file it replaces was broken by reading its
+ * holder's pid, which left two windows, an empty file (a holder killed
+ * between its create and its write) that every later process waited for
+ * forever, and two processes breaking one stale lock at once, the second
+ * removing the lock the next holder had just taken.
+ *
+ * A free lock costs an open, a flock and a close, all synchronous: on the
+ * libuv pool each would queue behind long jobs (a layer's writes, fsyncs).
+ * A lock held by another process is polled (2, 4… 50 ms).
  */
-import fs from 'node:fs/promises';
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
+import { flock } from '@berth/namespaces';
 
-/** Runs `fn` holding the lock file `file`; waits (polling with backoff) while another live process holds it. */
+/** Runs `fn` holding the lock file `file`; waits (polling with backoff) while another process holds it. */
 export async function withFileLock<T>(file: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  const me = `${process.pid} ${(await processStartTicks(process.pid)) ?? 0}`;
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-    signal?.throwIfAborted();
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      try { writeSync(fd, me); } finally { closeSync(fd); }
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const holder = await fs.readFile(file, 'utf8').catch(() => '');
-    const [pid, ticks] = holder.split(' ').map(Number);
-    // An empty file is a holder between open and write: wait for it.
-    if (holder !== '' && !await isSameProcessAlive(pid ?? 0, ticks || undefined)) {
-      // Break a stale lock only if it is still the same stale content.
-      const again = await fs.readFile(file, 'utf8').catch(() => undefined);
-      if (again === holder) await fs.unlink(file).catch(() => undefined);
-      continue;
-    }
-    await sleep(delay);
-  }
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
   try {
+    for (let delay = 2; !flock(fd, 'exclusive'); delay = Math.min(delay * 2, 50)) {
+      signal?.throwIfAborted();
+      await sleep(delay);
+    }
     return await fn();
   } finally {
-    try { unlinkSync(file); } catch { /* gone */ }
+    closeSync(fd); // releases the lock
   }
 }
