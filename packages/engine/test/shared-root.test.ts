@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deleteNetns, openEngine, openFileContainerStore, openJournalEventBus, openLocalImageService, openLocalVolumeStore } from '@berth/engine';
+import { deleteNetns, openCniNetworkManager, openEngine, openFileContainerStore, run, openJournalEventBus, openLocalImageService, openLocalVolumeStore } from '@berth/engine';
 import { tempDir, isRoot } from './helpers/tmp.js';
 import { createOptions, openPulledEngine } from './helpers/pulled-engine.js';
 
@@ -238,4 +238,39 @@ rootTest('four processes making the first network namespaces of a fresh run root
     t.is(at[0]?.split(' - ')[1]?.split(' ')[0], 'nsfs', 'a namespace file');
   }
   for (const r of results) await deleteNetns(r.file as string);
+});
+
+rootTest('a network removed by a second manager while the first attaches a container to it: either the remove or the attach is refused (root, CNI)', async (t) => {
+  const root = await tempDir();
+  const opts = { root, pool: '10.216.0.0/16', defaultSubnet: '10.215.0.0/16', defaultBridge: `bw${process.pid % 10000}` };
+  const a = await openCniNetworkManager(opts);
+  const b = await openCniNetworkManager(opts);
+  const bridges: string[] = [];
+  t.teardown(async () => { for (const br of bridges) await run('ip', ['link', 'del', br], { allowFailure: true }); });
+  for (let round = 0; round < 6; round++) {
+    const bridge = `bw${process.pid % 10000}r${round}`;
+    bridges.push(bridge);
+    const n = await a.create({ name: `race${round}`, options: { 'com.docker.network.bridge.name': bridge } });
+    const id = `${round}`.repeat(64);
+    const ns = await a.createSandbox(id);
+    // The remove goes 0, 4, 8… ms after the attach began, to land in different steps of it.
+    const later = new Promise<void>((r) => setTimeout(r, round * 4));
+    const [attach, rm] = await Promise.allSettled([
+      a.attach(n.Id, { containerId: id, containerName: `c${round}`, netnsPath: ns }),
+      later.then(() => b.remove(n.Id)),
+    ]);
+    const codes = [attach, rm].map((s) => (s.status === 'rejected' ? (s.reason as { code?: string }).code ?? String(s.reason) : 'ok'));
+    if (attach.status === 'fulfilled') {
+      t.is(rm.status, 'rejected', `round ${round}: ${codes.join(', ')}`);
+      if (rm.status === 'rejected') t.is((rm.reason as { code?: string }).code, 'ERR_ENGINE_NETWORK_IN_USE');
+      t.deepEqual(Object.keys((await b.inspect(n.Id)).Containers), [id]);
+    } else {
+      t.is(rm.status, 'fulfilled', `round ${round}: ${codes.join(', ')}`);
+      t.is((attach.reason as { code?: string }).code, 'ERR_ENGINE_NETWORK_NOT_FOUND');
+    }
+    // No endpoint is left recorded on a network that is gone.
+    t.deepEqual((await a.endpoints(id)).filter((e) => e.networkId === n.Id && rm.status === 'fulfilled'), [], `round ${round}`);
+    await a.removeSandbox(id);
+    await a.remove(n.Id).catch(() => undefined);
+  }
 });
