@@ -274,3 +274,22 @@ rootTest('a network removed by a second manager while the first attaches a conta
     await a.remove(n.Id).catch(() => undefined);
   }
 });
+
+rootTest('a tmpfs volume mounted for a container by one store while another unmounts it for its last user: it stays mounted for the new one (root)', async (t) => {
+  const root = await tempDir();
+  const a = await openLocalVolumeStore({ root });
+  const b = await openLocalVolumeStore({ root });
+  const v = await a.create({ name: 'scratch', options: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m' } });
+  const mounted = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === v.Mountpoint);
+  for (let round = 0; round < 8; round++) {
+    const first = `${round}a`.padEnd(64, '0');
+    const second = `${round}b`.padEnd(64, '0');
+    await a.mount(v.Name, first);
+    // The new user's mount goes 0, 1, 2… ms after the last user's unmount began.
+    const later = new Promise<void>((r) => setTimeout(r, round));
+    await Promise.all([a.unmount(v.Name, first), later.then(() => b.mount(v.Name, second))]);
+    t.true(mounted(), `round ${round}: mounted for its user`);
+    await b.unmount(v.Name, second);
+    t.false(mounted(), `round ${round}: unmounted after its last user`);
+  }
+});
