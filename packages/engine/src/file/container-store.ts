@@ -429,8 +429,10 @@ export class FileContainerStore implements ContainerStore {
       if (await isSupervisorAlive(r)) continue;
       let vanished = false;
       const marked = await this.update(r.Id, (rec) => {
-        // Re-checked under the record's lock: the supervisor may have recorded the exit meanwhile.
+        // Re-checked under the record's lock: the supervisor may have recorded the exit meanwhile, or another process
+        // started the container again (a new pid) since the checks above.
         if (!(rec.State.Running || rec.State.Paused || rec.State.Restarting)) return;
+        if (rec.State.Pid !== r.State.Pid || rec.Berth?.PidStartTicks !== r.Berth?.PidStartTicks) return;
         Object.assign(rec.State, {
           Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0,
           // The real status is lost with the process; 255 is what Docker shows for an unknown exit.
