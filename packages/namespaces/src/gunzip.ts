@@ -72,6 +72,13 @@ export interface NativeDecompression {
   sha256(): string | undefined;
   /** Whether the output is being hashed (`sha256` was asked for and this Node exports SHA256_*). */
   readonly hashing: boolean;
+  /**
+   * Native decoder calls made so far (each a trip to the thread pool). The
+   * source's chunks that are ready at once are gathered, up to 1 MiB, for one
+   * call, so a feed of 64 KiB socket chunks costs about one call per MiB in
+   * or per output chunk out, not one per chunk.
+   */
+  nativeCalls(): number;
 }
 
 /** A gzip stream being decoded by {@link nativeGunzip}. */
@@ -107,6 +114,8 @@ export function nativeZstdDecompress(source: AsyncIterable<Uint8Array> | Iterabl
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** Input bytes gathered for one native decoder call (see decodeWith). */
+const GATHER = 1 << 20;
 
 function toBuffer(c: unknown): Buffer {
   if (Buffer.isBuffer(c)) return c;
@@ -135,6 +144,7 @@ function decodeWith(b: GunzipBinding, created: { handle: unknown; sha256: boolea
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError('chunkSize must be a positive integer');
   const slabSize = Math.max(chunkSize, 1 << 20);
   let consumed = 0;
+  let calls = 0;
   let digest: string | undefined;
 
   async function* decode(): AsyncGenerator<Buffer> {
@@ -144,19 +154,65 @@ function decodeWith(b: GunzipBinding, created: { handle: unknown; sha256: boolea
     let inputDone = false;
     let slab: Buffer = EMPTY;
     let slabOff = 0;
+    // Input is gathered: the chunks the source has ready now (a socket's are 64 KiB; a feed
+    // buffers many while its consumer is busy), up to GATHER bytes, go to one native call.
+    // One call per chunk made a 20 MiB layer ~700 thread-pool round trips (a decode, then the
+    // writes of its output), each waiting for a turn of a busy main thread.
+    let staging: Buffer | undefined;
+    let reading: Promise<IteratorResult<Uint8Array>> | undefined;
+    let carry: Buffer | undefined;
+    let sourceDone = false;
+    const read = (): Promise<IteratorResult<Uint8Array>> => {
+      const p = reading ?? Promise.resolve(it.next());
+      reading = undefined;
+      return p;
+    };
+    /** The source's next chunk if it is ready before the event loop turns, else undefined (the read stays pending). */
+    const readNow = async (): Promise<IteratorResult<Uint8Array> | undefined> => {
+      reading ??= Promise.resolve(it.next());
+      const r = await Promise.race([reading, new Promise<undefined>((resolve) => setImmediate(resolve, undefined))]);
+      if (r !== undefined) reading = undefined;
+      return r;
+    };
+    const gather = async (): Promise<void> => {
+      off = 0;
+      let first = carry;
+      carry = undefined;
+      if (first === undefined) {
+        const r = sourceDone ? undefined : await read();
+        if (r === undefined || r.done === true) {
+          inputDone = true;
+          input = EMPTY;
+          return;
+        }
+        first = toBuffer(r.value);
+      }
+      input = first;
+      if (first.length >= GATHER || sourceDone) return;
+      const parts = [first];
+      let total = first.length;
+      while (total < GATHER) {
+        const r = await readNow();
+        if (r === undefined) break;
+        if (r.done === true) { sourceDone = true; break; }
+        const c = toBuffer(r.value);
+        if (total + c.length > GATHER) { carry = c; break; }
+        parts.push(c);
+        total += c.length;
+      }
+      if (parts.length === 1) return;
+      // The previous input is consumed and no native call is in flight: the staging buffer is free.
+      staging ??= Buffer.allocUnsafeSlow(GATHER);
+      let at = 0;
+      for (const c of parts) at += c.copy(staging, at);
+      input = staging.subarray(0, total);
+    };
     // The next output, or null at the end of the input. The buffers stay referenced by this
     // frame (input, out) until the native call has settled.
     const step = async (): Promise<Buffer | null> => {
       for (;;) {
         if (off === input.length && !inputDone) {
-          const r = await it.next();
-          if (r.done === true) {
-            inputDone = true;
-            input = EMPTY;
-          } else {
-            input = toBuffer(r.value);
-          }
-          off = 0;
+          await gather();
           continue;
         }
         // At the end of the input, calls go on with no input while they produce (a decoder may
@@ -172,6 +228,7 @@ function decodeWith(b: GunzipBinding, created: { handle: unknown; sha256: boolea
         const at = slabOff;
         let r: { consumed: number; produced: number };
         try {
+          calls++;
           r = await b.gunzipRun(handle, input, off, input.length - off, out, at, chunkSize);
         } catch (e) {
           throw fromNative(e);
@@ -204,5 +261,5 @@ function decodeWith(b: GunzipBinding, created: { handle: unknown; sha256: boolea
     }
   }
 
-  return { chunks: decode(), compressedSize: () => consumed, sha256: () => digest, hashing };
+  return { chunks: decode(), compressedSize: () => consumed, sha256: () => digest, hashing, nativeCalls: () => calls };
 }

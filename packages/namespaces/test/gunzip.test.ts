@@ -240,3 +240,43 @@ z0('zstd: empty, truncated, a bad checksum, garbage after a frame → ERR_NS_ZST
   await zstdCorrupt(t, badSum);
   await zstdCorrupt(t, Buffer.concat([frame, Buffer.from('garbage after the frame')]));
 });
+
+/** Yields `chunks`; those at the indexes in `late` only after a timer (not ready when the decoder looks). */
+async function* arriving(chunks: Buffer[], late: Set<number>): AsyncGenerator<Buffer> {
+  for (const [i, c] of chunks.entries()) {
+    if (late.has(i)) await new Promise((resolve) => setTimeout(resolve, 2));
+    yield c;
+  }
+}
+
+t0('gunzip: chunks ready at once are gathered (up to 1 MiB) into one native call; late ones, a chunk past the 1 MiB, and one larger than 1 MiB give the same bytes as zlib', async (t) => {
+  // Incompressible data: the output is as long as the input, as with a layer of random bytes.
+  const raw = randomBytes(6 << 20);
+  const gz = zlib.gzipSync(raw, { level: 1 });
+  const want = createHash('sha256').update(raw).digest('hex');
+  // 64 KiB chunks, all ready: about one call per MiB (each output chunk is at most 512 KiB, so two per MiB).
+  const ready = nativeGunzip(pieces(gz, 64 * 1024), { sha256: true });
+  let n = 0;
+  for await (const c of ready.chunks) n += c.length;
+  t.is(n, raw.length);
+  t.is(ready.sha256(), want);
+  const perMiB = ready.nativeCalls() / (gz.length / (1 << 20));
+  t.true(perMiB <= 3, `${ready.nativeCalls()} calls for ${gz.length} bytes`);
+  // The same, one chunk at a time (the old way: a call per 64 KiB chunk) would be > 16 per MiB.
+  // Mixed: odd sizes (some straddle the 1 MiB mark and are carried over), one chunk of 1.5 MiB, late chunks.
+  const mixed: Buffer[] = [];
+  const sizes = [100, 70_000, 900_000, 300_000, 1_572_864, 5, 65_536, 1_000_000];
+  for (let at = 0, k = 0; at < gz.length; k++) {
+    const size = sizes[k % sizes.length]!;
+    mixed.push(gz.subarray(at, at + size));
+    at += size;
+  }
+  const late = new Set(mixed.map((_, i) => i).filter((i) => i % 3 === 1));
+  const g = nativeGunzip(arriving(mixed, late), { sha256: true });
+  const parts: Buffer[] = [];
+  for await (const c of g.chunks) parts.push(c);
+  t.true(Buffer.concat(parts).equals(raw));
+  t.is(g.sha256(), want);
+  t.is(g.compressedSize(), gz.length);
+  t.true(g.nativeCalls() < mixed.length * 2 + 16);
+});
