@@ -19,6 +19,7 @@ export const EngineErrorCode = {
   VolumeMount: 'ERR_ENGINE_VOLUME_MOUNT',
   InvalidMount: 'ERR_ENGINE_INVALID_MOUNT',
   InvalidPort: 'ERR_ENGINE_INVALID_PORT',
+  PortAllocated: 'ERR_ENGINE_PORT_ALLOCATED',
   NetworkNotFound: 'ERR_ENGINE_NETWORK_NOT_FOUND',
   NetworkExists: 'ERR_ENGINE_NETWORK_EXISTS',
   NetworkInUse: 'ERR_ENGINE_NETWORK_IN_USE',
@@ -72,6 +73,14 @@ export class AmbiguousIdError extends EngineError {
   constructor(prefix: string, matches: readonly string[]) {
     super(EngineErrorCode.AmbiguousId, ErrorKind.InvalidArgument,
       `id prefix ${JSON.stringify(prefix)} is ambiguous: ${matches.length} containers match`, { details: { prefix, matches } });
+  }
+}
+
+/** A published host port is taken by another container that runs or is starting (Docker: "port is already allocated"). */
+export class PortAllocatedError extends EngineError {
+  constructor(protocol: string, port: number, id: string) {
+    super(EngineErrorCode.PortAllocated, ErrorKind.AlreadyExists,
+      `host port ${port}/${protocol} is already allocated to container ${JSON.stringify(id)}`, { details: { protocol, port, id } });
   }
 }
 

@@ -293,3 +293,27 @@ rootTest('a tmpfs volume mounted for a container by one store while another unmo
     t.false(mounted(), `round ${round}: unmounted after its last user`);
   }
 });
+
+rootTest('two engines starting containers that publish one host port at once: one gets it, the other ERR_ENGINE_PORT_ALLOCATED; free again after the exit (root, registry, CNI)', async (t) => {
+  const env = await openPulledEngine({ bridgePrefix: 'bp', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
+  t.teardown(() => env.close());
+  const other = await secondEngine(env);
+  t.teardown(() => other.close());
+  const hostPort = 20000 + (process.pid % 20000);
+  const publishing = () => createOptions(env.ref, {
+    cmd: ['sleep', '1'], networkMode: 'bridge', publish: [{ hostIP: '', hostPort, containerPort: 80, protocol: 'tcp' }],
+  });
+  const [c1, c2] = [await env.engine.containers.create(publishing()), await other.engine.containers.create(publishing())];
+  const starts = await Promise.allSettled([env.engine.containers.start(c1.Id), other.engine.containers.start(c2.Id)]);
+  const ok = starts.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  t.is(ok.length, 1, starts.map((s) => (s.status === 'rejected' ? (s.reason as { code?: string }).code ?? String(s.reason) : 'started')).join(', '));
+  for (const s of starts) if (s.status === 'rejected') t.is((s.reason as { code?: string }).code, 'ERR_ENGINE_PORT_ALLOCATED');
+  if (ok.length !== 1) return;
+  const winner = ok[0]!.id;
+  t.is((await env.engine.containers.store.get(winner)).NetworkSettings.Ports['80/tcp']?.[0]?.HostPort, String(hostPort));
+  t.is((await ok[0]!.wait()).StatusCode, 0);
+  // Exited: the port is free for the other one.
+  const loser = winner === c1.Id ? c2.Id : c1.Id;
+  const h = await (loser === c1.Id ? env : other).engine.containers.start(loser);
+  t.is((await h.wait()).StatusCode, 0);
+});

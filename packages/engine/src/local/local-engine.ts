@@ -21,6 +21,7 @@ import type { LogEntry, ReadLogsOptions } from '../log.js';
 import type { AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, NetworkManager, PortMapping } from '../network.js';
 import { buildHosts, resolvConfFor, writeInPlace } from '../cni/hosts.js';
 import { allocateHostPort } from '../ports/parse-publish.js';
+import { releasePorts, reservePorts } from '../ports/port-reservations.js';
 import { createContainer as namespacesCreateContainer } from '@berth/namespaces';
 import { ContainerLifecycle } from './container-lifecycle.js';
 import {
@@ -113,7 +114,7 @@ export class LocalEngine implements Engine {
     this.runRoot = runRoot;
     this.volumes = volumes;
     this.events = events;
-    this.networks = new LocalNetworkService(networks, store);
+    this.networks = new LocalNetworkService(networks, store, path.join(root, 'ports'));
     this.images = images;
     // Containers can be made from images only when the image service can resolve them and owns their snapshots.
     const source = 'resolveImage' in images && 'snapshotter' in images ? images as unknown as ContainerImageSource : undefined;
@@ -389,10 +390,32 @@ export class LocalContainerService implements ContainerService {
 export class LocalNetworkService implements NetworkService {
   readonly #m: NetworkManager;
   readonly #store: ContainerStore;
+  readonly #portsDir: string;
 
-  constructor(manager: NetworkManager, store: ContainerStore) {
+  /** `portsDir` (`<root>/ports`) holds the host port reservations (see ports/port-reservations.ts). */
+  constructor(manager: NetworkManager, store: ContainerStore, portsDir: string) {
     this.#m = manager;
     this.#store = store;
+    this.#portsDir = portsDir;
+  }
+
+  /**
+   * Whether container `holder` still holds its published ports: its run lock
+   * is held (it is being started, runs under its supervisor, or its exit is
+   * being undone), or it runs with no supervisor left.
+   */
+  async #holdsPorts(holder: string): Promise<boolean> {
+    let rec: ContainerRecord;
+    let lock: RunLock | undefined;
+    try {
+      rec = await this.#store.get(holder);
+      lock = this.#store.lockRun(holder);
+    } catch {
+      return false; // removed
+    }
+    if (!lock) return true;
+    lock.release();
+    return rec.State.Running && (await isSameProcessAlive(rec.State.Pid, rec.Berth?.PidStartTicks));
   }
 
   create(opts: CreateNetworkOptions): Promise<NetworkInspect> { return this.#m.create(opts); }
@@ -502,7 +525,9 @@ export class LocalNetworkService implements NetworkService {
       await writeInPlace(r.HostsPath, buildHosts(undefined, []));
       const names = Object.keys(r.NetworkSettings.Networks);
       if (!names.includes(mode)) names.unshift(mode);
-      const mappings = await portMappingsOf(r);
+      const mappings = await reservePorts({
+        dir: this.#portsDir, id: r.Id, wanted: portMappingsOf(r), allocate: allocateHostPort, holds: (h) => this.#holdsPorts(h),
+      });
       const endpoints: Endpoint[] = [];
       for (const [i, name] of names.entries()) {
         const want = r.NetworkSettings.Networks[name];
@@ -532,6 +557,7 @@ export class LocalNetworkService implements NetworkService {
       return { mode: 'bridge', netnsPath: ns, endpoints };
     } catch (e) {
       await this.#m.removeSandbox(r.Id).catch(() => undefined);
+      await releasePorts(this.#portsDir, r.Id).catch(() => undefined);
       throw e;
     }
   }
@@ -542,6 +568,7 @@ export class LocalNetworkService implements NetworkService {
     // none: the runtime's namespace went with the container; only a sandbox bound by an older berth is left to remove.
     if (r.HostConfig.NetworkMode === 'none' && !existsSync(this.#m.sandboxPath(r.Id))) return;
     await this.#m.removeSandbox(r.Id);
+    await releasePorts(this.#portsDir, r.Id);
     await this.#store.update(r.Id, (rec) => {
       rec.NetworkSettings.SandboxKey = '';
       rec.NetworkSettings.Ports = {};
@@ -556,14 +583,14 @@ export class LocalNetworkService implements NetworkService {
 const runState = { sync: false } as const;
 
 
-/** `HostConfig.PortBindings` as CNI port mappings; an empty host port gets a free one. */
-async function portMappingsOf(r: ContainerRecord): Promise<PortMapping[]> {
+/** `HostConfig.PortBindings` as CNI port mappings; an empty host port is 0 (a free one is reserved). */
+function portMappingsOf(r: ContainerRecord): PortMapping[] {
   const out: PortMapping[] = [];
   for (const [key, binds] of Object.entries(r.HostConfig.PortBindings ?? {})) {
     const [port, proto = 'tcp'] = key.split('/');
     for (const b of binds ?? []) {
       const protocol = proto as PortMapping['protocol'];
-      const hostPort = b.HostPort ? Number(b.HostPort) : await allocateHostPort(b.HostIp, protocol);
+      const hostPort = b.HostPort ? Number(b.HostPort) : 0;
       out.push({ containerPort: Number(port), hostPort, protocol, ...(b.HostIp && b.HostIp !== '0.0.0.0' ? { hostIP: b.HostIp } : {}) });
     }
   }
