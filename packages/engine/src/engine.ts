@@ -337,6 +337,15 @@ export interface NetworkService extends NetworkManager {
   setUp(container: string, known?: import('./container.js').ContainerRecord): Promise<NetworkSetup>;
   /** Undoes {@link NetworkService.setUp}: CNI DEL for every endpoint, namespace removed, addresses cleared. Idempotent. `known` as for setUp. */
   tearDown(container: string, known?: import('./container.js').ContainerRecord): Promise<void>;
+  /**
+   * Runs `fn` holding the lock under which a network's users are decided
+   * (across processes), once `network` is known to exist there
+   * (`ERR_ENGINE_NETWORK_NOT_FOUND` otherwise): a container create that names
+   * a user network writes its record in `fn`; `remove` lists the users and
+   * removes under the same lock, and `connect` records under it. So no
+   * container is left naming a network another process removed.
+   */
+  usingNetwork<T>(network: string, fn: () => Promise<T>): Promise<T>;
 }
 
 /** What {@link NetworkService.setUp} made. */

@@ -317,3 +317,34 @@ rootTest('two engines starting containers that publish one host port at once: on
   const h = await (loser === c1.Id ? env : other).engine.containers.start(loser);
   t.is((await h.wait()).StatusCode, 0);
 });
+
+rootTest('a user network removed by a second engine while the first creates containers on it: no container is left naming a removed network (root, registry)', async (t) => {
+  const env = await openPulledEngine({ bridgePrefix: 'bu', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
+  t.teardown(() => env.close());
+  const other = await secondEngine(env);
+  t.teardown(() => other.close());
+  for (let round = 0; round < 8; round++) {
+    const n = await env.engine.networks.create({ name: `users${round}` });
+    const later = new Promise<void>((r) => setTimeout(r, round * 3));
+    const creates = (async () => {
+      const out: Array<string> = [];
+      for (let i = 0; i < 3; i++) {
+        try {
+          out.push((await env.engine.containers.create(createOptions(env.ref, { cmd: ['true'], networkMode: n.Name }))).Id);
+        } catch (e) {
+          t.is((e as { code?: string }).code, 'ERR_ENGINE_NETWORK_NOT_FOUND', `round ${round}`);
+        }
+      }
+      return out;
+    })();
+    const [made, rm] = await Promise.all([creates, later.then(() => other.engine.networks.remove(n.Id).then(() => 'removed', (e: { code?: string }) => e.code ?? String(e)))]);
+    if (rm === 'removed') {
+      const naming = (await env.engine.containers.store.list({ all: true })).filter((r) => n.Name in r.NetworkSettings.Networks);
+      t.deepEqual(naming.map((r) => r.Id), [], `round ${round}: the network was removed under ${naming.length} containers`);
+    } else {
+      t.is(rm, 'ERR_ENGINE_NETWORK_IN_USE', `round ${round}`);
+    }
+    for (const id of made) await env.engine.containers.remove(id);
+    await env.engine.networks.remove(n.Id).catch(() => undefined);
+  }
+});

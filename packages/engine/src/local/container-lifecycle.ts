@@ -300,7 +300,11 @@ export class ContainerLifecycle {
     const networks: Record<string, EndpointSettings> = {};
     if (netName) networks[netName] = emptyEndpoint(opts.networkAliases.length ? opts.networkAliases : null, opts.ipv4Address);
     const key = ContainerLifecycle.snapshotKey(id);
-    const made = await Promise.allSettled([this.#d.store.create({
+    // On a user network the record is written holding the lock its users are decided under, so a network remove in
+    // another process either sees this container or removes the network before (the create then fails, not found).
+    const userNet = netName !== undefined && !predefined.has(netName) ? netName : undefined;
+    const using = <T>(fn: () => Promise<T>) => (userNet === undefined ? fn() : this.#d.networks.usingNetwork(userNet, fn));
+    const made = await Promise.allSettled([using(() => this.#d.store.create({
       id, name: opts.name, image: img.id, path: args[0]!, args: args.slice(1),
       config: {
         ...(opts.hostname ? { Hostname: opts.hostname } : {}),
@@ -324,7 +328,7 @@ export class ContainerLifecycle {
         Tmpfs: Object.fromEntries(tmpfs.map((t) => [t.Target, (t.TmpfsOptions ?? []).join(',')])),
       },
       mounts, networkSettings: { Networks: networks }, anonymousVolumes: anonymous, berth: { SnapshotKey: key, TmpfsMounts: tmpfs },
-    }), images.snapshotter.prepare(key, img.chainIds.at(-1))]);
+    })), images.snapshotter.prepare(key, img.chainIds.at(-1))]);
     const [record, snapshot] = made;
     const undo = async () => {
       if (record.status === 'fulfilled') await this.#d.store.remove(id).catch(() => undefined);

@@ -22,6 +22,8 @@ import type { AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, Net
 import { buildHosts, resolvConfFor, writeInPlace } from '../cni/hosts.js';
 import { allocateHostPort } from '../ports/parse-publish.js';
 import { releasePorts, reservePorts } from '../ports/port-reservations.js';
+import { withFlock } from '../internal/flock.js';
+import { KeyedMutex } from '../internal/mutex.js';
 import { createContainer as namespacesCreateContainer } from '@berth/namespaces';
 import { ContainerLifecycle } from './container-lifecycle.js';
 import {
@@ -114,7 +116,7 @@ export class LocalEngine implements Engine {
     this.runRoot = runRoot;
     this.volumes = volumes;
     this.events = events;
-    this.networks = new LocalNetworkService(networks, store, path.join(root, 'ports'));
+    this.networks = new LocalNetworkService(networks, store, root);
     this.images = images;
     // Containers can be made from images only when the image service can resolve them and owns their snapshots.
     const source = 'resolveImage' in images && 'snapshotter' in images ? images as unknown as ContainerImageSource : undefined;
@@ -392,11 +394,26 @@ export class LocalNetworkService implements NetworkService {
   readonly #store: ContainerStore;
   readonly #portsDir: string;
 
-  /** `portsDir` (`<root>/ports`) holds the host port reservations (see ports/port-reservations.ts). */
-  constructor(manager: NetworkManager, store: ContainerStore, portsDir: string) {
+  readonly #usersLock: string;
+  readonly #usersMutex = new KeyedMutex();
+
+  /**
+   * `root` holds the host port reservations (`<root>/ports`, see
+   * ports/port-reservations.ts) and the network users' lock
+   * (`<root>/network-users.lock`, see {@link usingNetwork}).
+   */
+  constructor(manager: NetworkManager, store: ContainerStore, root: string) {
     this.#m = manager;
     this.#store = store;
-    this.#portsDir = portsDir;
+    this.#portsDir = path.join(root, 'ports');
+    this.#usersLock = path.join(root, 'network-users.lock');
+  }
+
+  async usingNetwork<T>(network: string, fn: () => Promise<T>): Promise<T> {
+    return this.#usersMutex.run('users', () => withFlock(this.#usersLock, 'file', async () => {
+      await this.#m.inspect(network); // still there, under the lock
+      return fn();
+    }));
   }
 
   /**
@@ -433,9 +450,11 @@ export class LocalNetworkService implements NetworkService {
   async remove(ref: string): Promise<void> {
     // Stopped containers that only name the network in their settings also keep it (Docker: "has active endpoints").
     const n = await this.#m.inspect(ref);
-    const users = (await this.#store.list({ all: true })).filter((r) => n.Name in r.NetworkSettings.Networks).map((r) => r.Id);
-    if (users.length) throw new NetworkInUseError(n.Name, users);
-    return this.#m.remove(ref);
+    await this.usingNetwork(n.Id, async () => {
+      const users = (await this.#store.list({ all: true })).filter((r) => n.Name in r.NetworkSettings.Networks).map((r) => r.Id);
+      if (users.length) throw new NetworkInUseError(n.Name, users);
+      await this.#m.remove(n.Id);
+    });
   }
 
   async connect(network: string, container: string, opts: { aliases?: string[]; ipv4Address?: string } = {}): Promise<Endpoint | undefined> {
@@ -448,6 +467,11 @@ export class LocalNetworkService implements NetworkService {
       throw new InvalidArgumentError('container', r.Name.slice(1), `its network mode is ${mode}: it cannot be connected to a network`);
     }
     if (n.Name in r.NetworkSettings.Networks) throw new AlreadyConnectedError(n.Name, r.Name.slice(1));
+    // Recorded holding the network users' lock: a remove in another process sees this container or goes first.
+    return this.usingNetwork(n.Id, () => this.#connect(n, r, opts));
+  }
+
+  async #connect(n: NetworkInspect, r: ContainerRecord, opts: { aliases?: string[]; ipv4Address?: string }): Promise<Endpoint | undefined> {
     const sandbox = this.#m.sandboxPath(r.Id);
     const live = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks))
       && (await fs.access(sandbox).then(() => true, () => false));
