@@ -1,6 +1,6 @@
 /**
  * A removed snapshot's directory: a small tree (a container's upper and
- * work dirs) is deleted at once, inside remove(); a larger one is moved to
+ * work dirs: few entries, little data) is deleted at once, inside remove(); a larger one is moved to
  * trash/ and deleted in the background, which close() and cleanup() wait for.
  * Either way the snapshot is gone from snapshots/ when remove() returns.
  */
@@ -13,7 +13,7 @@ const overlayfs = /\toverlay$/m.test(fs.readFileSync('/proc/filesystems', 'utf8'
 const trashOf = (root: string): string[] => (fs.existsSync(`${root}/trash`) ? fs.readdirSync(`${root}/trash`) : []);
 
 for (const open of [openOverlaySnapshotter, openCopySnapshotter]) {
-  (isRoot && (overlayfs || open === openCopySnapshotter) ? test : test.skip)(`${open.name}: a small removed tree is deleted inside remove(), a large one in the background before close() returns`, async (t) => {
+  (isRoot && (overlayfs || open === openCopySnapshotter) ? test : test.skip)(`${open.name}: a small removed tree is deleted inside remove(), a large one (many entries, or a few holding over 1 MiB) or a committed one in the background before close() returns`, async (t) => {
     const root = `${await tmp(t)}/sn`;
     const sn = await open(root);
     try {
@@ -34,6 +34,23 @@ for (const open of [openOverlaySnapshotter, openCopySnapshotter]) {
 
       await sn.remove('large');
       t.false(fs.existsSync(`${root}/snapshots/${large}`), 'its path is free at once');
+      t.is(trashOf(root).length, 1, 'the large one waits in trash/ for its background deletion');
+
+      // Few entries, but a big file: freeing its blocks is work for the background too.
+      await sn.prepare('bigfile');
+      const bigfile = fs.readdirSync(`${root}/snapshots`).find((n) => n !== small && n !== large)!;
+      fs.writeFileSync(`${root}/snapshots/${bigfile}/fs/blob`, Buffer.alloc(4 << 20, 1));
+      await sn.remove('bigfile');
+      t.false(fs.existsSync(`${root}/snapshots/${bigfile}`));
+      t.true(trashOf(root).some((n) => n.startsWith(`${bigfile}-`)), 'a few entries holding 4 MiB go to the background');
+      // A committed snapshot (an image layer), however small, goes to the background too.
+      await sn.prepare('layer-key');
+      const layer = fs.readdirSync(`${root}/snapshots`).find((n) => n !== small && n !== large && n !== bigfile)!;
+      fs.writeFileSync(`${root}/snapshots/${layer}/fs/f`, 'x');
+      await sn.commit('layer', 'layer-key');
+      await sn.remove('layer');
+      t.false(fs.existsSync(`${root}/snapshots/${layer}`));
+      t.true(trashOf(root).some((n) => n.startsWith(`${layer}-`)), 'a committed layer of one file goes to the background');
       await sn.close();
       t.deepEqual(trashOf(root), [], 'close() waited for the background deletion');
     } finally {
