@@ -1,7 +1,9 @@
 //! N-API exports for berth_core::fsys. Each function takes plain numbers and
 //! strings; `src/fs.ts` turns typed option objects into them.
 use crate::convert::core_err;
-use crate::napi::{export, napi_value, Env, JsError, JsResult};
+use crate::napi::{self, export, napi_value, Env, JsError, JsResult};
+use std::ffi::c_void;
+use std::ptr;
 use berth_core::fsys;
 use std::os::fd::IntoRawFd;
 
@@ -239,6 +241,67 @@ fn flock(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     env.boolean(got)
 }
 
+/// A tree deletion on the libuv pool (see remove_tree).
+struct RemoveJob {
+    path: String,
+    result: Option<berth_core::error::Result<()>>,
+    deferred: napi::napi_deferred,
+    work: napi::napi_async_work,
+}
+
+unsafe extern "C" fn remove_execute(_env: napi::napi_env, data: *mut c_void) {
+    let job = &mut *(data as *mut RemoveJob);
+    let path = job.path.clone();
+    job.result = Some(match std::panic::catch_unwind(|| fsys::remove_tree(&path)) {
+        Ok(r) => r,
+        Err(_) => Err(berth_core::error::Error::new("ERR_NS_INTERNAL", "native panic in removeTree")),
+    });
+}
+
+unsafe extern "C" fn remove_complete(env: napi::napi_env, _status: napi::napi_status, data: *mut c_void) {
+    let mut job = Box::from_raw(data as *mut RemoveJob);
+    napi::napi_delete_async_work(env, job.work);
+    let e = Env(env);
+    match job.result.take().unwrap_or_else(|| Err(berth_core::error::Error::new("ERR_NS_INTERNAL", "removeTree work was cancelled"))) {
+        Ok(()) => {
+            if let Ok(v) = e.undefined() {
+                napi::napi_resolve_deferred(env, job.deferred, v);
+            }
+        }
+        Err(err) => {
+            if let Ok(v) = e.error(&core_err(err)) {
+                napi::napi_reject_deferred(env, job.deferred, v);
+            }
+        }
+    }
+}
+
+/// Deletes a tree on the libuv pool, in one job: a promise.
+fn remove_tree(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
+    let path = str_arg(env, a[0], "path")?;
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    napi::check(unsafe { napi::napi_create_promise(env.0, &mut deferred, &mut promise) }, "napi_create_promise")?;
+    let job = Box::into_raw(Box::new(RemoveJob { path, result: None, deferred, work: ptr::null_mut() }));
+    let name = env.string("berth:removeTree")?;
+    unsafe {
+        let mut work = ptr::null_mut();
+        let created = napi::napi_create_async_work(env.0, ptr::null_mut(), name, Some(remove_execute), Some(remove_complete), job as *mut c_void, &mut work);
+        if created != napi::NAPI_OK {
+            drop(Box::from_raw(job));
+            return Err(JsError::new("ERR_NS_NAPI", format!("napi_create_async_work failed with napi_status {created}")));
+        }
+        (*job).work = work;
+        let queued = napi::napi_queue_async_work(env.0, work);
+        if queued != napi::NAPI_OK {
+            napi::napi_delete_async_work(env.0, work);
+            drop(Box::from_raw(job));
+            return Err(JsError::new("ERR_NS_NAPI", format!("napi_queue_async_work failed with napi_status {queued}")));
+        }
+    }
+    Ok(promise)
+}
+
 pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsMount", mount)?;
     export(env, exports, "fsUmount2", umount2)?;
@@ -260,5 +323,6 @@ pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsMkdirInRoot", mkdir_in_root)?;
     export(env, exports, "fsFdPath", fd_path)?;
     export(env, exports, "fsFlock", flock)?;
+    export(env, exports, "fsRemoveTree", remove_tree)?;
     Ok(())
 }

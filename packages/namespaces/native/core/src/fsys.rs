@@ -545,6 +545,23 @@ pub fn fsync_dir(path: &str) -> Result<()> {
     check(unsafe { libc::fsync(fd.as_raw_fd()) }, "fsync", path)
 }
 
+/// Deletes `path` and, for a directory, everything under it, without
+/// following symlinks (std's `remove_dir_all`, which walks with `openat` and
+/// `O_NOFOLLOW`). A missing path is not an error.
+pub fn remove_tree(path: &str) -> Result<()> {
+    let missing_ok = |r: std::io::Result<()>, syscall: &str| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&e, syscall, Some(path))),
+        Ok(()) => Ok(()),
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&e, "lstat", Some(path))),
+        Ok(m) if m.is_dir() => missing_ok(std::fs::remove_dir_all(path), "remove"),
+        Ok(_) => missing_ok(std::fs::remove_file(path), "unlink"),
+    }
+}
+
 /// `flock(2)` on an open descriptor: `exclusive` (else shared), `unlock`
 /// releases. With `wait == false` a held lock returns `Ok(false)` at once
 /// (EWOULDBLOCK) instead of blocking; EINTR is retried.
