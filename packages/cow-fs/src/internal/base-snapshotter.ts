@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import { throwIfAborted } from '@berth/oci-spec';
 import {
   SnapshotAlreadyExistsError, SnapshotHasChildrenError, SnapshotInvalidArgumentError, SnapshotInvalidStateError,
@@ -16,7 +15,7 @@ import {
 } from '../snapshotter.js';
 import { diskUsage, readMetadata, writeMetadataAsync, type StoredMetadata, type StoredSnapshot } from './metadata.js';
 import { SyncGroup, warmSyncThread } from './sync-group.js';
-import { spreadSubdirectories, umount } from './sys.js';
+import { removeTree, spreadSubdirectories, umount } from './sys.js';
 import { RootLock } from './root-lock.js';
 import { publishSnapshotEvent } from '../diagnostics.js';
 
@@ -396,11 +395,12 @@ export abstract class BaseSnapshotter implements Snapshotter {
    * work directories usually hold a handful of small files) goes at once,
    * with synchronous calls (well under a millisecond),
    * so `close` has nothing to wait for: a CLI `run --rm` waited 3-15 ms for
-   * a dozen pool trips. A larger one is deleted in the background, on the
-   * thread pool, one call at a time (see removeTreeInTurn): a layer's
-   * thousands of unlinks neither
-   * hold the main thread nor queue ahead of other work on the pool (an image
-   * removal followed by a pull pays for them otherwise), nor does a few large
+   * a dozen pool trips. A larger one is deleted in the background, in one
+   * job on the thread pool (@berth/namespaces removeTree): a layer's
+   * thousands of unlinks neither hold the main thread nor queue ahead of
+   * other work on the pool (`fs.promises.rm` queued them all at once; a
+   * deletion one async call at a time still made ~300 round trips through
+   * the main thread during the next pull), nor does a few large
    * files' (freeing a synced 20 MiB file's blocks took 15 ms of an image
    * removal's main thread). A committed snapshot (an image layer) always goes
    * to the background: an image removal waited 5-15 ms per small layer. It goes to `<root>/trash`,
@@ -424,7 +424,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
         return;
       } catch { /* what is left goes in the background */ }
     }
-    const done = removeTreeInTurn(trash).catch(() => undefined).finally(() => { this.deleting.delete(done); });
+    const done = removeTree(trash).catch(() => undefined).finally(() => { this.deleting.delete(done); });
     this.deleting.add(done);
   }
 
@@ -496,31 +496,6 @@ function matches(i: SnapshotInfo, f: WalkFilter): boolean {
   return true;
 }
 
-/**
- * Deletes a tree with one filesystem call in flight at a time. `fs.promises.rm`
- * with `recursive` issues a directory's unlinks all at once: hundreds of jobs
- * on the 4-thread libuv pool, ahead of whatever comes next (a pull's file
- * writes, inflate, fsyncs). Here a background deletion holds one pool thread
- * at most. A missing path is not an error.
- */
-export async function removeTreeInTurn(path: string): Promise<void> {
-  let entries: fs.Dirent[];
-  try {
-    entries = await fsp.readdir(path, { withFileTypes: true });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR') return fsp.unlink(path).catch(ignoreMissing);
-    throw e;
-  }
-  for (const e of entries) {
-    const child = `${path}/${e.name}`;
-    if (e.isDirectory()) await removeTreeInTurn(child);
-    else await fsp.unlink(child).catch(ignoreMissing);
-  }
-  await fsp.rmdir(path).catch(ignoreMissing);
-}
-
 /** Removed trees with at most this many entries, of at most SMALL_TREE_BYTES in files, are deleted synchronously. */
 const SMALL_TREE_ENTRIES = 64;
 const SMALL_TREE_BYTES = 1 << 20;
@@ -547,8 +522,4 @@ function isSmallTree(dir: string, max: number, maxBytes: number): boolean {
     return false;
   }
   return true;
-}
-
-function ignoreMissing(e: unknown): void {
-  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
 }

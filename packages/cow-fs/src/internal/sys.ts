@@ -71,3 +71,8 @@ export function spreadSubdirectories(dir: string): void {
     // Only a placement hint.
   }
 }
+
+/** Deletes a file or a whole tree in one job on the thread pool (symlinks removed, never followed; a missing path is fine). */
+export function removeTree(path: string): Promise<void> {
+  return ns.removeTree(path);
+}
