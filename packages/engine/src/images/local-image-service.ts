@@ -63,6 +63,7 @@ import {
 import { chainIds, familiarRepo, familiarTag, idHexOf, normalizeImageName, parseImageName, referencePattern } from './names.js';
 import { withFileLock } from './file-lock.js';
 import { LayerFeed } from './layer-feed.js';
+import { readableChunks } from '../internal/chunks.js';
 import { counted, shortDigest } from './progress.js';
 
 /** Annotation on a name's index entry: the digest the registry served for it (index or manifest), Docker's RepoDigest. */
@@ -538,7 +539,9 @@ export class LocalImageService implements ImageService {
         // The writer hashes every byte and its stage checks the digest (before the feed ends): the registry client need not hash too.
         const body = await (early ?? fetcher.fetch(desc, { signal, verify: false, ...(w.offset > 0 ? { offset: w.offset } : {}) }));
         early = undefined;
-        const counting = emit && id ? counted(body, 'Downloading', id, desc.size, emit, w.offset) : body;
+        // Chunk by chunk, as received (Node's iterator would concatenate what waits: a copy on this busy thread).
+        const chunks = readableChunks(body);
+        const counting = emit && id ? counted(chunks, 'Downloading', id, desc.size, emit, w.offset) : chunks;
         await w.copyFrom(feed ? tap(counting, feed) : counting, { signal });
       }
       await batch.stage(w, { size: desc.size, digest: desc.digest, signal });
