@@ -163,6 +163,39 @@ serial('overlay: every layer is prepared (over its still-active parent) before t
   t.deepEqual(await withRootfs(copy, rc.chainId!, (dir) => multilayerProblems(dir)), []);
 });
 
+serial('an image prune in another service on the same root (another CLI process) while a pull runs keeps the layers the pull has unpacked but not tagged yet (their snapshots name its live lease) (root, overlayfs)', async (t) => {
+  const a = await openImages();
+  const b = await openImages({ root: a.root });
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const f = fixture('multilayer', 'oci-gzip');
+  const ref = `${reg.host}/${f.repo}:${f.tag}`;
+  let pulling = true;
+  let prunes = 0;
+  const pruner = (async () => {
+    while (pulling) {
+      // Dangling images only: the pulled image, once tagged, is never its target, but its layers are unused until then.
+      await b.images.prune();
+      prunes++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  let r;
+  try {
+    r = await a.images.pull(ref);
+  } finally {
+    pulling = false;
+    await pruner;
+  }
+  t.true(prunes > 0);
+  // Every layer of the pulled image is still unpacked: the tree is whole.
+  t.deepEqual(await withRootfs(a.images, r.chainId!, (dir) => multilayerProblems(dir)), []);
+  const img = await a.images.resolveImage(ref);
+  for (const c of img.chainIds) t.is((await a.images.snapshotter.stat(c)).kind, 'committed');
+  // Once tagged (its lease gone), the image's own name keeps them.
+  await b.images.prune();
+  t.deepEqual(await withRootfs(a.images, r.chainId!, (dir) => multilayerProblems(dir)), []);
+});
+
 serial('two image services on one root (two CLI processes) pull the same image at once: one waits for the writers of the other, both succeed, the tree is right, no ingest is left (root, overlayfs)', async (t) => {
   const a = await openImages();
   const b = await openImages({ root: a.root });

@@ -78,6 +78,12 @@ export const SnapshotLabel = {
   LayerSize: 'berth/layer.size',
   /** On an unpack's active snapshot: `<pid> <start ticks>` of the process unpacking into it. */
   UnpackOwner: 'berth/unpack.owner',
+  /**
+   * On a layer a pull committed: the id of that pull's lease. While the lease
+   * lives (until the image is tagged), `rmi` and `image prune` in any process
+   * keep the layer, which no name needs yet.
+   */
+  PullLease: 'berth/pull.lease',
 } as const;
 
 /** The registry roles the service needs: resolve, fetch, push. */
@@ -147,6 +153,16 @@ interface PullLease {
   ready: Promise<void>;
   /** Adds a stored blob to the lease (after `ready`). */
   hold(digest: string): Promise<void>;
+}
+
+/** The labels of a layer snapshot a pull commits (its lease exists first: a prune elsewhere must see it alive). */
+async function layerLabels(layer: Descriptor, size: number, lease?: PullLease): Promise<Record<string, string>> {
+  const labels: Record<string, string> = { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(size) };
+  if (lease !== undefined) {
+    await lease.ready;
+    labels[SnapshotLabel.PullLease] = lease.id;
+  }
+  return labels;
 }
 
 /** Yields `source` and hands each chunk to `feed` too. */
@@ -334,7 +350,7 @@ export class LocalImageService implements ImageService {
         for (let i = 0; i < from; i++) if (await downloads[i]!) downloaded = true;
         if (layers.length - from > 1 && this.snapshotter.capabilities?.activeParent === true) {
           const sources = layers.map((_, i) => (i < from ? undefined : sourceOf(i)));
-          from = await this.#unpackChain(layers, diffIds, chain, from, sources, downloads, publish, emit, signal);
+          from = await this.#unpackChain(layers, diffIds, chain, from, sources, downloads, publish, emit, lease, signal);
           downloaded = true;
           // Gave up part-way (another pull's snapshot): the feeds left are spent or unread; never let a download wait on them.
           for (let i = from; i < layers.length; i++) feeds[i]?.cancel();
@@ -343,7 +359,7 @@ export class LocalImageService implements ImageService {
           const layer = layers[i]!;
           if (await this.#snapshotExists(chain[i]!)) { if (await downloads[i]!) downloaded = true; continue; }
           // (After a concurrent attempt gave up, its feeds are cancelled: the stored blobs are read.)
-          await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal, sourceOf(i), downloads[i]);
+          await this.#unpackLayer(layer, diffIds[i]!, chain[i]!, i === 0 ? undefined : chain[i - 1], emit, signal, sourceOf(i), downloads[i], lease);
           downloaded = true;
           emit({ status: 'Pull complete', id: shortDigest(layer.digest), progressDetail: {} });
         }
@@ -605,7 +621,7 @@ export class LocalImageService implements ImageService {
   /** Unpacks one stored layer into a new snapshot over `parent` and commits it as `chainId`. */
   async #unpackLayer(
     layer: Descriptor, diffId: string, chainId: string, parent: string | undefined, emit: (p: ImageProgress) => void, signal?: AbortSignal,
-    source?: () => Promise<AsyncIterable<Uint8Array>>, stored?: Promise<unknown>,
+    source?: () => Promise<AsyncIterable<Uint8Array>>, stored?: Promise<unknown>, lease?: PullLease,
   ): Promise<void> {
     const id = shortDigest(layer.digest);
     const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
@@ -625,10 +641,7 @@ export class LocalImageService implements ImageService {
       if (result.diffId !== diffId) throw new ImageDiffIdMismatchError(layer.digest, diffId, result.diffId);
       // Never commit a snapshot before its blob is verified (staged; published with the pull's other blobs).
       await stored;
-      await this.snapshotter.commit(chainId, key, {
-        signal,
-        labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(result.size) },
-      });
+      await this.snapshotter.commit(chainId, key, { signal, labels: await layerLabels(layer, result.size, lease) });
     } catch (e) {
       await this.snapshotter.remove(key).catch(() => undefined);
       // Another pull committed the same chainId meanwhile: same content.
@@ -651,7 +664,7 @@ export class LocalImageService implements ImageService {
   async #unpackChain(
     layers: Descriptor[], diffIds: string[], chain: string[], from: number,
     sources: Array<(() => Promise<AsyncIterable<Uint8Array>>) | undefined>, downloads: Promise<boolean>[],
-    publish: () => Promise<unknown>, emit: (p: ImageProgress) => void, signal?: AbortSignal,
+    publish: () => Promise<unknown>, emit: (p: ImageProgress) => void, lease: PullLease, signal?: AbortSignal,
   ): Promise<number> {
     const owner = await this.#ownerLabel();
     // The first failure stops the other applies (checked per tar entry).
@@ -704,10 +717,8 @@ export class LocalImageService implements ImageService {
         const i = from + k;
         const size = await applies[k]!;
         const layer = layers[i]!;
-        const commit = this.snapshotter.commit(chain[i]!, keys[k]!, {
-          signal,
-          labels: { [SnapshotLabel.ImageLayer]: 'true', [SnapshotLabel.LayerDigest]: layer.digest, [SnapshotLabel.LayerSize]: String(size) },
-        }).then(() => {
+        const labels = await layerLabels(layer, size, lease);
+        const commit = this.snapshotter.commit(chain[i]!, keys[k]!, { signal, labels }).then(() => {
           committed = i + 1;
           emit({ status: 'Pull complete', id: shortDigest(layer.digest), progressDetail: {} });
         });
@@ -1376,13 +1387,21 @@ export class LocalImageService implements ImageService {
     gc.catch(() => undefined);
     const needed = new Set<string>();
     for (const g of (await this.#groups(signal)).values()) for (const c of chainIds(g.img.config.rootfs.diff_ids)) needed.add(c);
+    // Layers a pull (in any process) committed and has not tagged yet: its lease is alive.
+    const now = Date.now();
+    const pulling = new Set((await this.store.leases.list({ ...(signal ? { signal } : {}) }))
+      .filter((l) => l.expiresAt === undefined || l.expiresAt.getTime() > now).map((l) => l.id));
+    const held = (labels: Record<string, string>): boolean => {
+      const l = labels[SnapshotLabel.PullLease];
+      return l !== undefined && pulling.has(l);
+    };
     let freed = 0;
     for (let progress = true; progress;) {
       progress = false;
       const candidates: Array<{ name: string; size: number; parent?: string }> = [];
       for await (const s of this.snapshotter.walk({ filters: [{ kind: 'committed', labels: { [SnapshotLabel.ImageLayer]: undefined } }], signal })) {
         // The layer's unpacked size (recorded at unpack) stands for the space freed, as Docker counts it.
-        if (!needed.has(s.name)) candidates.push({ name: s.name, size: Number(s.labels[SnapshotLabel.LayerSize]) || 0, ...(s.parent ? { parent: s.parent } : {}) });
+        if (!needed.has(s.name) && !held(s.labels)) candidates.push({ name: s.name, size: Number(s.labels[SnapshotLabel.LayerSize]) || 0, ...(s.parent ? { parent: s.parent } : {}) });
       }
       // Children first (deepest chain position first), all issued at once: the snapshotter runs
       // them in this order and shares their metadata writes.
