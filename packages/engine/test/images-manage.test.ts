@@ -111,6 +111,23 @@ serial('rmi of the last name deletes the image; shared base layers of other imag
   t.deepEqual(snaps, []);
 });
 
+serial('prune also removes what dead processes left in the snapshotter: a directory no record names, an unfinished deletion in trash/; live snapshots stay (root)', async (t) => {
+  const { images, root, close } = await openImages();
+  t.teardown(close);
+  const ml = await images.pull(`${reg.host}/multilayer:oci-gzip`);
+  const sn = path.join(root, 'snapshots', 'overlay');
+  const live = fs.readdirSync(path.join(sn, 'snapshots')).sort();
+  // A crash between a snapshot's directory and its record; a process killed during a background deletion.
+  fs.mkdirSync(path.join(sn, 'snapshots', '9999', 'fs', 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(sn, 'snapshots', '9999', 'fs', 'etc', 'f'), 'x');
+  fs.mkdirSync(path.join(sn, 'trash', '77-1-1', 'fs', 'bin'), { recursive: true });
+  fs.writeFileSync(path.join(sn, 'trash', '77-1-1', 'fs', 'bin', 'x'), 'y');
+  await images.prune();
+  t.deepEqual(fs.readdirSync(path.join(sn, 'snapshots')).sort(), live);
+  t.deepEqual(fs.existsSync(path.join(sn, 'trash')) ? fs.readdirSync(path.join(sn, 'trash')) : [], []);
+  await withRootfs(images, ml.chainId!, (dir) => { t.true(exists(path.join(dir, 'bin/busybox'))); });
+});
+
 serial('moving a tag leaves the old image dangling; prune removes it (root)', async (t) => {
   const { images, close } = await openImages();
   t.teardown(close);

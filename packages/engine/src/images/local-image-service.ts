@@ -991,6 +991,9 @@ export class LocalImageService implements ImageService {
     this.#open();
     return this.#exclusive(async () => {
       await this.cleanupUnpacks(opts);
+      // What dead processes left in the snapshotter: directories no record names (a crash between
+      // a snapshot's directory and its record), unfinished background deletions (trash/), mounts.
+      await this.snapshotter.cleanup(opts.signal ? { signal: opts.signal } : {});
       const all = opts.all || (opts.filters?.dangling ?? []).some((v) => v === 'false' || v === '0');
       const groups = await this.#groups(opts.signal);
       const items: ImageDeleteItem[] = [];
