@@ -609,22 +609,7 @@ fn run(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     let mut promise = ptr::null_mut();
     check(unsafe { napi::napi_create_promise(env.0, &mut deferred, &mut promise) }, "napi_create_promise")?;
     let job = Box::into_raw(Box::new(Job { inf, input, in_len, output, out_len, result: None, deferred, work: ptr::null_mut() }));
-    let name = env.string("berth:gunzip")?;
-    unsafe {
-        let mut work = ptr::null_mut();
-        let created = napi::napi_create_async_work(env.0, ptr::null_mut(), name, Some(execute), Some(complete), job as *mut c_void, &mut work);
-        if created != napi::NAPI_OK {
-            drop(Box::from_raw(job));
-            return Err(JsError::new("ERR_NS_NAPI", format!("napi_create_async_work failed with napi_status {created}")));
-        }
-        (*job).work = work;
-        let queued = napi::napi_queue_async_work(env.0, work);
-        if queued != napi::NAPI_OK {
-            napi::napi_delete_async_work(env.0, work);
-            drop(Box::from_raw(job));
-            return Err(JsError::new("ERR_NS_NAPI", format!("napi_queue_async_work failed with napi_status {queued}")));
-        }
-    }
+    unsafe { napi::queue_work(env, "berth:gunzip", job, |j, w| j.work = w, Some(execute), Some(complete))? };
     Ok(promise)
 }
 

@@ -132,6 +132,37 @@ pub type JsResult<T> = Result<T, JsError>;
 #[derive(Clone, Copy)]
 pub struct Env(pub napi_env);
 
+/// Queues `job` (from `Box::into_raw`) on the libuv thread pool: `execute`
+/// runs there, `complete` back on the main thread, where it takes the box
+/// back and deletes the work, which `store` first saves into the job. When
+/// queueing fails the job is dropped here.
+pub(crate) unsafe fn queue_work<T>(
+    env: Env, name: &str, job: *mut T, store: fn(&mut T, napi_async_work),
+    execute: napi_async_execute_callback, complete: napi_async_complete_callback,
+) -> JsResult<()> {
+    let name = match env.string(name) {
+        Ok(n) => n,
+        Err(e) => {
+            drop(Box::from_raw(job));
+            return Err(e);
+        }
+    };
+    let mut work = std::ptr::null_mut();
+    let created = napi_create_async_work(env.0, std::ptr::null_mut(), name, execute, complete, job as *mut c_void, &mut work);
+    if created != NAPI_OK {
+        drop(Box::from_raw(job));
+        return Err(JsError::new("ERR_NS_NAPI", format!("napi_create_async_work failed with napi_status {created}")));
+    }
+    store(&mut *job, work);
+    let queued = napi_queue_async_work(env.0, work);
+    if queued != NAPI_OK {
+        napi_delete_async_work(env.0, work);
+        drop(Box::from_raw(job));
+        return Err(JsError::new("ERR_NS_NAPI", format!("napi_queue_async_work failed with napi_status {queued}")));
+    }
+    Ok(())
+}
+
 pub(crate) fn check(status: napi_status, what: &str) -> JsResult<()> {
     if status == NAPI_OK {
         Ok(())
