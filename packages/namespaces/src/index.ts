@@ -13,6 +13,7 @@ export * from './cgroups.js';
 export * from './runtime.js';
 export * from './gunzip.js';
 export * from './dir-hint.js';
+export * from './exit.js';
 
 /** The version of the loaded native addon. */
 export function nativeVersion(): string {

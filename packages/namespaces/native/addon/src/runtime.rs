@@ -24,7 +24,31 @@ pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     napi::export(env, exports, "runtimeExec", exec)?;
     napi::export(env, exports, "runtimeWait", wait)?;
     napi::export(env, exports, "ptyResize", pty_resize)?;
+    napi::export(env, exports, "processExitNow", exit_now)?;
     Ok(())
+}
+
+/// Ends the process at once with `_exit(2)`: no exit handlers, no thread
+/// joins, no freeing (the kernel reclaims everything). File descriptors 0-2
+/// are first put back in blocking mode (what Node's exit would restore for a
+/// pipe it made non-blocking). With `unless_terminal`, when one of them is a
+/// terminal it returns false instead (Node's exit also restores its modes).
+fn exit_now(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
+    let code = env.get_f64(a[0]).map_err(|_| JsError::invalid("code must be a number"))?;
+    if !(code.fract() == 0.0 && (0.0..=255.0).contains(&code)) {
+        return Err(JsError::invalid(format!("exit code {code} is not an integer from 0 to 255")));
+    }
+    let unless_terminal = !env.is_nullish(a[1])? && env.get_bool(a[1])?;
+    if unless_terminal && (0..3).any(|fd| unsafe { libc::isatty(fd) } == 1) {
+        return env.boolean(false);
+    }
+    for fd in 0..3 {
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+            unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) };
+        }
+    }
+    unsafe { libc::_exit(code as i32) }
 }
 
 fn str_field(env: Env, o: napi_value, k: &str) -> JsResult<Option<String>> {
