@@ -42,10 +42,11 @@ async function runBundled(bundleUrl: string, argv: readonly string[], io: CliIo)
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __berthImport) {${source}\n})`, {
     filename: file, ...(cachedData ? { cachedData } : {}),
   });
-  const mod = { exports: {} as { runCli: (argv: readonly string[], io: CliIo) => Promise<number> } };
+  const mod = { exports: {} as { runCli: (argv: readonly string[], io: CliIo) => Promise<number>; exitFast?: (code: number) => Promise<void> } };
   (script.runInThisContext() as (...a: unknown[]) => void)(
     mod.exports, nodeModule.createRequire(file), mod, file, path.dirname(file), (s: string) => import(s),
   );
+  loaded = mod.exports;
   const code = await mod.exports.runCli(argv, io);
   if (cachedData === undefined || script.cachedDataRejected) {
     // After the run, so the functions it compiled are in the cache too.
@@ -58,5 +59,18 @@ async function runBundled(bundleUrl: string, argv: readonly string[], io: CliIo)
   return code;
 }
 
-/** The bundle's loader: {@link runBundled} and its code-cache key {@link cacheKeyOf} (CommonJS under verbatimModuleSyntax exports one value). */
-export = { cacheKeyOf, runBundled };
+/** The bundle's loader: {@link runBundled}, its code-cache key {@link cacheKeyOf} and {@link exitBundled} (CommonJS under verbatimModuleSyntax exports one value). */
+/** The bundle {@link runBundled} ran last. */
+let loaded: { exitFast?: (code: number) => Promise<void> } | undefined;
+
+/**
+ * Ends the process with `code` once the bundle's command is done: at once
+ * through the bundle's `exitFast` when no stdio stream is a terminal, else
+ * (or with a bundle that has none) with `process.exit`.
+ */
+async function exitBundled(code: number): Promise<never> {
+  await loaded?.exitFast?.(code).catch(() => undefined);
+  process.exit(code);
+}
+
+export = { cacheKeyOf, runBundled, exitBundled };

@@ -11,7 +11,8 @@
  * CommonJS entry without the ES module loader's per-module work (resolve,
  * link, evaluate jobs), about 25 ms of CPU here. `main.js` (an ES module)
  * only loads this script, for callers of the older path. A bundled command
- * ends with `process.exit` (see below).
+ * ends with `process.exit`, or `_exit(2)` when no stdio stream is a terminal
+ * (see below).
  */
 import path = require('node:path');
 import url = require('node:url');
@@ -22,10 +23,11 @@ if (bundle === undefined) {
   void import('./bin.js');
 } else {
   // Required here, not at the top: the fallback does not need it.
-  const { runBundled } = require('./bundle-run.cjs') as typeof import('./bundle-run.cjs');
+  const { runBundled, exitBundled } = require('./bundle-run.cjs') as typeof import('./bundle-run.cjs');
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
   // Exits as soon as the command is done: it awaited everything it started, and process.stdout/stderr write
   // synchronously on Linux (files, pipes, terminals), so nothing is pending; a natural exit would first tear the
-  // V8 heap down page by page (15-50 ms here, more under load) for a process that is going away anyway.
-  void runBundled(bundle, process.argv.slice(2), io).then((code) => process.exit(code));
+  // V8 heap down page by page (15-50 ms here, more under load) for a process that is going away anyway. Without
+  // a terminal on stdio, exitBundled skips process.exit's thread joins and hooks too (_exit).
+  void runBundled(bundle, process.argv.slice(2), io).then((code) => exitBundled(code));
 }

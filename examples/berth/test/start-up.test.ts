@@ -157,7 +157,8 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
     "process.once('exit', () => require('node:fs').writeFileSync(process.env.BERTH_TEST_LOADED,",
     '  JSON.stringify({ builtins: process.moduleLoadList, files: Object.keys(require.cache) })));',
   ].join('\n'));
-  // It ends with process.exit: the container's output (589 kB through a pipe, nine times a pipe's buffer) is all there.
+  // It ends with process.exit (the preload's exit listener asks for it): the container's output (589 kB through a pipe,
+  // nine times a pipe's buffer) is all there.
   const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(process.execPath, ['-r', preload, path.join(home, 'src', 'main.cjs'), '--root', path.join(dir, 'root'), '--run-root', path.join(dir, 'run'),
       'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'seq 1 100000; echo done >&2; exit 3'],
@@ -175,6 +176,21 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
     ['src/bundle-check.cjs', 'src/bundle-run.cjs', 'src/main.cjs'], 'the launcher and its two helpers, nothing else of the CLI');
   t.false(loaded.builtins.includes('NativeModule internal/modules/esm/module_job'), 'no ES module was linked or evaluated');
   t.true((await fs.stat(path.join(home, 'bundle', 'berth.cjs.run.cache'))).size > 0, 'the bundle ran (it left its code cache for run)');
+});
+
+serial('without a terminal or exit listener the binary ends with _exit: the exit code and all output through pipes are there (root, bundle)', async (t) => {
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [path.join(binDir, 'main.cjs'), '--root', path.join(dir, 'root'), '--run-root', path.join(dir, 'run'),
+      'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'seq 1 100000; echo done >&2; exit 3'],
+    { env: { PATH: process.env.PATH }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+  t.is(r.code, 3, r.stderr);
+  const lines = r.stdout.split('\n');
+  t.is(lines.length, 100001);
+  t.is(lines[99999], '100000');
+  t.is(r.stderr, 'done\n');
 });
 
 serial('a --rm container\'s rootfs overlay is volatile (no syncfs of the disk when it is unmounted at exit); a kept one is not (root)', async (t) => {
