@@ -225,7 +225,8 @@ export interface RuntimeContainer {
 export interface ContainerImageSource {
   resolveImage(ref: string): Promise<{ id: string; config: import('@berth/oci-spec').ImageConfig; chainIds: string[] }>;
   readonly snapshotter: {
-    prepare(key: string, parent?: string): Promise<import('@berth/oci-spec').Mount[]>;
+    /** `durable: false`: the snapshot's record is written in the background (cow-fs `SnapshotOptions.durable`). */
+    prepare(key: string, parent?: string, opts?: { durable?: boolean }): Promise<import('@berth/oci-spec').Mount[]>;
     mounts(key: string): Promise<import('@berth/oci-spec').Mount[]>;
     remove(key: string): Promise<void>;
   };

@@ -328,7 +328,10 @@ export class ContainerLifecycle {
         Tmpfs: Object.fromEntries(tmpfs.map((t) => [t.Target, (t.TmpfsOptions ?? []).join(',')])),
       },
       mounts, networkSettings: { Networks: networks }, anonymousVolumes: anonymous, berth: { SnapshotKey: key, TmpfsMounts: tmpfs },
-    })), images.snapshotter.prepare(key, img.chainIds.at(-1))]);
+      // An AutoRemove container's snapshot record is written in the background (close() waits for it): should a
+      // crash lose it, the container is exited and removed anyway (removal tolerates the missing record) and the
+      // orphan directory goes at the next image prune. A `run --rm` no longer waits for that fsync.
+    })), images.snapshotter.prepare(key, img.chainIds.at(-1), opts.autoRemove ? { durable: false } : {})]);
     const [record, snapshot] = made;
     const undo = async () => {
       if (record.status === 'fulfilled') await this.#d.store.remove(id).catch(() => undefined);
