@@ -9,7 +9,7 @@
  * bundle without any ES module. Plus the bundle's freshness rule, and the
  * volatile rootfs of `--rm` containers (nothing to sync when they exit).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -139,6 +139,26 @@ serial('bundled, berth run --rm --network none of a pulled image runs from one s
   t.log(`bundle: ${b!.inputs.length} modules in one script; ${files.length} files loaded in all`);
 });
 
+/**
+ * Runs `node <node args> --root … run --rm <busybox> sh -c 'seq 1 100000; echo done >&2; exit 3'` with
+ * stdout and stderr through pipes and checks that the exit code and every byte (589 kB, nine times a pipe's
+ * buffer) arrived.
+ */
+async function seqThroughPipes(t: ExecutionContext, nodeArgs: string[], env: Record<string, string>): Promise<void> {
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [...nodeArgs, '--root', path.join(dir, 'root'), '--run-root', path.join(dir, 'run'),
+      'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'seq 1 100000; echo done >&2; exit 3'],
+    { env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+  t.is(r.code, 3, r.stderr);
+  const lines = r.stdout.split('\n');
+  t.is(lines.length, 100001);
+  t.is(lines[99999], '100000');
+  t.is(r.stderr, 'done\n');
+}
+
 serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any ES module (no module job of the ES module loader) and exits with all output delivered (root, bundle)', async (t) => {
   // A copy of the launcher beside a bundle of its own (<dir>/launcher/src, <dir>/launcher/bundle), so a package another
   // process rebuilds meanwhile does not change which path it takes: its inputs.json is dated after any rebuild.
@@ -159,18 +179,7 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
   ].join('\n'));
   // It ends with process.exit (the preload's exit listener asks for it): the container's output (589 kB through a pipe,
   // nine times a pipe's buffer) is all there.
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['-r', preload, path.join(home, 'src', 'main.cjs'), '--root', path.join(dir, 'root'), '--run-root', path.join(dir, 'run'),
-      'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'seq 1 100000; echo done >&2; exit 3'],
-    { env: { PATH: process.env.PATH, BERTH_TEST_LOADED: out }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-  t.is(r.code, 3, r.stderr);
-  const lines = r.stdout.split('\n');
-  t.is(lines.length, 100001);
-  t.is(lines[99999], '100000');
-  t.is(r.stderr, 'done\n');
+  await seqThroughPipes(t, ['-r', preload, path.join(home, 'src', 'main.cjs')], { BERTH_TEST_LOADED: out });
   const loaded = JSON.parse(await fs.readFile(out, 'utf8')) as { builtins: string[]; files: string[] };
   t.deepEqual(loaded.files.filter((f) => f.startsWith(home)).map((f) => path.relative(home, f)).sort(),
     ['src/bundle-check.cjs', 'src/bundle-run.cjs', 'src/main.cjs'], 'the launcher and its two helpers, nothing else of the CLI');
@@ -179,18 +188,7 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
 });
 
 serial('without a terminal or exit listener the binary ends with _exit: the exit code and all output through pipes are there (root, bundle)', async (t) => {
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [path.join(binDir, 'main.cjs'), '--root', path.join(dir, 'root'), '--run-root', path.join(dir, 'run'),
-      'run', '--rm', '--network', 'none', ref, 'sh', '-c', 'seq 1 100000; echo done >&2; exit 3'],
-    { env: { PATH: process.env.PATH }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-  t.is(r.code, 3, r.stderr);
-  const lines = r.stdout.split('\n');
-  t.is(lines.length, 100001);
-  t.is(lines[99999], '100000');
-  t.is(r.stderr, 'done\n');
+  await seqThroughPipes(t, [path.join(binDir, 'main.cjs')], {});
 });
 
 serial('a --rm container\'s rootfs overlay is volatile (no syncfs of the disk when it is unmounted at exit); a kept one is not (root)', async (t) => {
