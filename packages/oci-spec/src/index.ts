@@ -47,6 +47,7 @@ export {
 export {
   EMPTY_SHA256, descriptorOf, digestAlgorithm, digestHex, digestOf, formatDigest, isDigest, isDigestAlgorithm, parseDigest,
 } from './crypto/digests.js';
+export { randomBelow, randomBytesLite, randomHex } from './crypto/random.js';
 export { HashingTransform, VerifyingTransform, createDigester, createVerifier } from './crypto/streams.js';
 
 // Image references (distribution/reference grammar).
