@@ -3,9 +3,8 @@
  * bookkeeping, persisted metadata, locking, walk and cleanup. Backends
  * supply how a snapshot directory is made and how it is mounted.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { throwIfAborted } from '@berth/oci-spec';
+import { randomHex, throwIfAborted } from '@berth/oci-spec';
 import {
   SnapshotAlreadyExistsError, SnapshotHasChildrenError, SnapshotInvalidArgumentError, SnapshotInvalidStateError,
   SnapshotNotFoundError, SnapshotterClosedError, SnapshotterUnsupportedError,
@@ -84,7 +83,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
    */
   protected makeSnapshotDir(id: number): string {
     const dir = `${this.snapshotsDir}/${id}`;
-    const tmp = `${this.snapshotsDir}/.new-${randomBytes(8).toString('hex')}`;
+    const tmp = `${this.snapshotsDir}/.new-${randomHex(8)}`;
     fs.mkdirSync(tmp, { mode: 0o700 });
     fs.renameSync(tmp, dir);
     return dir;

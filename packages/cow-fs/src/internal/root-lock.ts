@@ -24,9 +24,8 @@
  * the metadata file.
  */
 import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { throwIfAborted } from '@berth/oci-spec';
+import { randomHex, throwIfAborted } from '@berth/oci-spec';
 import { flock } from '@berth/namespaces';
 
 const TOKEN_LENGTH = 17;
@@ -78,12 +77,12 @@ export class RootLock {
   /** Marks a metadata write as begun (the lock is held). */
   beginWrite(): void {
     this.seen = undefined;
-    this.writeToken(`d${randomBytes(8).toString('hex')}`);
+    this.writeToken(`d${randomHex(8)}`);
   }
 
   /** Marks the metadata write as done: a new clean token, which this process has seen. */
   endWrite(): void {
-    const t = `c${randomBytes(8).toString('hex')}`;
+    const t = `c${randomHex(8)}`;
     this.writeToken(t);
     this.seen = t;
   }

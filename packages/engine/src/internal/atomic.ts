@@ -28,7 +28,7 @@ import fs from 'node:fs/promises';
 import { closeSync, fsync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '@berth/oci-spec';
 
 /** Options of {@link atomicWrite}. */
 export interface AtomicWriteOptions {
@@ -41,7 +41,7 @@ export interface AtomicWriteOptions {
 /** Writes `data` to `file` atomically (temp [+ fsync] + rename); see the module comment for durability. */
 export async function atomicWrite(file: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomHex(6)}.tmp`);
   const fd = openSync(tmp, 'wx', opts.mode ?? 0o600);
   try {
     writeFileSync(fd, data);

@@ -1,10 +1,10 @@
 /** Ids, names and time stamps in Docker's formats. */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '@berth/oci-spec';
 import { InvalidTimeError } from '../errors.js';
 
 /** A new 64-hex-digit id, like Docker's container, network and anonymous volume ids. */
 export function newId(): string {
-  return randomBytes(32).toString('hex');
+  return randomHex(32);
 }
 
 /** Docker's rule for container, volume and network names. */

@@ -1,5 +1,5 @@
 /** Docker-style random container names (`adjective_surname`). */
-import { randomInt } from 'node:crypto';
+import { randomBelow } from '@berth/oci-spec';
 
 const left = ['admiring', 'brave', 'calm', 'dazzling', 'eager', 'focused', 'gallant', 'happy', 'jolly', 'keen',
   'lucid', 'modest', 'nifty', 'optimistic', 'pensive', 'quirky', 'relaxed', 'serene', 'tender', 'vibrant', 'wizardly', 'zealous'];
@@ -8,6 +8,6 @@ const right = ['albattani', 'bardeen', 'curie', 'darwin', 'euclid', 'feynman', '
 
 /** A random `adjective_surname`; `retry > 0` appends a digit, as Docker does on collisions. */
 export function randomName(retry = 0): string {
-  const n = `${left[randomInt(left.length)]}_${right[randomInt(right.length)]}`;
-  return retry > 0 ? `${n}${randomInt(10)}` : n;
+  const n = `${left[randomBelow(left.length)]}_${right[randomBelow(right.length)]}`;
+  return retry > 0 ? `${n}${randomBelow(10)}` : n;
 }

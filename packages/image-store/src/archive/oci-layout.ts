@@ -8,8 +8,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
-import { AnnotationKey, OciMediaType, isBerthError, isIndexMediaType, throwIfAborted } from '@berth/oci-spec';
+import { AnnotationKey, OciMediaType, isBerthError, isIndexMediaType, randomHex, throwIfAborted } from '@berth/oci-spec';
 import type { ArchiveStore, ExportOptions, ImportOptions } from '../archive.js';
 import type { Image } from '../images.js';
 import { StoreInvalidArchiveError } from '../errors.js';
@@ -18,7 +17,7 @@ import { children, hasChildren, parseIndex } from '../internal/validate.js';
 import { readTar, writeTar, type TarSource } from '../internal/tar.js';
 import { readBlob, walkImage, writeBlob } from '../helpers.js';
 
-const importId = `${process.pid}-${randomBytes(4).toString('hex')}`;
+const importId = `${process.pid}-${randomHex(4)}`;
 
 /** @internal Runs `fn` with a lease that is deleted afterwards. */
 export async function withTempLease<T>(store: ArchiveStore, fn: (lease: string) => Promise<T>): Promise<T> {
@@ -156,7 +155,7 @@ export async function exportOciLayoutDir(store: ArchiveStore, names: string[], d
     const file = path.join(dir, 'blobs', algorithm, hex);
     if (await fs.stat(file).catch(() => undefined)) continue;
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    const tmp = `${file}.${randomHex(4)}.tmp`;
     await pipeline(await store.open(b.digest, options), createWriteStream(tmp));
     await fs.rename(tmp, file);
   }
