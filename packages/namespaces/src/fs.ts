@@ -9,6 +9,8 @@
  * kernel refuses, or {@link NamespacesInvalidArgumentError} for bad input.
  */
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { throwIfAborted } from '@berth/oci-spec';
 import { binding } from './native.js';
 import { callNative, fromNative, MountDataTooLongError, NamespacesInvalidArgumentError } from './errors.js';
 
@@ -453,6 +455,20 @@ export type FlockOperation = 'shared' | 'exclusive' | 'unlock';
 export function flock(fd: number, op: FlockOperation, opts: { wait?: boolean } = {}): boolean {
   if (op !== 'shared' && op !== 'exclusive' && op !== 'unlock') throw new NamespacesInvalidArgumentError(`flock: unknown operation ${JSON.stringify(op)}`);
   return callNative(() => native().fsFlock(fd, op === 'exclusive', op === 'unlock', opts.wait === true));
+}
+
+/**
+ * Takes an exclusive {@link flock} on `fd` without blocking a thread: tries
+ * at once, and while another open file description holds it polls every 1,
+ * 2, 4… 16 ms (locks on berth's roots are held for milliseconds: a record
+ * change, a metadata write). An abort while waiting throws `ERR_CANCELLED`
+ * (`what` names the wait in it).
+ */
+export async function flockExclusive(fd: number, opts: { signal?: AbortSignal; what?: string } = {}): Promise<void> {
+  for (let delay = 1; !flock(fd, 'exclusive'); delay = Math.min(delay * 2, 16)) {
+    throwIfAborted(opts.signal, opts.what ?? 'lock');
+    await sleep(delay);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  fdPath, flock, fsyncDir, removeTree, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
+  fdPath, flock, flockExclusive, fsyncDir, removeTree, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
   mount, mountAll, mountOverlay, openInRoot, parseMountOptions, renameat2, resolveInRoot, syncfs, umount, utimensat,
   MOUNT_DATA_MAX, SystemCallError,
 } from '@berth/namespaces';
@@ -464,4 +464,24 @@ test('removeTree deletes a tree (files, symlinks, an unreadable dir) in one pool
     const e = await t.throwsAsync(removeTree(path.join(ro, 'sub')), { code: 'ERR_NS_SYSCALL' });
     t.is((e as SystemCallError).errnoCode, 'EROFS');
   }
+});
+
+test('flockExclusive takes a free lock at once, waits while another description holds it, and throws ERR_CANCELLED when aborted while waiting', async (t) => {
+  const file = path.join(tempDir(t), 'lock');
+  const a = fs.openSync(file, 'a+');
+  const b = fs.openSync(file, 'a+');
+  t.teardown(() => { for (const fd of [a, b]) try { fs.closeSync(fd); } catch { /* closed */ } });
+  await flockExclusive(a);
+  let got = false;
+  const waiting = flockExclusive(b).then(() => { got = true; });
+  await new Promise((r) => setTimeout(r, 40));
+  t.false(got, 'waits while a holds it');
+  flock(a, 'unlock');
+  await waiting;
+  t.true(got);
+  t.false(flock(a, 'exclusive'), 'b holds it now');
+  const ac = new AbortController();
+  const aborted = flockExclusive(a, { signal: ac.signal, what: 'test lock' });
+  setTimeout(() => ac.abort(), 20);
+  await t.throwsAsync(aborted, { code: 'ERR_CANCELLED' });
 });

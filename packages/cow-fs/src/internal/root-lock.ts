@@ -24,9 +24,8 @@
  * the metadata file.
  */
 import fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { randomHex, throwIfAborted } from '@berth/oci-spec';
-import { flock } from '@berth/namespaces';
+import { randomHex } from '@berth/oci-spec';
+import { flock, flockExclusive } from '@berth/namespaces';
 
 const TOKEN_LENGTH = 17;
 
@@ -67,10 +66,7 @@ export class RootLock {
   /** Takes the lock, polling while another holder has it (a change there takes milliseconds). */
   async acquire(signal?: AbortSignal): Promise<void> {
     if (this.held) return;
-    for (let delay = 1; !flock(this.fd, 'exclusive'); delay = Math.min(delay * 2, 16)) {
-      throwIfAborted(signal, 'snapshotter lock');
-      await sleep(delay);
-    }
+    await flockExclusive(this.fd, { ...(signal ? { signal } : {}), what: 'snapshotter lock' });
     this.held = true;
   }
 

@@ -28,7 +28,8 @@ import {
 import { atomicWriteJson, readJsonIfExists } from '../internal/atomic.js';
 import { run } from '../internal/exec.js';
 import { newId, validName } from '../internal/ids.js';
-import { lockExclusive, withFlock } from '../internal/flock.js';
+import { withFlock } from '../internal/flock.js';
+import { flockExclusive } from '@berth/namespaces';
 import { KeyedMutex } from '../internal/mutex.js';
 import type {
   AttachOptions, CreateNetworkOptions, Endpoint, NetworkInspect, NetworkListener, NetworkManager,
@@ -176,7 +177,7 @@ export class CniNetworkManager implements NetworkManager {
         throw e;
       }
       try {
-        await lockExclusive(fd);
+        await flockExclusive(fd);
         if (!existsSync(file)) throw new NetworkNotFoundError(r.Name); // removed while this process waited
         return await fn();
       } finally {

@@ -30,7 +30,7 @@
  */
 import fs from 'node:fs/promises';
 import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { flock } from '@berth/namespaces';
+import { flock, flockExclusive } from '@berth/namespaces';
 import path from 'node:path';
 import type {
   BerthContainerExtras, ContainerRecord, ContainerStore, ExitInfo, ListContainersOptions, NewContainer, RunLock, VolumeReferences,
@@ -40,7 +40,7 @@ import {
 } from '../errors.js';
 import { atomicWriteJson, fsyncDir } from '../internal/atomic.js';
 import { newId, rfc3339Nano, validName } from '../internal/ids.js';
-import { lockExclusive, openLockTarget, withFlock } from '../internal/flock.js';
+import { openLockTarget, withFlock } from '../internal/flock.js';
 import { KeyedMutex } from '../internal/mutex.js';
 import { randomName } from '../internal/names.js';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
@@ -99,7 +99,7 @@ export class FileContainerStore implements ContainerStore {
     const lockFd = openLockTarget(dir, 'directory');
     let name: string | undefined;
     try {
-      await lockExclusive(lockFd);
+      await flockExclusive(lockFd);
       name = await this.#reserveName(spec.name, id);
       const cfg = spec.config ?? {};
       const hc = spec.hostConfig ?? {};
@@ -235,7 +235,7 @@ export class FileContainerStore implements ContainerStore {
         throw e;
       }
       try {
-        await lockExclusive(fd);
+        await flockExclusive(fd);
         return await fn();
       } finally {
         closeSync(fd);

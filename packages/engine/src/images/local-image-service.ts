@@ -61,7 +61,7 @@ import {
   ImagePlatformNotFoundError, ImageServiceClosedError,
 } from './errors.js';
 import { chainIds, familiarRepo, familiarTag, idHexOf, normalizeImageName, parseImageName, referencePattern } from './names.js';
-import { withFileLock } from './file-lock.js';
+import { withFlock } from '../internal/flock.js';
 import { LayerFeed } from './layer-feed.js';
 import { readableChunks } from '../internal/chunks.js';
 import { counted, shortDigest } from './progress.js';
@@ -1224,7 +1224,7 @@ export class LocalImageService implements ImageService {
 
   /** Serializes the changes to names and metadata: within this process, then across processes sharing the root (a lock file). */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const locked = () => withFileLock(this.#lockFile, fn);
+    const locked = () => withFlock(this.#lockFile, 'file', fn);
     const run = this.#lock.then(locked, locked);
     this.#lock = run.catch(() => undefined);
     return run;

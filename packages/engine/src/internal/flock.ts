@@ -5,7 +5,7 @@
  * there is never a stale lock to break.
  *
  * A free lock costs an open, a flock and a close (microseconds); only a lock
- * held by another process is polled (1, 2, 4… 16 ms), and the changes made
+ * held by another process is polled (@berth/namespaces `flockExclusive`: 1, 2, 4… 16 ms), and the changes made
  * under these locks take milliseconds. flock locks belong to an open file
  * description, so two opens in one process exclude each other too; callers
  * still serialise their own callers first (a promise chain) so that a
@@ -15,16 +15,7 @@
  * every descriptor it did not ask for, so no other process inherits a held lock.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { flock } from '@berth/namespaces';
-
-/** Takes an exclusive flock on `fd`, polling while another open file description holds it. */
-export async function lockExclusive(fd: number, signal?: AbortSignal): Promise<void> {
-  for (let delay = 1; !flock(fd, 'exclusive'); delay = Math.min(delay * 2, 16)) {
-    signal?.throwIfAborted();
-    await sleep(delay);
-  }
-}
+import { flockExclusive } from '@berth/namespaces';
 
 /** Opens `file` (a directory, or a lock file made if missing) for locking; throws ENOENT for a missing directory. */
 export function openLockTarget(file: string, kind: 'directory' | 'file'): number {
@@ -40,7 +31,7 @@ export function openLockTarget(file: string, kind: 'directory' | 'file'): number
 export async function withFlock<T>(file: string, kind: 'directory' | 'file', fn: () => Promise<T> | T): Promise<T> {
   const fd = openLockTarget(file, kind);
   try {
-    await lockExclusive(fd);
+    await flockExclusive(fd);
     return await fn();
   } finally {
     closeSync(fd);
