@@ -140,13 +140,23 @@ test.serial('a change waits while another process holds the root lock (reads do 
   t.is((await a.stat('y')).kind, 'active');
 
   // What a writer killed between replacing the file and marking it clean leaves: a dirty token.
+  const dirty = (): void => {
+    const fd = fs.openSync(`${root}/metadata.lock`, 'r+');
+    fs.writeSync(fd, 'd0123456789abcdef', 0);
+    fs.closeSync(fd);
+  };
   const c = await openCopySnapshotter(root);
   await c.prepare('z');
   await c.close();
-  const fd = fs.openSync(`${root}/metadata.lock`, 'r+');
-  fs.writeSync(fd, 'd0123456789abcdef', 0);
-  fs.closeSync(fd);
+  dirty();
   t.is((await b.stat('z')).kind, 'active');
+  // A second writer killed at the same point leaves the same dirty token b saw last: b must not take it as seen.
+  const d = await openCopySnapshotter(root);
+  await d.prepare('z2');
+  await d.close();
+  dirty();
+  t.is((await b.stat('z2')).kind, 'active', 'a dirty token is never trusted');
+  await b.remove('z2');
   await a.prepare('w');
   t.deepEqual((await names(b)).sort(), ['w:active', 'x:active', 'y:active', 'z:active']);
 });
