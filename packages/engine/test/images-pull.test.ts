@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import dc from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -163,12 +163,17 @@ serial('overlay: every layer is prepared (over its still-active parent) before t
   t.deepEqual(await withRootfs(copy, rc.chainId!, (dir) => multilayerProblems(dir)), []);
 });
 
-serial('an image prune in another service on the same root (another CLI process) while a pull runs keeps the layers the pull has unpacked but not tagged yet (their snapshots name its live lease) (root, overlayfs)', async (t) => {
+/** Two image services on one root (as two CLI processes open it), closed at teardown, and the multilayer fixture's reference. */
+async function twoServicesOnOneRoot(t: ExecutionContext) {
   const a = await openImages();
   const b = await openImages({ root: a.root });
   t.teardown(async () => { await a.close(); await b.close(); });
   const f = fixture('multilayer', 'oci-gzip');
-  const ref = `${reg.host}/${f.repo}:${f.tag}`;
+  return { a, b, f, ref: `${reg.host}/${f.repo}:${f.tag}` };
+}
+
+serial('an image prune in another service on the same root (another CLI process) while a pull runs keeps the layers the pull has unpacked but not tagged yet (their snapshots name its live lease) (root, overlayfs)', async (t) => {
+  const { a, b, f, ref } = await twoServicesOnOneRoot(t);
   let pulling = true;
   let prunes = 0;
   const pruner = (async () => {
@@ -197,11 +202,7 @@ serial('an image prune in another service on the same root (another CLI process)
 });
 
 serial('two image services on one root (two CLI processes) pull the same image at once: one waits for the writers of the other, both succeed, the tree is right, no ingest is left (root, overlayfs)', async (t) => {
-  const a = await openImages();
-  const b = await openImages({ root: a.root });
-  t.teardown(async () => { await a.close(); await b.close(); });
-  const f = fixture('multilayer', 'oci-gzip');
-  const ref = `${reg.host}/${f.repo}:${f.tag}`;
+  const { a, b, f, ref } = await twoServicesOnOneRoot(t);
   const [ra, rb] = await Promise.all([a.images.pull(ref), b.images.pull(ref)]);
   t.is(ra.digest, f.digest);
   t.is(rb.digest, f.digest);

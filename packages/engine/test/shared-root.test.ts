@@ -5,7 +5,7 @@
  * processes (test/helpers/shared-root-worker.ts) that begin their work
  * together, or a second engine on the root of a first.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -163,11 +163,17 @@ async function secondEngine(env: Awaited<ReturnType<typeof openPulledEngine>>) {
   };
 }
 
-rootTest('two engines on one root starting one container at once: it runs once, the other start is refused (root, registry)', async (t) => {
-  const env = await openPulledEngine({ bridgePrefix: 'bv', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
+/** An engine on a root with the busybox image pulled, and a second engine on the same root (as a second CLI process opens it); both closed at teardown. */
+async function twoEnginesOnOneRoot(t: ExecutionContext, net: Parameters<typeof openPulledEngine>[0]) {
+  const env = await openPulledEngine(net);
   t.teardown(() => env.close());
   const other = await secondEngine(env);
   t.teardown(() => other.close());
+  return { env, other };
+}
+
+rootTest('two engines on one root starting one container at once: it runs once, the other start is refused (root, registry)', async (t) => {
+  const { env, other } = await twoEnginesOnOneRoot(t, { bridgePrefix: 'bv', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
   for (let round = 0; round < 3; round++) {
     const c = await env.engine.containers.create(createOptions(env.ref, { cmd: ['sh', '-c', 'echo started; sleep 1'] }));
     const starts = await Promise.allSettled([env.engine.containers.start(c.Id), other.engine.containers.start(c.Id)]);
@@ -184,10 +190,7 @@ rootTest('two engines on one root starting one container at once: it runs once, 
 });
 
 rootTest('a remove in a second engine while the first starts the container: either the start or the remove is refused, nothing runs without a record (root, registry)', async (t) => {
-  const env = await openPulledEngine({ bridgePrefix: 'bv', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
-  t.teardown(() => env.close());
-  const other = await secondEngine(env);
-  t.teardown(() => other.close());
+  const { env, other } = await twoEnginesOnOneRoot(t, { bridgePrefix: 'bv', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
   for (let round = 0; round < 10; round++) {
     const c = await env.engine.containers.create(createOptions(env.ref, { cmd: ['sh', '-c', 'sleep 1'] }));
     // The remove goes 0, 2, 4… ms after the start, to land in different steps of it.
@@ -295,10 +298,7 @@ rootTest('a tmpfs volume mounted for a container by one store while another unmo
 });
 
 rootTest('two engines starting containers that publish one host port at once: one gets it, the other ERR_ENGINE_PORT_ALLOCATED; free again after the exit (root, registry, CNI)', async (t) => {
-  const env = await openPulledEngine({ bridgePrefix: 'bp', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
-  t.teardown(() => env.close());
-  const other = await secondEngine(env);
-  t.teardown(() => other.close());
+  const { env, other } = await twoEnginesOnOneRoot(t, { bridgePrefix: 'bp', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
   const hostPort = 20000 + (process.pid % 20000);
   const publishing = () => createOptions(env.ref, {
     cmd: ['sleep', '1'], networkMode: 'bridge', publish: [{ hostIP: '', hostPort, containerPort: 80, protocol: 'tcp' }],
@@ -319,10 +319,7 @@ rootTest('two engines starting containers that publish one host port at once: on
 });
 
 rootTest('a user network removed by a second engine while the first creates containers on it: no container is left naming a removed network (root, registry)', async (t) => {
-  const env = await openPulledEngine({ bridgePrefix: 'bu', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
-  t.teardown(() => env.close());
-  const other = await secondEngine(env);
-  t.teardown(() => other.close());
+  const { env, other } = await twoEnginesOnOneRoot(t, { bridgePrefix: 'bu', subnet: '10.213.0.0/16', pool: '10.214.0.0/16' });
   for (let round = 0; round < 8; round++) {
     const n = await env.engine.networks.create({ name: `users${round}` });
     const later = new Promise<void>((r) => setTimeout(r, round * 3));
