@@ -37,7 +37,8 @@ const env = {
 };
 const args = ['run', '--rm', `${host}/busybox`, 'echo', 'hello'];
 console.log(`$ berth ${args.join(' ')}`);
-const r = spawnSync(process.execPath, [main, ...args], { env, stdio: 'inherit' });
+// The binary itself, through its shebang line, as a user's `berth` runs.
+const r = spawnSync(main, args, { env, stdio: 'inherit' });
 if (tmp) {
   // The engine bind-mounts its netns directory onto itself (as `ip netns` does): unmount what lives under tmp first.
   const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${tmp}/`));

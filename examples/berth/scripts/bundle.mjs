@@ -182,5 +182,8 @@ await fs.writeFile(path.join(outdir, 'inputs.json'), `${JSON.stringify({
   stamps,
   inputs: inputs.map((i) => rel(path.resolve(process.cwd(), i))),
 }, null, 1)}\n`);
+// The binary (the package's `bin`): npm makes a bin executable at install, but in a fresh checkout tsc
+// writes it after `npm ci`, without the mode bits its shebang needs.
+await fs.chmod(path.join(pkg, 'dist', 'src', 'main.cjs'), 0o755).catch((e) => { if (e.code !== 'ENOENT') throw e; });
 if (process.env.BERTH_BUNDLE_META) await fs.writeFile(process.env.BERTH_BUNDLE_META, JSON.stringify(result.metafile));
 console.log(`bundle: ${inputs.length} modules → berth.cjs ${(code.length / 1024).toFixed(0)} kB (${lazy} lazy imports of unbundled packages)`);

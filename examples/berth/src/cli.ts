@@ -1,4 +1,5 @@
 /** The berth command tree and `runCli`, the testable entry point behind the `berth` binary. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { engineVersion, openEngine, openJournalEventBus, type LocalEngine } from '@berth/engine/local';
 import { lazyLocalImages, type LazyImageService } from './lazy-images.js';
@@ -52,6 +53,25 @@ export interface CliIo {
   stderr: Writable;
   stdin: Readable;
   env: NodeJS.ProcessEnv;
+  /**
+   * A PEM file of CA certificates registries are trusted with, read when a
+   * command first contacts one: `NODE_EXTRA_CA_CERTS`, which the binary's
+   * shebang keeps from Node's start-up (`main.cts`). A file that cannot be
+   * read is ignored with a warning on stderr, as Node does.
+   */
+  extraCaCerts?: string;
+}
+
+/** The registry client's options for {@link CliIo.extraCaCerts}: its certificates as `ca` (none when unreadable, with Node's warning). */
+function extraCaOptions(file: string, stderr: Writable): () => Promise<{ ca?: Buffer }> {
+  return async () => {
+    try {
+      return { ca: await fs.promises.readFile(file) };
+    } catch (e) {
+      await write(stderr, `Warning: Ignoring extra certs from \`${file}\`, load failed: ${(e as Error).message}\n`);
+      return {};
+    }
+  };
 }
 
 /** Runs one berth command line (without `node` and the script); resolves to the exit status. */
@@ -91,6 +111,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           root,
           publish: async (e) => (await opening).publish(e),
           isInUse: async (id) => (await opened!.containers.store.list({ all: true })).some((r) => r.Image === id),
+          ...(io.extraCaCerts ? { registryOptions: extraCaOptions(io.extraCaCerts, io.stderr) } : {}),
         });
         // run and create begin with the image (their first argument): its service (content store, snapshotter)
         // opens and the image is looked up while the engine opens; create takes that lookup.

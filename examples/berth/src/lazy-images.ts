@@ -3,7 +3,7 @@
  * root, opened only when an image command first needs it, so `volume ls`
  * does not pay for opening the content store and snapshotter.
  */
-import { openLocalImageService, type EventInput, type ImageService, type LocalImageService } from '@berth/engine/local';
+import { openLocalImageService, type EventInput, type ImageService, type LazyRegistryOptions, type LocalImageService } from '@berth/engine/local';
 
 /** An {@link ImageService} that opens the real one on first use; `close()` closes it if it was opened. */
 export interface LazyImageService extends ImageService {
@@ -29,12 +29,16 @@ export interface LazyImagesOptions {
   publish: (e: EventInput) => Promise<unknown>;
   /** Whether a container uses an image id. */
   isInUse: (imageId: string) => Promise<boolean>;
+  /** Options of the registry client (see `LocalImageServiceOptions.registryOptions`). */
+  registryOptions?: LazyRegistryOptions;
 }
 
 /** Makes the lazy image service for `root`. */
 export function lazyLocalImages(opts: LazyImagesOptions): LazyImageService {
   let opening: Promise<LocalImageService> | undefined;
-  const get = () => (opening ??= openLocalImageService({ root: opts.root, events: { publish: opts.publish }, isInUse: opts.isInUse }));
+  const get = () => (opening ??= openLocalImageService({
+    root: opts.root, events: { publish: opts.publish }, isInUse: opts.isInUse, ...(opts.registryOptions ? { registryOptions: opts.registryOptions } : {}),
+  }));
   let warm: { ref: string; result: ReturnType<LocalImageService['resolveImage']> } | undefined;
   const call = <K extends keyof ImageService>(k: K) => (async (...args: unknown[]) => {
     const s = await get();

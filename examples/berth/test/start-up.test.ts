@@ -10,7 +10,8 @@
  * volatile rootfs of `--rm` containers (nothing to sync when they exit).
  */
 import test, { type ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -203,6 +204,67 @@ serial('a --rm container\'s rootfs overlay is volatile (no syncfs of the disk wh
   t.regex(kept.stdout, /^overlay \/ overlay /);
   t.notRegex(kept.stdout, /volatile/);
   t.is((await berthBinary(dir, ['rm', 'kept-rootfs'])).code, 0);
+});
+
+/** Runs the binary itself (its shebang line, as a user's `berth` does) with only `env`; resolves to its status and output. */
+function direct(root: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(berthBin, ['--root', path.join(root, 'root'), '--run-root', path.join(root, 'run'), ...args], { env }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The environment a process was started (exec'd) with: `/proc/<pid>/environ`. */
+async function environOf(pid: number): Promise<Map<string, string>> {
+  const raw = await fs.readFile(`/proc/${pid}/environ`, 'utf8');
+  return new Map(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
+serial('the binary starts Node without NODE_EXTRA_CA_CERTS (Node would load it first), and a registry is still trusted with those CAs; so does a detached supervisor (root, TLS registry)', async (t) => {
+  const tls = await startRegistry({ tls: true, seed: true });
+  const d = await tempDir();
+  try {
+    const f = fixture('busybox', 'oci-gzip');
+    const tlsRef = `${tls.host}/${f.repo}:${f.tag}`;
+    const PATH = process.env.PATH;
+    const refused = await direct(d, ['pull', '-q', tlsRef], { PATH });
+    t.not(refused.code, 0, 'without the CA the registry\'s certificate is refused');
+    const withCa = { PATH, NODE_EXTRA_CA_CERTS: tls.caPath! };
+    const pulled = await direct(d, ['pull', '-q', tlsRef], withCa);
+    t.is(pulled.code, 0, pulled.stderr);
+    t.is(pulled.stdout.trim(), tlsRef);
+    const unreadable = await direct(d, ['pull', '-q', tlsRef], { PATH, NODE_EXTRA_CA_CERTS: path.join(d, 'missing.pem') });
+    t.not(unreadable.code, 0, 'an unreadable file is ignored: without its CA the certificate is refused again');
+    t.regex(unreadable.stderr, /^Warning: Ignoring extra certs from `.*missing\.pem`, load failed: ENOENT/m);
+
+    // What Node itself started with (its /proc environ once env(1) has exec'd it): the value moved aside.
+    const events = execFile(berthBin, ['--root', path.join(d, 'root'), '--run-root', path.join(d, 'run'), 'events'], { env: withCa });
+    try {
+      for (let i = 0; i < 500 && (await fs.readlink(`/proc/${events.pid}/exe`).catch(() => '')) !== process.execPath; i++) await new Promise((r) => setTimeout(r, 10));
+      const started = await environOf(events.pid!);
+      t.false(started.has('NODE_EXTRA_CA_CERTS'), 'Node started without it');
+      t.is(started.get('BERTH_EXTRA_CA_CERTS'), tls.caPath);
+    } finally {
+      events.kill();
+    }
+
+    // run -d hands the container to a supervisor (another Node): it is started the same way.
+    const run = await direct(d, ['run', '-d', '--network', 'none', '--name', 'ca-sup', tlsRef, 'sleep', '30'], withCa);
+    t.is(run.code, 0, run.stderr);
+    const supervisor = (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p)).find((p) => {
+      try { return fsSync.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`--supervise\0${run.stdout.trim()}`); } catch { return false; }
+    });
+    t.truthy(supervisor, 'the supervisor runs');
+    const env = await environOf(Number(supervisor));
+    t.false(env.has('NODE_EXTRA_CA_CERTS'));
+    t.is(env.get('BERTH_EXTRA_CA_CERTS'), tls.caPath);
+    t.is((await direct(d, ['rm', '-f', 'ca-sup'], { PATH })).code, 0);
+  } finally {
+    await tls.close();
+    const mounted = fsSync.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${d}/`));
+    for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+  }
 });
 
 test('the code cache is kept per command: the first argument after the global flags', (t) => {

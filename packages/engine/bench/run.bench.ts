@@ -4,14 +4,18 @@
  * setup. Every entry uses `--network none` (no CNI / bridge set-up in any
  * tool), so the runtime path is what is compared.
  *
- * Group "CLI": `berth run --rm` (the example binary: a fresh Node process
- * each run, no daemon; its bundle made at setup and pinned for the group,
+ * Group "CLI": `berth run --rm` (the example binary, run through its shebang
+ * line as a user's `berth` is: a fresh Node process each run, no daemon; its bundle made at setup and pinned for the group,
  * see pinnedBerthMain) against `docker run --rm` (dockerd 20.10 started
  * here with the flags of /work/shared/PEERS.md and stopped afterwards) and
  * `podman run --rm` (its own storage and config in a temp dir; with runc,
  * since podman's default crun refuses this host's hybrid cgroups); plus
  * `node -e ''`, the floor any Node CLI pays, so berth's cost beyond Node's
- * start-up is the difference of the two medians.
+ * start-up is the difference of the two medians. Where NODE_EXTRA_CA_CERTS
+ * is set (this machine kind sets it for every process), Node loads those
+ * certificates before any script (~40 ms); berth's shebang starts Node
+ * without it, so a second floor row, `node -e ''` without it, is the one to
+ * subtract then.
  *
  * Group "API": in one Node process, create + start + wait + remove through
  * the Engine API, against `crun run` of a prepared bundle (rootfs unpacked
@@ -46,6 +50,7 @@ async function pinnedBerthMain(dir: string): Promise<string> {
   const src = path.join(dir, 'cli', 'src');
   await fs.mkdir(src, { recursive: true });
   for (const f of ['main.cjs', 'bundle-check.cjs', 'bundle-run.cjs']) await fs.copyFile(path.join(berthExample, 'dist/src', f), path.join(src, f));
+  await fs.chmod(path.join(src, 'main.cjs'), 0o755);
   const bundle = path.join(dir, 'cli', 'bundle');
   await runCommand(process.execPath, [path.join(berthExample, 'scripts/bundle.mjs'), '--outdir', bundle], { output: 'ignore' });
   const inputs = path.join(bundle, 'inputs.json');
@@ -69,7 +74,8 @@ function cliGroup(): Benchmark[] {
   let podmanRef = '';
 
   let pinnedMain = berthMain;
-  const berthArgs = (...args: string[]) => [pinnedMain, '--root', path.join(berthDir!.path, 'root'), '--run-root', path.join(berthDir!.path, 'run'), ...args];
+  // The binary itself (its shebang line), as a user's `berth` runs.
+  const berthArgs = (...args: string[]) => ['--root', path.join(berthDir!.path, 'root'), '--run-root', path.join(berthDir!.path, 'run'), ...args];
 
   return [
     {
@@ -79,11 +85,11 @@ function cliGroup(): Benchmark[] {
         berthRef = refOf(await acquire());
         berthDir = await tempDir('engine-run-bench');
         pinnedMain = await pinnedBerthMain(berthDir.path);
-        await runCommand(process.execPath, berthArgs('pull', '-q', berthRef), { output: 'ignore' });
+        await runCommand(pinnedMain, berthArgs('pull', '-q', berthRef), { output: 'ignore' });
       },
       async run() {
         // Output collected (true prints nothing), so a failure shows berth's stderr.
-        await runCommand(process.execPath, berthArgs('run', '--rm', '--network', 'none', berthRef, 'true'));
+        await runCommand(pinnedMain, berthArgs('run', '--rm', '--network', 'none', berthRef, 'true'));
       },
       async teardown() {
         if (berthDir) {
@@ -97,6 +103,16 @@ function cliGroup(): Benchmark[] {
     {
       group, name: "node -e '' (Node start-up floor)", tool: 'node', iterations: 15, warmup: 2,
       async run() { await runCommand(process.execPath, ['-e', ''], { output: 'ignore' }); },
+    },
+    {
+      // Where NODE_EXTRA_CA_CERTS is set, Node reads those certificates (and builds its root store) before any
+      // script; berth's shebang starts Node without it (examples/berth/src/main.cts), so this is berth's floor.
+      group, name: "node -e '' without NODE_EXTRA_CA_CERTS (berth's floor)", tool: 'node', iterations: 15, warmup: 2,
+      available: async () => process.env.NODE_EXTRA_CA_CERTS !== undefined,
+      async run() {
+        const { NODE_EXTRA_CA_CERTS: _ca, ...env } = process.env;
+        await runCommand(process.execPath, ['-e', ''], { env, output: 'ignore' });
+      },
     },
     {
       group, name: 'docker run --rm (dockerd 20.10)', tool: 'docker', iterations: 15, warmup: 2,

@@ -41,6 +41,7 @@ export {
   openLocalImageService, LocalImageService, RepoDigestAnnotation, SnapshotLabel,
   type LocalImageServiceOptions, type ImageRegistry, type ImageEventSink,
 } from './images/local-image-service.js';
+export type { LazyRegistryOptions } from './images/lazy-registry.js';
 export { chainIds, normalizeImageName } from './images/names.js';
 export { containersUseImage, type ContainerImageRecords } from './images/in-use.js';
 export { humanSize, progressBar, shortDigest } from './images/progress.js';

@@ -56,13 +56,24 @@ async function createPulling(ctx: CliContext, e: LocalEngine, opts: CreateContai
 }
 
 /**
+ * `env` as the binary's shebang passes it on (main.cts): `NODE_EXTRA_CA_CERTS`
+ * moved to `BERTH_EXTRA_CA_CERTS`, so the supervisor's Node does not load the
+ * certificates at start-up, before it can start the container (it never
+ * contacts a registry), and its main.cjs puts the variable back.
+ */
+export function deferringCaCerts(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: ca, ...rest } = env;
+  return ca ? { ...rest, BERTH_EXTRA_CA_CERTS: ca } : env;
+}
+
+/**
  * Hands a created container to a detached supervisor process and resolves
  * once it reports the container started (or rejects with its error).
  */
 async function startDetached(e: LocalEngine, id: string, attachFirst = false): Promise<{ started: Promise<void> }> {
   const child = spawn(process.execPath, [mainPath, '--root', e.root, '--run-root', e.runRoot, 'container', 'start', '--supervise', id,
     ...(attachFirst ? ['--attach-first'] : [])], {
-    detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: deferringCaCerts(process.env),
   });
   let out = '';
   let err = '';

@@ -44,10 +44,10 @@ export async function berth(root: string, args: string[], input = ''): Promise<C
   return { code, stdout: out, stderr: err };
 }
 
-/** Runs the real `berth` binary as a child process (through node: tsc does not set the executable bit). */
+/** Runs the real `berth` binary as a child process, through its shebang line as a user's `berth` (the build makes it executable). */
 export function berthBinary(root: string, args: string[]): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [berthBin, ...globals(root), ...args], { env: { PATH: process.env.PATH } }, (err, stdout, stderr) => {
+    execFile(berthBin, [...globals(root), ...args], { env: { PATH: process.env.PATH } }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });

@@ -5,18 +5,33 @@
  */
 import type { Descriptor as RegistryDescriptor } from '@berth/oci-spec';
 import type {
-  FetchManifestOptions, FetchOptions, Fetcher, PushOptions, Pusher, ResolveOptions,
+  FetchManifestOptions, FetchOptions, Fetcher, PushOptions, Pusher, RegistryClientOptions, ResolveOptions,
 } from '@berth/registry-client';
 import type { ImageRegistry } from './local-image-service.js';
 
 type Client = ImageRegistry & { close(): Promise<void> };
 
+/** Options of a registry client, or a function that makes them when the client is first needed. */
+export type LazyRegistryOptions = RegistryClientOptions | (() => RegistryClientOptions | Promise<RegistryClientOptions>);
+
+/** The options `o` stands for (calls it when it is a function). */
+export async function registryOptionsOf(o: LazyRegistryOptions | undefined): Promise<RegistryClientOptions> {
+  return typeof o === 'function' ? o() : o ?? {};
+}
+
 /** An {@link ImageRegistry} that imports and creates the registry client on its first call. */
 export class LazyRegistryClient implements ImageRegistry {
   #client: Promise<Client> | undefined;
+  readonly #options: LazyRegistryOptions | undefined;
+
+  /** `options`: the client's, made (when a function) on the first call too. */
+  constructor(options?: LazyRegistryOptions) {
+    this.#options = options;
+  }
 
   #load(): Promise<Client> {
-    this.#client ??= import('@berth/registry-client').then((m) => m.createRegistryClient({}));
+    this.#client ??= Promise.all([import('@berth/registry-client'), registryOptionsOf(this.#options)])
+      .then(([m, o]) => m.createRegistryClient(o));
     return this.#client;
   }
 

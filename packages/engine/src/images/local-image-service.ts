@@ -44,7 +44,7 @@ import {
   type CommitBatch, type ContentWriter, type ImageStore,
 } from '@berth/image-store';
 import type { Fetcher, Pusher, Resolver } from '@berth/registry-client';
-import { LazyRegistryClient } from './lazy-registry.js';
+import { LazyRegistryClient, registryOptionsOf, type LazyRegistryOptions } from './lazy-registry.js';
 import {
   applyLayerToMounts, openCopySnapshotter, openOverlaySnapshotter, type Snapshotter,
 } from '@berth/cow-fs';
@@ -106,8 +106,14 @@ export interface LocalImageServiceOptions {
   store?: ImageStore;
   /** An injected snapshotter (default: overlay, else copy). */
   snapshotter?: Snapshotter;
-  /** An injected registry client (default: `createRegistryClient()`; loopback registries work over plain HTTP). */
+  /** An injected registry client (default: `createRegistryClient(registryOptions)`, loaded on first use; loopback registries work over plain HTTP). */
   registry?: ImageRegistry;
+  /**
+   * Options of the default registry client and of the one a push with
+   * credentials makes (its `credentials` replaced): an object, or a function
+   * called when a registry is first contacted (say, to read a CA file then).
+   */
+  registryOptions?: LazyRegistryOptions;
   /** Whether a container uses an image (by id); `remove` and `prune` respect it. */
   isInUse?: ImageInUse;
   /** Where image events (pull, push, tag, untag, delete, load, import, save, prune) go. */
@@ -192,7 +198,7 @@ export async function openLocalImageService(opts: LocalImageServiceOptions): Pro
       snapshotter = await openCopySnapshotter(path.join(root, 'snapshots', 'copy'));
     }
   }
-  const registry = opts.registry ?? new LazyRegistryClient();
+  const registry = opts.registry ?? new LazyRegistryClient(opts.registryOptions);
   const owned = { store: opts.store === undefined, snapshotter: opts.snapshotter === undefined, registry: opts.registry === undefined };
   const service = new LocalImageService(root, store, snapshotter, registry, owned, opts);
   await service.cleanupUnpacks();
@@ -215,6 +221,7 @@ export class LocalImageService implements ImageService {
   readonly #platform: Platform;
   readonly #concurrency: number;
   readonly #feedLimit: number;
+  readonly #registryOptions: LazyRegistryOptions | undefined;
   readonly #removeRoot: () => void;
   readonly #manifests = new Map<string, Loaded>();
   #lock: Promise<unknown> = Promise.resolve();
@@ -236,6 +243,7 @@ export class LocalImageService implements ImageService {
     this.#platform = opts.platform ?? hostPlatform();
     this.#concurrency = opts.concurrency ?? 6;
     this.#feedLimit = opts.feedLimitBytes ?? 64 * 1024 * 1024;
+    this.#registryOptions = opts.registryOptions;
     this.#removeRoot = store.addRootProvider(() => this.#gcRoots());
   }
 
@@ -761,7 +769,7 @@ export class LocalImageService implements ImageService {
     if (!credentials) return this.#push(ref, opts, this.registry);
     // Credentials given with the call (X-Registry-Auth): a client of its own for this push.
     const { createRegistryClient } = await import('@berth/registry-client');
-    const client = createRegistryClient({ credentials: async () => credentials });
+    const client = createRegistryClient({ ...await registryOptionsOf(this.#registryOptions), credentials: async () => credentials });
     try {
       return await this.#push(ref, opts, client);
     } finally {
