@@ -36,6 +36,7 @@ interface FsBinding {
   fsFdPath(fd: number): string;
   fsFlock(fd: number, exclusive: boolean, unlock: boolean, wait: boolean): boolean;
   fsRemoveTree(path: string): Promise<void>;
+  fsMapFile(path: string, latin1: boolean): string | Buffer;
 }
 
 const native = (): FsBinding => binding<FsBinding>();
@@ -469,6 +470,31 @@ export async function flockExclusive(fd: number, opts: { signal?: AbortSignal; w
     throwIfAborted(opts.signal, opts.what ?? 'lock');
     await sleep(delay);
   }
+}
+
+// ---------------------------------------------------------------------------
+// file mappings
+
+/**
+ * The file's bytes as a Buffer over a private mapping of it, without reading
+ * or copying it: pages come from the page cache as they are touched, and are
+ * unmapped when the Buffer is collected; writes through it stay in this
+ * process. A file truncated while mapped makes the lost pages fault
+ * (SIGBUS) when touched: map only files that are replaced or removed, never
+ * rewritten in place. Also the CommonJS entry point `@berth/namespaces/map-file`
+ * (for start-up code without the ES module loader; untyped errors there).
+ */
+export function mapFile(file: string): Buffer {
+  return callNative(() => native().fsMapFile(file, false) as Buffer);
+}
+
+/**
+ * The file's bytes as a one-byte string (latin1: each byte one UTF-16 code
+ * unit; ASCII reads as itself), backed by a private mapping of it: V8 keeps
+ * it as an external string, no copy on its heap. As {@link mapFile}.
+ */
+export function mapFileLatin1(file: string): string {
+  return callNative(() => native().fsMapFile(file, true) as string);
 }
 
 // ---------------------------------------------------------------------------

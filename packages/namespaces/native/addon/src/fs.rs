@@ -287,6 +287,40 @@ fn remove_tree(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     Ok(promise)
 }
 
+/// Drops the boxed mapping a string or Buffer was made over, once V8 collects it.
+unsafe extern "C" fn unmap(_env: napi::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    drop(Box::from_raw(hint as *mut fsys::Mapping));
+}
+
+/// mapFile(path, latin1): the file's bytes, mapped (no copy), as a one-byte
+/// string (`latin1`: each byte one UTF-16 unit) or a Buffer; unmapped when
+/// the value is collected.
+fn map_file(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
+    let path = str_arg(env, a[0], "path")?;
+    let latin1 = bool_arg(env, a[1])?;
+    let m = Box::new(fsys::map_file(&path).map_err(core_err)?);
+    if m.is_empty() {
+        return if latin1 { env.string("") } else { env.buffer(&[]) };
+    }
+    let (data, len) = (m.as_ptr(), m.len());
+    let hint = Box::into_raw(m) as *mut c_void;
+    let mut v = ptr::null_mut();
+    let status = unsafe {
+        if latin1 {
+            // `copied`: Node made a heap string instead; it has called the finalizer then.
+            let mut copied = false;
+            napi::node_api_create_external_string_latin1(env.0, data as *mut std::ffi::c_char, len, Some(unmap), hint, &mut v, &mut copied)
+        } else {
+            napi::napi_create_external_buffer(env.0, len, data as *mut c_void, Some(unmap), hint, &mut v)
+        }
+    };
+    if status != napi::NAPI_OK {
+        drop(unsafe { Box::from_raw(hint as *mut fsys::Mapping) });
+        return Err(JsError::new("ERR_NS_NAPI", format!("mapFile {path:?}: N-API failed with napi_status {status}")));
+    }
+    Ok(v)
+}
+
 pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsMount", mount)?;
     export(env, exports, "fsUmount2", umount2)?;
@@ -309,5 +343,6 @@ pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsFdPath", fd_path)?;
     export(env, exports, "fsFlock", flock)?;
     export(env, exports, "fsRemoveTree", remove_tree)?;
+    export(env, exports, "fsMapFile", map_file)?;
     Ok(())
 }

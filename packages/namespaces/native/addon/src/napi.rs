@@ -76,6 +76,8 @@ extern "C" {
     pub fn napi_get_global(env: napi_env, result: *mut napi_value) -> napi_status;
     pub fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
     pub fn napi_create_array_with_length(env: napi_env, len: usize, result: *mut napi_value) -> napi_status;
+    pub fn node_api_create_external_string_latin1(env: napi_env, s: *mut c_char, len: usize, finalize_cb: napi_finalize, finalize_hint: *mut c_void, result: *mut napi_value, copied: *mut bool) -> napi_status;
+    pub fn napi_create_external_buffer(env: napi_env, len: usize, data: *mut c_void, finalize_cb: napi_finalize, finalize_hint: *mut c_void, result: *mut napi_value) -> napi_status;
     pub fn napi_create_buffer_copy(env: napi_env, len: usize, data: *const c_void, result_data: *mut *mut c_void, result: *mut napi_value) -> napi_status;
     pub fn napi_create_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value) -> napi_status;
     pub fn napi_throw(env: napi_env, error: napi_value) -> napi_status;

@@ -583,6 +583,71 @@ pub fn flock(fd: i32, exclusive: bool, unlock: bool, wait: bool) -> Result<bool>
 }
 
 // ---------------------------------------------------------------------------
+// file mappings
+
+/// A whole file mapped into memory: private (copy-on-write) and readable and
+/// writable, so the memory can back a JavaScript string or Buffer without a
+/// copy, and writes through a Buffer stay in this process. Unmapped on drop.
+/// The pages come from the page cache as they are touched. A file
+/// truncated while mapped makes the pages past its new end fault (SIGBUS):
+/// map only files that are replaced (rename, unlink), never rewritten in place.
+pub struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// The mapping is owned memory like a Vec: it may be dropped on another thread.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        }
+    }
+}
+
+/// Maps the regular file at `path` whole (see [`Mapping`]); an empty file gives an empty mapping.
+pub fn map_file(path: &str) -> Result<Mapping> {
+    let c = cpath(path)?;
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last("open", Some(path)));
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(Error::last("fstat", Some(path)));
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Error::sys(libc::EINVAL, "mmap", Some(path)));
+    }
+    let len = st.st_size as usize;
+    if len == 0 {
+        return Ok(Mapping { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 });
+    }
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE, fd.as_raw_fd(), 0)
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::last("mmap", Some(path)));
+    }
+    Ok(Mapping { ptr: p as *mut u8, len })
+}
+
+// ---------------------------------------------------------------------------
 // xattrs
 
 /// `lsetxattr(2)` flags.
