@@ -20,7 +20,9 @@
 //   original location relative to the bundle, so the bundle works wherever the checkout is.
 // - oci-spec's precompiled validators (required by computed name) are bundled too, but the
 //   runtime-spec one (700 kB), and each builtin is wrapped once for all modules that import it.
-// - The script is ASCII (other characters escaped), read as latin1 by its loader.
+// - The script is ASCII (other characters escaped) and one function expression, `(function (exports, require,
+//   module, __filename, __dirname, __berthImport) {…})` (inputs.json `format: 2`): its loader maps it as a
+//   latin1 string (no read, no copy) and compiles it as it is.
 // - The script gets `__berthImport` from its loader: V8 drops a script's dynamic import() callback
 //   when it is compiled from a code cache, so the loader's own import() does it.
 import fs from 'node:fs/promises';
@@ -141,9 +143,16 @@ code = code.replace(/\bimport\(("(?:[^"\\]|\\.)*")\)/g, (_m, spec) => {
 // ASCII only (esbuild leaves some characters, in regular expressions for one, as they are): every other UTF-16 unit
 // becomes a \uXXXX escape, which means the same in strings, templates, regular expressions and identifiers, so the
 // loader reads the script as latin1, a one-byte string with no UTF-8 decoding (src/bundle-run.cts).
-// (After a backslash the escape would change the meaning: then the script stays as it is and is read as UTF-8.)
-if (/\\[^\x00-\x7f]/.test(code)) console.warn('bundle: a backslash before a non-ASCII character; the script is left as UTF-8');
-else code = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+// (After a backslash the escape would change a raw template string: the build stops there instead.)
+const escapedNonAscii = /\\[^\x00-\x7f]/.exec(code);
+if (escapedNonAscii) {
+  console.error(`bundle: a backslash before a non-ASCII character at offset ${escapedNonAscii.index} of the script (${JSON.stringify(code.slice(escapedNonAscii.index - 40, escapedNonAscii.index + 40))}); main.cjs reads the script as latin1, so it must be ASCII`);
+  process.exit(1);
+}
+code = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+// The script is the function its loader calls (src/bundle-run.cts): compiled as the file is, without a wrapper
+// concatenated at run time, which V8 would flatten (copy) before compiling.
+code = `(function (exports, require, module, __filename, __dirname, __berthImport) {${code}\n})`;
 if (/[^\w$.]import\(\s*[^)\s]/.test(code.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, '""'))) {
   console.warn('bundle: an import() with a computed specifier is left as is (it fails in the bundle)');
 }
@@ -178,6 +187,7 @@ const inputs = Object.keys(result.metafile.inputs);
 const stamps = [...new Set(await Promise.all(inputs.map(stampOf)))].map((p) => rel(p));
 await fs.writeFile(path.join(outdir, 'inputs.json'), `${JSON.stringify({
   entry: 'berth.cjs',
+  format: 2,
   startedMs,
   stamps,
   inputs: inputs.map((i) => rel(path.resolve(process.cwd(), i))),

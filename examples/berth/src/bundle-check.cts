@@ -11,6 +11,8 @@ import fs = require('node:fs');
 interface BundleInputs {
   /** The bundle's script (CommonJS), relative to the bundle directory. */
   entry: string;
+  /** The script's form: 2, an ASCII function expression its loader compiles as it is (`scripts/bundle.mjs`). */
+  format?: number;
   /** When the build started (ms since the epoch); an input changed later makes the bundle stale. */
   startedMs: number;
   /** The files whose mtime tells that an input changed (tsbuildinfo, npm's lock), relative to the bundle directory. */
@@ -18,6 +20,9 @@ interface BundleInputs {
   /** Every bundled module, relative to the bundle directory. */
   inputs: string[];
 }
+
+/** The bundle form this loader runs (`format` of inputs.json). */
+const bundleFormat = 2;
 
 /** Reads `inputs.json` of the bundle directory `dir` (a file URL ending in `/`); undefined when there is none. */
 function readBundleInputs(dir: URL): BundleInputs | undefined {
@@ -31,7 +36,7 @@ function readBundleInputs(dir: URL): BundleInputs | undefined {
 /** The URL of the bundle's script in `dir` when the bundle is there and fresh, else undefined. */
 function freshBundle(dir: URL): string | undefined {
   const b = readBundleInputs(dir);
-  if (b === undefined) return undefined;
+  if (b?.format !== bundleFormat) return undefined; // none, or made by an older bundler for another loader
   try {
     for (const stamp of b.stamps) {
       if (fs.statSync(new URL(stamp, dir)).mtimeMs > b.startedMs) return undefined;

@@ -166,6 +166,8 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
   const home = path.join(dir, 'launcher');
   await fs.mkdir(path.join(home, 'src'), { recursive: true });
   for (const f of ['main.cjs', 'bundle-check.cjs', 'bundle-run.cjs']) await fs.copyFile(path.join(binDir, f), path.join(home, 'src', f));
+  // The packages it requires (@berth/namespaces/map-file), as in the checkout.
+  await fs.symlink(path.resolve(binDir, '../../../../node_modules'), path.join(home, 'node_modules'));
   await new Promise<void>((resolve, reject) => {
     execFile(process.execPath, [bundler, '--outdir', path.join(home, 'bundle')], (err, _o, stderr) => (err ? reject(new Error(stderr)) : resolve()));
   });
@@ -176,14 +178,16 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
   const preload = path.join(dir, 'record-cjs.cjs');
   await fs.writeFile(preload, [
     "process.once('exit', () => require('node:fs').writeFileSync(process.env.BERTH_TEST_LOADED,",
-    '  JSON.stringify({ builtins: process.moduleLoadList, files: Object.keys(require.cache) })));',
+    "  JSON.stringify({ builtins: process.moduleLoadList, files: Object.keys(require.cache), maps: require('node:fs').readFileSync('/proc/self/maps', 'utf8') })));",
   ].join('\n'));
   // It ends with process.exit (the preload's exit listener asks for it): the container's output (589 kB through a pipe,
   // nine times a pipe's buffer) is all there.
   await seqThroughPipes(t, ['-r', preload, path.join(home, 'src', 'main.cjs')], { BERTH_TEST_LOADED: out });
-  const loaded = JSON.parse(await fs.readFile(out, 'utf8')) as { builtins: string[]; files: string[] };
+  const loaded = JSON.parse(await fs.readFile(out, 'utf8')) as { builtins: string[]; files: string[]; maps: string };
   t.deepEqual(loaded.files.filter((f) => f.startsWith(home)).map((f) => path.relative(home, f)).sort(),
     ['src/bundle-check.cjs', 'src/bundle-run.cjs', 'src/main.cjs'], 'the launcher and its two helpers, nothing else of the CLI');
+  t.true(loaded.files.some((f) => f.endsWith('/namespaces/dist/src/map-file.cjs')), 'the script was mapped through @berth/namespaces/map-file');
+  t.regex(loaded.maps, new RegExp(` ${path.join(home, 'bundle', 'berth.cjs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`), 'the script is a mapping of the file (the string V8 compiled), not a copy');
   t.false(loaded.builtins.includes('NativeModule internal/modules/esm/module_job'), 'no ES module was linked or evaluated');
   // Ids and temporary names come from /dev/urandom (oci-spec randomHex), EMPTY_SHA256 is a literal: node:crypto's load
   // (~6.5 ms) is not paid by a run.
@@ -275,7 +279,7 @@ test('the code cache is kept per command: the first argument after the global fl
   t.is(cacheKeyOf(['../x']), 'berth');
 });
 
-test('the bundle runs only while no stamp (tsbuildinfo, npm lock) changed after it was built', async (t) => {
+test('the bundle runs only while it has the loader\'s form and no stamp (tsbuildinfo, npm lock) changed after it was built', async (t) => {
   const d = await tempDir();
   const url = pathToFileURL(`${d}/`);
   t.is(freshBundle(url), undefined, 'no inputs.json: no bundle');
@@ -283,7 +287,10 @@ test('the bundle runs only while no stamp (tsbuildinfo, npm lock) changed after 
   await fs.writeFile(stamp, '{}');
   const old = new Date(Date.now() - 60_000);
   await fs.utimes(stamp, old, old);
-  await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify({ entry: 'berth.cjs', startedMs: Date.now() - 1000, stamps: ['tsconfig.tsbuildinfo'], inputs: [] }));
+  const inputs = { entry: 'berth.cjs', format: 2, startedMs: Date.now() - 1000, stamps: ['tsconfig.tsbuildinfo'], inputs: [] };
+  await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify({ ...inputs, format: undefined }));
+  t.is(freshBundle(url), undefined, 'a bundle of an older form (a script its wrapper is added to at run time): not run');
+  await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify(inputs));
   t.is(freshBundle(url), new URL('berth.cjs', url).href);
   await fs.utimes(stamp, new Date(), new Date());
   t.is(freshBundle(url), undefined, 'a package rebuilt after the bundle: stale');
