@@ -188,15 +188,24 @@ export interface ContainerHandle {
   wait(): Promise<ContainerExit>;
 }
 
+/** Options of {@link ContainerRuntime.create} and {@link ContainerRuntime.run}. */
+export interface RuntimeCreateOptions {
+  bundle: string; root: string; stdio: 'pipe' | 'ignore' | 'pty'; consoleSize?: { rows: number; cols: number };
+}
+
 /**
  * The runtime role the engine needs (structurally `@berth/namespaces`'
- * `createContainer`): create a container from a spec; the result is started,
- * waited for, signalled and deleted.
+ * `createContainer` and `runContainer`): create a container from a spec; the
+ * result is started, waited for, signalled and deleted.
  */
 export interface ContainerRuntime {
-  create(id: string, spec: import('@berth/oci-spec').RuntimeSpec, opts: {
-    bundle: string; root: string; stdio: 'pipe' | 'ignore' | 'pty'; consoleSize?: { rows: number; cols: number };
-  }): Promise<RuntimeContainer>;
+  create(id: string, spec: import('@berth/oci-spec').RuntimeSpec, opts: RuntimeCreateOptions): Promise<RuntimeContainer>;
+  /**
+   * Creates and starts in one step, without the create/start handshake
+   * (optional): the engine uses it when nothing must happen between the two
+   * (no client to wait for), else `create`, then `start`.
+   */
+  run?(id: string, spec: import('@berth/oci-spec').RuntimeSpec, opts: RuntimeCreateOptions): Promise<RuntimeContainer>;
 }
 
 /** A container as the runtime hands it back. */

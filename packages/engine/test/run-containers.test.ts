@@ -6,7 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fixture, type TestRegistry } from '@berth/testkit';
 import {
-  type LocalEngine, type LocalImageService, type CreateContainerOptions,
+  openEngine, type ContainerRuntime, type LocalEngine, type LocalImageService, type CreateContainerOptions,
 } from '@berth/engine';
 import { tempDir, isRoot } from './helpers/tmp.js';
 import { createOptions, openPulledEngine, runToExit, type PulledEngine } from './helpers/pulled-engine.js';
@@ -185,4 +185,46 @@ serial('a published port answers on 127.0.0.1; stop escalates to SIGKILL after t
   await engine.containers.remove(web.Id);
   // Removal ran CNI DEL: the DNAT rule for the port is gone.
   t.false((await (await import('@berth/engine')).run('iptables-save', ['-t', 'nat'])).stdout.includes(`--dport ${port} `));
+});
+
+serial('a start with nothing to wait for creates and starts in one runtime call (run); one that waits for an attach creates, then starts; a runtime without run still starts (root)', async (t) => {
+  const { createContainer, runContainer } = await import('@berth/namespaces');
+  const calls: string[] = [];
+  const root = await tempDir();
+  const spied = async (runtime: ContainerRuntime) => {
+    const e = await openEngine({ root, imageService: images, runtime, reconcile: false });
+    t.teardown(() => e.close());
+    return e;
+  };
+  const both = await spied({
+    create: (id, spec, o) => { calls.push('create'); return createContainer(id, spec, o); },
+    run: (id, spec, o) => { calls.push('run'); return runContainer(id, spec, o); },
+  });
+  t.deepEqual(await runToExit(both, opts({ cmd: ['echo', 'at once'] })).then((r) => [r.code, r.out]), [0, 'at once\n']);
+  t.deepEqual(calls.splice(0), ['run']);
+  const exec = await both.containers.create(opts({ cmd: ['/no/such/binary'] }));
+  await t.throwsAsync(both.containers.start(exec.Id), { code: 'ERR_NS_EXEC_NOT_FOUND' }, 'an exec failure is the same error through run');
+  t.is((await both.containers.inspect(exec.Id)).State.ExitCode, 127);
+  t.deepEqual(calls.splice(0), ['run']);
+
+  const waiting = await both.containers.create(opts({ cmd: ['echo', 'after attach'] }));
+  let out = '';
+  let attached: Promise<unknown> = Promise.resolve();
+  const started = both.containers.start(waiting.Id, {
+    waitForAttach: true,
+    onAttachReady: () => {
+      attached = both.containers.attach(waiting.Id, { stream: true, stdout: true, stderr: true }).then((a) => {
+        a.stdout?.on('data', (c: Buffer) => { out += c; });
+        return a.ended;
+      });
+    },
+  });
+  t.is((await (await started).wait()).StatusCode, 0);
+  await attached;
+  t.deepEqual(calls.splice(0), ['create'], 'the process waited for the attach: create, then start');
+  t.regex(out, /after attach/);
+
+  const createOnly = await spied({ create: (id, spec, o) => { calls.push('create'); return createContainer(id, spec, o); } });
+  t.deepEqual(await runToExit(createOnly, opts({ cmd: ['echo', 'two steps'] })).then((r) => [r.code, r.out]), [0, 'two steps\n']);
+  t.deepEqual(calls, ['create']);
 });

@@ -485,9 +485,14 @@ export class ContainerLifecycle {
       hub = h;
       this.#pending.delete(r.Id);
       undo.push(async () => { if (!running) await h.end(); }); // once running, the exit task ends the hub, after the exit is recorded
-      container = await runtime.create(r.Id, spec, {
-        bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: tty ? 'pty' : 'pipe', ...(tty && size ? { consoleSize: size } : {}),
-      });
+      const createOpts = {
+        bundle, root: path.join(this.#d.runRoot, 'runtime'), stdio: tty ? 'pty' as const : 'pipe' as const, ...(tty && size ? { consoleSize: size } : {}),
+      };
+      // Nothing waits between create and start unless a client must attach first: then one runtime call does both
+      // (no exec fifo round trip, and the process runs while its pipes and attach socket are wired up here; its
+      // output waits in the pipes meanwhile).
+      const runAtOnce = !opts.waitForAttach && runtime.run !== undefined;
+      container = runAtOnce ? await runtime.run!(r.Id, spec, createOpts) : await runtime.create(r.Id, spec, createOpts);
       alongside.push(() => container.delete({ force: true }));
       const pump = (stream: 'stdout' | 'stderr', s: import('node:stream').Readable | undefined) => new Promise<void>((resolve) => {
         if (!s) return resolve();
@@ -520,7 +525,7 @@ export class ContainerLifecycle {
       } else {
         listening = h.listen(socket).then(() => opts.onAttachReady?.(), () => undefined);
       }
-      await container.start();
+      if (!runAtOnce) await container.start();
       running = true;
     } catch (e) {
       await unwind();

@@ -24,7 +24,7 @@ import { allocateHostPort } from '../ports/parse-publish.js';
 import { releasePorts, reservePorts } from '../ports/port-reservations.js';
 import { withFlock } from '../internal/flock.js';
 import { KeyedMutex } from '../internal/mutex.js';
-import { createContainer as namespacesCreateContainer } from '@berth/namespaces';
+import { createContainer as namespacesCreateContainer, runContainer as namespacesRunContainer } from '@berth/namespaces';
 import { ContainerLifecycle } from './container-lifecycle.js';
 import {
   ContainerOperations, type CommitContainerOptions, type ContainerStats, type ContainerTop, type ExecContainerOptions, type OperationsImageSource,
@@ -86,8 +86,9 @@ export async function openEngine(opts: EngineOptions): Promise<LocalEngine> {
   });
   const images = opts.imageService ?? unwiredImages;
   const runtime: ContainerRuntime = opts.runtime ?? {
-    // @berth/namespaces' createContainer fits the runtime role structurally.
+    // @berth/namespaces' createContainer and runContainer fit the runtime role structurally.
     create: (id, spec, o) => namespacesCreateContainer(id, spec, o),
+    run: (id, spec, o) => namespacesRunContainer(id, spec, o),
   };
   const engine = new LocalEngine(root, runRoot, store, volumes, networks, events, images, runtime);
   if (opts.reconcile !== false) {
