@@ -151,6 +151,7 @@ export function parseCommandLine<Ctx>(root: CommandSpec<Ctx>, argv: readonly str
   let rest = g.args;
   while (spec.sub && rest.length) {
     const name = rest[0]!;
+    if (name.startsWith('-') && !spec.run) break; // a group's own flags (`berth container --help`)
     const next = spec.sub.find((s) => s.name === name || s.aliases?.includes(name));
     if (!next) {
       if (spec.run) break;
@@ -163,7 +164,10 @@ export function parseCommandLine<Ctx>(root: CommandSpec<Ctx>, argv: readonly str
   }
   const where = [root.name, ...path].join(' ');
   if (!spec.run) {
-    // A group without a subcommand prints its help (docker does the same and exits 0 for "docker volume").
+    // A group without a subcommand prints its help (docker does the same and exits 0 for "docker volume"), as does
+    // `--help`; another flag is unknown, and a word after flags no command.
+    const { args } = parseFlags(where, [], rest, true);
+    if (args.length) throw new CliUsageError(CliErrorCode.UnknownCommand, where, `unknown command: ${where} ${args[0]}`);
     return { spec, cmd: { path, flags: { help: true }, args: [], globals: g.flags } };
   }
   const { flags, args } = parseFlags(where, spec.flags ?? [], rest, spec.stopAtFirstArg);

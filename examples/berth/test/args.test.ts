@@ -49,6 +49,12 @@ test('command tree: global flags before the command, run stops parsing at the im
   t.throws(() => parseCommandLine(rootCommand, ['run']), { code: 'ERR_CLI_ARGUMENTS' });
   t.throws(() => parseCommandLine(rootCommand, ['ps', 'extra']), { code: 'ERR_CLI_ARGUMENTS' });
   t.true(parseCommandLine(rootCommand, ['ps', '--help']).cmd.flags.help as boolean);
+  for (const group of [['container', '--help'], ['system', '-h'], ['volume']]) {
+    const { spec, cmd } = parseCommandLine(rootCommand, group);
+    t.deepEqual([spec.name, cmd.flags.help], [group[0], true], `${group.join(' ')} prints the group's help`);
+  }
+  t.throws(() => parseCommandLine(rootCommand, ['container', '--frob']), { code: 'ERR_CLI_UNKNOWN_FLAG' });
+  t.throws(() => parseCommandLine(rootCommand, ['container', '--help', 'frob']), { code: 'ERR_CLI_UNKNOWN_COMMAND' });
 });
 
 test('help texts list commands and options', (t) => {
