@@ -76,7 +76,7 @@ test('berth errors exit 125 on run-like commands and 1 elsewhere; usage errors e
   t.is(run.code, 125);
   t.regex(run.stderr, /ERR_ENGINE_IMAGE_NOT_FOUND/);
   t.is(run.stdout, '');
-  for (const [args, code, re] of [[['stop', 'x'], 1, /ERR_ENGINE_CONTAINER_NOT_FOUND/], [['system', 'prune', '-f'], 1, /ERR_ENGINE_NOT_IMPLEMENTED/]] as const) {
+  for (const [args, code, re] of [[['stop', 'x'], 1, /ERR_ENGINE_CONTAINER_NOT_FOUND/], [['system', 'prune', '-f', '--filter', 'nosuch=1'], 1, /ERR_ENGINE_INVALID_FILTER/]] as const) {
     const r = await berth(dir, [...args]);
     t.regex(r.stderr, re, args.join(' '));
     t.is(r.code, code, args.join(' '));

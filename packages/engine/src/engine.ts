@@ -313,7 +313,12 @@ export interface ContainerService {
   copyFrom(ref: string, path: string, opts?: { followLink?: boolean; name?: string }): Promise<import('node:stream').Readable>;
   /** Extracts a tar into a directory of the container's rootfs, safely (`docker cp - CONTAINER:dir`). */
   copyTo(ref: string, dir: string, tar: import('node:stream').Readable | AsyncIterable<Uint8Array>): Promise<void>;
-  prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
+  /**
+   * `docker container prune`: removes every stopped container matching the
+   * filters (`until`, `label`, `label!`); `SpaceReclaimed` sums their
+   * writable layers.
+   */
+  prune(opts?: { filters?: Record<string, string[]> }): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
 }
 
 /** Image operations: the contract is in `images.ts`. */

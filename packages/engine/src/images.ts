@@ -161,7 +161,7 @@ export type ImageDeleteItem = { Untagged: string } | { Deleted: string };
 export interface PruneImagesOptions {
   /** Also remove tagged images no container uses (`-a`); default: only dangling ones. */
   all?: boolean;
-  /** Docker filters: `dangling`, `label`. */
+  /** Docker filters: `dangling`, `until` (created before), `label`, `label!`. */
   filters?: Record<string, string[]>;
   signal?: AbortSignal;
 }

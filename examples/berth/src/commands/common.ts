@@ -95,6 +95,16 @@ export async function confirm(ctx: CliContext, force: boolean, warning: string):
   return /^y(es)?$/i.test(line.trim());
 }
 
+/** What a prune deleted, as docker prints it: `Deleted <What>:`, a line per item, a blank line; nothing when nothing was. */
+export function prunedText(what: string, lines: readonly string[]): string {
+  return lines.length ? `Deleted ${what}:\n${lines.join('\n')}\n\n` : '';
+}
+
+/** An image removal's lines as docker prints them (`untagged: …`, `deleted: …`). */
+export function imageDeleteLines(items: ReadonlyArray<{ Untagged: string } | { Deleted: string }>): string[] {
+  return items.map((i) => ('Untagged' in i ? `untagged: ${i.Untagged}` : `deleted: ${i.Deleted}`));
+}
+
 /** Docker's byte size display (go-units HumanSize, decimal). */
 export function humanSize(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];

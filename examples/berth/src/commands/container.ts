@@ -3,7 +3,7 @@ import { parseTimestamp, humanDuration, type ContainerSummary } from '@berth/eng
 import type { CommandSpec, FlagSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
 import { CliErrorCode, CliUsageError } from '../errors.js';
-import { confirm, filtersFrom, forEachName, listFlags, printInspect, printList } from './common.js';
+import { confirm, filtersFrom, forEachName, humanSize, listFlags, printInspect, printList, prunedText } from './common.js';
 
 function portsText(p: ContainerSummary['Ports']): string {
   return p.map((x) => (x.PublicPort ? `${x.IP}:${x.PublicPort}->${x.PrivatePort}/${x.Type}` : `${x.PrivatePort}/${x.Type}`)).join(', ');
@@ -149,12 +149,15 @@ const renameCommand: CommandSpec<CliContext> = {
 
 const pruneCommand: CommandSpec<CliContext> = {
   name: 'prune', usage: '[OPTIONS]', summary: 'Remove all stopped containers', args: { max: 0 },
-  flags: [{ long: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' }],
+  flags: [
+    { long: 'filter', type: 'list', value: 'filter', help: 'Provide filter values (e.g. "until=<timestamp>")' },
+    { long: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' },
+  ],
   run: async (cmd, ctx) => {
+    const filters = filtersFrom('berth container prune', cmd.flags.filter as string[]);
     if (!(await confirm(ctx, !!cmd.flags.force, 'WARNING! This will remove all stopped containers.'))) return 0;
-    const r = await (await ctx.engine()).containers.prune();
-    if (r.ContainersDeleted.length) await write(ctx.stdout, `Deleted Containers:\n${r.ContainersDeleted.join('\n')}\n\n`);
-    await write(ctx.stdout, 'Total reclaimed space: 0B\n');
+    const r = await (await ctx.engine()).containers.prune({ filters });
+    await write(ctx.stdout, `${prunedText('Containers', r.ContainersDeleted)}Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
     return 0;
   },
 };

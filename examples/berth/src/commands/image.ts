@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ImageProgress } from '@berth/engine';
 import type { CommandSpec, FlagSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
-import { confirm, filtersFrom, humanSize, listFlags, mapFrom, printInspect, printList } from './common.js';
+import { confirm, filtersFrom, humanSize, imageDeleteLines, listFlags, mapFrom, printInspect, printList, prunedText } from './common.js';
 
 const t = (long: string, help: string, short?: string): FlagSpec => ({ long, short, type: 'string', value: 'string', help });
 const b = (long: string, help: string, short?: string): FlagSpec => ({ long, short, type: 'bool', help });
@@ -190,12 +190,7 @@ const imagePrune: CommandSpec<CliContext> = {
   run: async (cmd, ctx) => {
     if (!(await confirm(ctx, !!cmd.flags.force, cmd.flags.all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.'))) return 0;
     const r = await (await ctx.engine()).images.prune({ all: !!cmd.flags.all, filters: filtersFrom('berth image prune', cmd.flags.filter as string[]) });
-    if (r.ImagesDeleted.length) {
-      await write(ctx.stdout, 'Deleted Images:\n');
-      for (const item of r.ImagesDeleted) await write(ctx.stdout, 'Untagged' in item ? `untagged: ${item.Untagged}\n` : `deleted: ${item.Deleted}\n`);
-      await write(ctx.stdout, '\n');
-    }
-    await write(ctx.stdout, `Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
+    await write(ctx.stdout, `${prunedText('Images', imageDeleteLines(r.ImagesDeleted))}Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
     return 0;
   },
 };

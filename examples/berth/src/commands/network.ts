@@ -1,7 +1,7 @@
 /** `berth network …`: create, ls, inspect, rm, connect, disconnect, prune. */
 import type { CommandSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
-import { confirm, filtersFrom, forEachName, listFlags, mapFrom, printInspect, printList } from './common.js';
+import { confirm, filtersFrom, forEachName, listFlags, mapFrom, printInspect, printList, prunedText } from './common.js';
 
 /** The `network` command group. */
 export const networkCommand: CommandSpec<CliContext> = {
@@ -102,7 +102,7 @@ export const networkCommand: CommandSpec<CliContext> = {
         if (!(await confirm(ctx, !!cmd.flags.force, 'WARNING! This will remove all custom networks not used by at least one container.'))) return 0;
         const e = await ctx.engine();
         const r = await e.networks.prune({ filters: filtersFrom('berth network prune', cmd.flags.filter as string[]) });
-        if (r.NetworksDeleted.length) await write(ctx.stdout, `Deleted Networks:\n${r.NetworksDeleted.join('\n')}\n`);
+        await write(ctx.stdout, prunedText('Networks', r.NetworksDeleted));
         return 0;
       },
     },

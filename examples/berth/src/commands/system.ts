@@ -1,11 +1,11 @@
 /** version, info, events, and `system` (info, events, service, prune). */
 import os from 'node:os';
-import { engineVersion, parseTimestamp, NotImplementedError, type EngineEvent } from '@berth/engine/local';
+import { engineVersion, parseTimestamp, type EngineEvent } from '@berth/engine/local';
 import type { CommandSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
 import { compileFormat } from '../format.js';
 import { CliErrorCode, CliUsageError } from '../errors.js';
-import { filtersFrom } from './common.js';
+import { confirm, filtersFrom, humanSize, imageDeleteLines, prunedText } from './common.js';
 
 const formatFlag = { long: 'format', short: 'f', type: 'string' as const, value: 'string', help: 'Format output using a custom template' };
 
@@ -127,14 +127,45 @@ export const systemCommand: CommandSpec<CliContext> = {
     serviceCommand,
     {
       name: 'prune', usage: '[OPTIONS]', summary: 'Remove unused data', args: { max: 0 },
+      // docker's: stopped containers, unused networks, dangling (or, with -a, unused) images, and with --volumes
+      // anonymous volumes no container uses; --filter (until, label, label!) applies to each.
       flags: [
         { long: 'all', short: 'a', type: 'bool', help: 'Remove all unused images not just dangling ones' },
         { long: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' },
         { long: 'volumes', type: 'bool', help: 'Prune anonymous volumes' },
         { long: 'filter', type: 'list', value: 'filter', help: 'Provide filter values' },
       ],
-      // Docker's system prune includes dangling images; doing only part of it would misreport what was pruned.
-      run: async () => { throw new NotImplementedError('system prune', '@berth/image-store (dangling images)'); },
+      run: async (cmd, ctx) => {
+        const all = !!cmd.flags.all;
+        const volumes = !!cmd.flags.volumes;
+        const filters = filtersFrom('berth system prune', cmd.flags.filter as string[]);
+        if (volumes && filters.until) {
+          throw new CliUsageError(CliErrorCode.InvalidValue, 'berth system prune', 'the "until" filter is not supported with "--volumes"');
+        }
+        const warnings = [
+          'all stopped containers', 'all networks not used by at least one container',
+          ...(volumes ? ['all anonymous volumes not used by at least one container'] : []),
+          all ? 'all images without at least one container associated to them' : 'all dangling images',
+        ];
+        if (!(await confirm(ctx, !!cmd.flags.force, `WARNING! This will remove:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`))) return 0;
+        // In docker's order: containers first, so the networks, volumes and images they held are unused after.
+        const e = await ctx.engine();
+        const c = await e.containers.prune({ filters });
+        await write(ctx.stdout, prunedText('Containers', c.ContainersDeleted));
+        const n = await e.networks.prune({ filters });
+        await write(ctx.stdout, prunedText('Networks', n.NetworksDeleted));
+        let reclaimed = c.SpaceReclaimed;
+        if (volumes) {
+          const v = await e.volumes.prune({ filters });
+          await write(ctx.stdout, prunedText('Volumes', v.VolumesDeleted));
+          reclaimed += v.SpaceReclaimed;
+        }
+        const i = await e.images.prune({ all, filters });
+        await write(ctx.stdout, prunedText('Images', imageDeleteLines(i.ImagesDeleted)));
+        reclaimed += i.SpaceReclaimed;
+        await write(ctx.stdout, `Total reclaimed space: ${humanSize(reclaimed)}\n`);
+        return 0;
+      },
     },
   ],
 };

@@ -1,7 +1,7 @@
 /** `berth volume …`: create, ls, inspect, rm, prune. */
 import type { CommandSpec } from '../args.js';
 import { write, type CliContext } from '../context.js';
-import { confirm, filtersFrom, forEachName, humanSize, listFlags, mapFrom, printInspect, printList } from './common.js';
+import { confirm, filtersFrom, forEachName, humanSize, listFlags, mapFrom, printInspect, printList, prunedText } from './common.js';
 
 /** The `volume` command group. */
 export const volumeCommand: CommandSpec<CliContext> = {
@@ -74,8 +74,7 @@ export const volumeCommand: CommandSpec<CliContext> = {
         if (!(await confirm(ctx, !!cmd.flags.force, warning))) return 0;
         const e = await ctx.engine();
         const r = await e.volumes.prune({ all: !!cmd.flags.all, filters: filtersFrom('berth volume prune', cmd.flags.filter as string[]) });
-        if (r.VolumesDeleted.length) await write(ctx.stdout, `Deleted Volumes:\n${r.VolumesDeleted.join('\n')}\n\n`);
-        await write(ctx.stdout, `Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
+        await write(ctx.stdout, `${prunedText('Volumes', r.VolumesDeleted)}Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
         return 0;
       },
     },

@@ -147,7 +147,7 @@ function routes(engine: Engine, io: Array<[string, RegExp, Handler]> = []): Arra
       await engine.containers.rename(p.id!, q.get('name') ?? '');
       send(res, 204);
     }],
-    ['POST', /^\/containers\/prune$/, async (_r, res) => send(res, 200, await engine.containers.prune())],
+    ['POST', /^\/containers\/prune$/, async (_r, res, _p, q) => send(res, 200, await engine.containers.prune({ filters: parseFiltersParam(q.get('filters')) }))],
     ['GET', /^\/containers\/(?<id>[^/]+)\/logs$/, async (req, res, p, q) => {
       const r = await engine.containers.store.get(p.id!);
       const streams = [...(bool(q, 'stdout') ? ['stdout'] : []), ...(bool(q, 'stderr') ? ['stderr'] : [])] as Array<'stdout' | 'stderr'>;

@@ -27,6 +27,7 @@ import {
 } from '../errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../internal/atomic.js';
 import { run } from '../internal/exec.js';
+import { isoToNs, pruneFilter } from '../internal/prune-filters.js';
 import { newId, validName } from '../internal/ids.js';
 import { withFlock } from '../internal/flock.js';
 import { flockExclusive } from '@berth/namespaces';
@@ -361,9 +362,11 @@ export class CniNetworkManager implements NetworkManager {
   }
 
   async prune(opts: { filters?: Record<string, string[]> } = {}): Promise<{ NetworksDeleted: string[] }> {
+    const matches = pruneFilter(opts.filters);
     const deleted: string[] = [];
-    for (const n of await this.list({ filters: { ...opts.filters, type: ['custom'] } })) {
+    for (const n of await this.list({ filters: { type: ['custom'] } })) {
       if (Object.keys(n.Containers).length) continue;
+      if (!matches({ createdNs: isoToNs(n.Created), labels: n.Labels ?? {} })) continue;
       try {
         await this.remove(n.Id);
         deleted.push(n.Name);

@@ -55,6 +55,7 @@ import type {
   ResolvedImage,
 } from '../images.js';
 import { atomicWriteJson } from '../internal/atomic.js';
+import { isoToNs, labelMatches, pruneFilter } from '../internal/prune-filters.js';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
 import {
   ImageAmbiguousIdError, ImageConflictError, ImageDiffIdMismatchError, ImageInUseError, ImageInvalidError, ImageNotFoundError,
@@ -840,7 +841,7 @@ export class LocalImageService implements ImageService {
         if (!ok) continue;
       }
       const labels = (g.img.config.config?.Labels ?? {}) as Record<string, string>;
-      if (f.label?.length && !f.label.every((l) => matchLabel(labels, l))) continue;
+      if (f.label?.length && !f.label.every((l) => labelMatches(labels, l))) continue;
       const size = await this.#size(g.img);
       out.push({
         Id: g.img.id,
@@ -950,6 +951,26 @@ export class LocalImageService implements ImageService {
   }
 
   /**
+   * Points `name` at a stored image manifest (`docker commit`'s last step):
+   * the image the name pointed at before becomes dangling when no other name
+   * is left on it, as with `tag`. `id` is the image's (its config digest).
+   */
+  async nameImage(name: string, manifest: Descriptor, id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#open();
+    const full = normalizeImageName(name);
+    await this.#exclusive(async () => {
+      const previous = (await this.#entries()).find((e) => e.name === full);
+      await this.store.images.tag(full, plainDesc(manifest), opts);
+      await this.#updateMeta((m) => {
+        delete m.dangling[manifest.digest];
+        m.tagged[id] = new Date().toISOString();
+      });
+      if (previous && previous.target.digest !== manifest.digest) await this.#danglingIfUnnamed(previous.target);
+    });
+    await this.#publish('tag', id, { name: familiarTag(full) ?? full });
+  }
+
+  /**
    * `docker rmi`. A name is untagged; the image is deleted (its snapshots
    * and, through GC, its blobs) once no name is left and no container uses
    * it. An id removes every name, which needs `force` when there are several.
@@ -1003,6 +1024,7 @@ export class LocalImageService implements ImageService {
       // a snapshot's directory and its record), unfinished background deletions (trash/), mounts.
       await this.snapshotter.cleanup(opts.signal ? { signal: opts.signal } : {});
       const all = opts.all || (opts.filters?.dangling ?? []).some((v) => v === 'false' || v === '0');
+      const matches = pruneFilter(opts.filters, ['dangling']);
       const groups = await this.#groups(opts.signal);
       const items: ImageDeleteItem[] = [];
       const deleted: string[] = [];
@@ -1010,7 +1032,7 @@ export class LocalImageService implements ImageService {
         const names = g.entries.flatMap((e) => (e.name ? [e.name] : []));
         if (names.length > 0 && !all) continue;
         const labels = (g.img.config.config?.Labels ?? {}) as Record<string, string>;
-        if (opts.filters?.label?.length && !opts.filters.label.every((l) => matchLabel(labels, l))) continue;
+        if (!matches({ createdNs: isoToNs(g.img.config.created), labels })) continue;
         if (await this.#inUse(g.img.id)) continue;
         for (const n of names) {
           await this.store.images.untag(n, opts);
@@ -1465,12 +1487,6 @@ function plainDesc(d: Descriptor): Descriptor {
 function createdSeconds(c: ImageConfig): number {
   const t = c.created ? Date.parse(c.created) : NaN;
   return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
-}
-
-function matchLabel(labels: Record<string, string>, filter: string): boolean {
-  const i = filter.indexOf('=');
-  if (i < 0) return filter in labels;
-  return labels[filter.slice(0, i)] === filter.slice(i + 1);
 }
 
 /** The image config's `config` in the shape `docker image inspect` shows (absent fields as Docker's zero values). */

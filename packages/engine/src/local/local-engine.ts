@@ -24,6 +24,7 @@ import { allocateHostPort } from '../ports/parse-publish.js';
 import { releasePorts, reservePorts } from '../ports/port-reservations.js';
 import { withFlock } from '../internal/flock.js';
 import { KeyedMutex } from '../internal/mutex.js';
+import { isoToNs, pruneFilter } from '../internal/prune-filters.js';
 import { createContainer as namespacesCreateContainer, runContainer as namespacesRunContainer } from '@berth/namespaces';
 import { ContainerLifecycle } from './container-lifecycle.js';
 import {
@@ -340,14 +341,25 @@ export class LocalContainerService implements ContainerService {
     await this.#publish('destroy', r);
   }
 
-  async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+  async prune(opts: { filters?: Record<string, string[]> } = {}): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const matches = pruneFilter(opts.filters);
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const r of await this.store.list({ all: true })) {
       if (r.State.Running || r.State.Paused || r.State.Restarting) continue;
-      await this.remove(r.Id);
+      if (!matches({ createdNs: isoToNs(r.Created), labels: r.Config.Labels })) continue;
+      const size = await this.#ops.writableSize(r);
+      try {
+        await this.remove(r.Id);
+      } catch (e) {
+        // Started, or removed, by another process since the list: not this prune's to remove.
+        if (e instanceof InvalidArgumentError || e instanceof ContainerNotFoundError) continue;
+        throw e;
+      }
       deleted.push(r.Id);
+      reclaimed += size;
     }
-    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   }
 
   async #publish(action: string, r: ContainerRecord, extra: Record<string, string> = {}): Promise<EngineEvent> {

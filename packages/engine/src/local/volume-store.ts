@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { VolumeReferences } from '../container.js';
 import { InvalidArgumentError, InvalidFilterError, InvalidNameError, VolumeInUseError, VolumeMountError, VolumeNotFoundError } from '../errors.js';
 import { atomicWriteJson, fsyncDir, readJsonIfExists } from '../internal/atomic.js';
+import { labelMatches } from '../internal/prune-filters.js';
 import { run } from '../internal/exec.js';
 import { newId, rfc3339Nano, validName } from '../internal/ids.js';
 import { withFlock } from '../internal/flock.js';
@@ -263,11 +264,6 @@ export class LocalVolumeStore implements VolumeStore, VolumeReferences {
   async holders(volume: string): Promise<string[]> {
     return (await fs.readdir(path.join(this.#dir(volume), 'refs')).catch(() => [] as string[])).sort();
   }
-}
-
-function labelMatches(labels: Record<string, string>, f: string): boolean {
-  const i = f.indexOf('=');
-  return i < 0 ? f in labels : labels[f.slice(0, i)] === f.slice(i + 1);
 }
 
 /** Is `p` a mount point? Compares against /proc/self/mountinfo (field 5 is the mount point). */

@@ -88,6 +88,8 @@ export interface CommitContainerOptions {
 export interface OperationsImageSource {
   resolveImage(ref: string): Promise<{ id: string; config: ImageConfig; chainIds: string[] }>;
   tag(source: string, target: string): Promise<void>;
+  /** Points a name at a stored manifest, leaving the image it named before dangling (`LocalImageService.nameImage`). */
+  nameImage?(name: string, manifest: Descriptor, id: string): Promise<void>;
   readonly store: ImageStore;
   readonly snapshotter: {
     prepare(key: string, parent?: string): Promise<Mount[]>;
@@ -96,6 +98,8 @@ export interface OperationsImageSource {
     commit(name: string, key: string, opts?: { labels?: Record<string, string> }): Promise<void>;
     remove(key: string): Promise<void>;
     stat?(key: string): Promise<unknown>;
+    /** Bytes (and inodes) a snapshot's own layer holds (cow-fs `usage`). */
+    usage?(key: string): Promise<{ size: number }>;
   };
 }
 
@@ -369,7 +373,15 @@ export class ContainerOperations {
     });
   }
 
-  async #images(op: string): Promise<OperationsImageSource> {
+  /** Bytes the container wrote to its rootfs (its snapshot's own layer); 0 when the snapshotter cannot tell. */
+  async writableSize(r: ContainerRecord): Promise<number> {
+    const key = r.Berth?.SnapshotKey;
+    if (!key || !this.#d.images) return 0;
+    const images = await this.#images('container size');
+    return images.snapshotter.usage ? images.snapshotter.usage(key).then((u) => u.size, () => 0) : 0;
+  }
+
+    async #images(op: string): Promise<OperationsImageSource> {
     const i = this.#d.images;
     if (!i) throw new NotImplementedError(op, 'an image service with a store and snapshotter (openLocalImageService)');
     return typeof i === 'function' ? i() : i;
@@ -620,9 +632,14 @@ export class ContainerOperations {
         if (viewKey) await images.snapshotter.remove(viewKey).catch(() => undefined);
       }
 
-      await images.store.images.tag(name, manifestDesc);
-      // Through the image service too, so its metadata (tag time, dangling) and events see the new name.
-      await images.tag(name, name);
+      if (images.nameImage) {
+        // The image the name pointed at before becomes dangling (docker's <none>:<none>), not garbage.
+        await images.nameImage(name, manifestDesc, id);
+      } else {
+        await images.store.images.tag(name, manifestDesc);
+        // Through the image service too, so its metadata (tag time, dangling) and events see the new name.
+        await images.tag(name, name);
+      }
       await this.#publish(r, 'commit', { comment: opts.message ?? '', imageID: id });
       return { id, name };
     } finally {
