@@ -30,6 +30,9 @@ serial('system prune removes stopped containers, unused networks and dangling im
   const second = await ok('commit', '-c', 'ENV A=1', keep, 'mine:1');
   t.not(first, second);
   t.is(await ok('images', '--filter', 'dangling=true', '-q', '--no-trunc'), first, 'the image mine:1 named before is dangling (<none>:<none>), as docker leaves it');
+  const unnamed = await ok('commit', keep);
+  t.regex(unnamed, /^sha256:[0-9a-f]{64}$/, 'commit without a name prints the new image\'s id');
+  t.deepEqual((await ok('images', '--filter', 'dangling=true', '-q', '--no-trunc')).split('\n').sort(), [first, unnamed].sort(), 'and the image is dangling');
 
   // The prompt: "n" removes nothing.
   const declined = await berth(dir, ['system', 'prune'], 'n\n');
@@ -45,11 +48,11 @@ serial('system prune removes stopped containers, unused networks and dangling im
   t.is((await ok('ps', '-aq', '--no-trunc')).split('\n').length, 3);
   // label!=keep=yes: all but the labelled container.
   const pruned = await ok('system', 'prune', '-f', '--filter', 'label!=keep=yes');
-  const m = /^Deleted Containers:\n([0-9a-f]{64})\n\nDeleted Networks:\nunused-net\n\nDeleted Images:\ndeleted: (sha256:[0-9a-f]{64})\n\nTotal reclaimed space: (\S+)$/.exec(pruned);
+  const m = /^Deleted Containers:\n([0-9a-f]{64})\n\nDeleted Networks:\nunused-net\n\nDeleted Images:\ndeleted: (sha256:[0-9a-f]{64})\ndeleted: (sha256:[0-9a-f]{64})\n\nTotal reclaimed space: (\S+)$/.exec(pruned);
   t.truthy(m, pruned);
   t.is(m![1], gone);
-  t.is(m![2], first, 'the dangling image, and no other');
-  t.regex(m![3]!, /^\d+(\.\d+)?(kB|MB)$/, 'gone\'s 200 kB and the image are reclaimed');
+  t.deepEqual([m![2], m![3]].sort(), [first, unnamed].sort(), 'the dangling images, and no other');
+  t.regex(m![4]!, /^\d+(\.\d+)?(kB|MB)$/, 'gone\'s 200 kB and the images are reclaimed');
   t.deepEqual((await ok('ps', '-aq', '--no-trunc')).split('\n').sort(), [keep, labelled].sort());
   t.deepEqual((await ok('volume', 'ls', '-q')).split('\n'), anon, 'volumes stay without --volumes');
   t.regex(await ok('images', '--format', '{{.Repository}}:{{.Tag}}'), /mine:1/);

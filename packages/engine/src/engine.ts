@@ -308,7 +308,7 @@ export interface ContainerService {
   /** The stat of a container path (`docker cp`); `ERR_ENGINE_PATH_NOT_FOUND` when it does not exist. */
   statPath(ref: string, path: string): Promise<import('./runtime/container-changes.js').ContainerPathStat>;
   /** A new image from the container's changes (diff → layer → config with history → tagged `reference`). */
-  commit(ref: string, opts: import('./runtime/container-operations.js').CommitContainerOptions): Promise<{ id: string; name: string }>;
+  commit(ref: string, opts: import('./runtime/container-operations.js').CommitContainerOptions): Promise<{ id: string; name?: string }>;
   /** A tar stream of a path of the container's rootfs (`docker cp CONTAINER:path -`). */
   copyFrom(ref: string, path: string, opts?: { followLink?: boolean; name?: string }): Promise<import('node:stream').Readable>;
   /** Extracts a tar into a directory of the container's rootfs, safely (`docker cp - CONTAINER:dir`). */

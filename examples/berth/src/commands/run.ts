@@ -393,12 +393,12 @@ export const runtimeCommands: Array<CommandSpec<CliContext>> = [
   },
   statsCommand,
   {
-    name: 'commit', usage: '[OPTIONS] CONTAINER REPOSITORY[:TAG]', summary: "Create a new image from a container's changes", args: { min: 2, max: 2 },
+    name: 'commit', usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]', summary: "Create a new image from a container's changes", args: { min: 1, max: 2 },
     flags: [t('author', 'Author', 'a'), l('change', 'Apply Dockerfile instruction to the created image', 'c'), t('message', 'Commit message', 'm'),
       { long: 'pause', short: 'p', type: 'bool', help: 'Pause container during commit', default: true }],
     run: async (cmd, ctx) => {
       const r = await opsFor(await ctx.engine()).commit(cmd.args[0]!, {
-        reference: cmd.args[1]!, author: cmd.flags.author as string | undefined, message: cmd.flags.message as string | undefined,
+        ...(cmd.args[1] ? { reference: cmd.args[1] } : {}), author: cmd.flags.author as string | undefined, message: cmd.flags.message as string | undefined,
         pause: cmd.flags.pause !== false, changes: changesToConfig((cmd.flags.change as string[] | undefined) ?? []),
       });
       await write(ctx.stdout, `${r.id}\n`);

@@ -197,7 +197,6 @@ export function containerOperationRoutes(engine: Engine, h: RouteHelpers): Route
     ['POST', /^\/commit$/, async (req, res, _p, q) => {
       const container = q.get('container') ?? '';
       const repo = q.get('repo') ?? '';
-      if (!repo) throw new InvalidArgumentError('repo', repo, 'berth commits to a named image: give a repository');
       const cfg = ((await body(req)) ?? {}) as Record<string, unknown>;
       const r = await engine.containers.inspect(container);
       const changes = parseChanges(q.getAll('changes').flatMap((c) => c.split('\n')).filter((c) => c.trim()));
@@ -211,7 +210,7 @@ export function containerOperationRoutes(engine: Engine, h: RouteHelpers): Route
       if (changes.Labels) changes.Labels = { ...r.Config.Labels, ...changes.Labels };
       const tag = q.get('tag');
       const out = await engine.containers.commit(container, {
-        reference: tag ? `${repo}:${tag}` : repo, author: q.get('author') || undefined, message: q.get('comment') || undefined,
+        ...(repo ? { reference: tag ? `${repo}:${tag}` : repo } : {}), author: q.get('author') || undefined, message: q.get('comment') || undefined,
         pause: q.has('pause') ? bool(q, 'pause') : true, changes,
       });
       send(res, 201, { Id: out.id });

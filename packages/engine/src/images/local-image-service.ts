@@ -953,21 +953,24 @@ export class LocalImageService implements ImageService {
   /**
    * Points `name` at a stored image manifest (`docker commit`'s last step):
    * the image the name pointed at before becomes dangling when no other name
-   * is left on it, as with `tag`. `id` is the image's (its config digest).
+   * is left on it, as with `tag`. Without a name the manifest's image is
+   * recorded dangling (`docker commit CONTAINER`). `id` is the image's (its
+   * config digest).
    */
-  async nameImage(name: string, manifest: Descriptor, id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  async nameImage(name: string | undefined, manifest: Descriptor, id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.#open();
-    const full = normalizeImageName(name);
+    const full = name === undefined ? undefined : normalizeImageName(name);
     await this.#exclusive(async () => {
-      const previous = (await this.#entries()).find((e) => e.name === full);
-      await this.store.images.tag(full, plainDesc(manifest), opts);
+      const previous = full === undefined ? undefined : (await this.#entries()).find((e) => e.name === full);
+      if (full !== undefined) await this.store.images.tag(full, plainDesc(manifest), opts);
       await this.#updateMeta((m) => {
-        delete m.dangling[manifest.digest];
+        if (full === undefined) m.dangling[manifest.digest] = plainDesc(manifest);
+        else delete m.dangling[manifest.digest];
         m.tagged[id] = new Date().toISOString();
       });
       if (previous && previous.target.digest !== manifest.digest) await this.#danglingIfUnnamed(previous.target);
     });
-    await this.#publish('tag', id, { name: familiarTag(full) ?? full });
+    if (full !== undefined) await this.#publish('tag', id, { name: familiarTag(full) ?? full });
   }
 
   /**

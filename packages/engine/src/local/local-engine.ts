@@ -393,7 +393,7 @@ export class LocalContainerService implements ContainerService {
   changes(ref: string): Promise<ContainerChange[]> { return this.#ops.changes(ref); }
   export(ref: string, opts?: { signal?: AbortSignal }): Promise<Readable> { return this.#ops.export(ref, opts); }
   statPath(ref: string, p: string): Promise<ContainerPathStat> { return this.#ops.statPath(ref, p); }
-  commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name: string }> { return this.#ops.commit(ref, opts); }
+  commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name?: string }> { return this.#ops.commit(ref, opts); }
   copyFrom(ref: string, p: string, opts?: { followLink?: boolean; name?: string }): Promise<Readable> { return this.#ops.copyFrom(ref, p, opts); }
   copyTo(ref: string, dir: string, tar: Readable | AsyncIterable<Uint8Array>): Promise<void> { return this.#ops.copyTo(ref, dir, tar); }
 

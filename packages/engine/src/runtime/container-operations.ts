@@ -70,8 +70,8 @@ export interface ExecContainerOptions {
 
 /** Options of {@link ContainerOperations.commit}. */
 export interface CommitContainerOptions {
-  /** The new image's name (`repo[:tag]`). */
-  reference: string;
+  /** The new image's name (`repo[:tag]`); without one the image is dangling (`<none>:<none>`), as docker's. */
+  reference?: string;
   author?: string;
   message?: string;
   /** Pause the container while its rootfs is read (default true, as docker). */
@@ -88,8 +88,8 @@ export interface CommitContainerOptions {
 export interface OperationsImageSource {
   resolveImage(ref: string): Promise<{ id: string; config: ImageConfig; chainIds: string[] }>;
   tag(source: string, target: string): Promise<void>;
-  /** Points a name at a stored manifest, leaving the image it named before dangling (`LocalImageService.nameImage`). */
-  nameImage?(name: string, manifest: Descriptor, id: string): Promise<void>;
+  /** Points a name at a stored manifest, leaving the image it named before dangling; no name: the manifest's image is dangling (`LocalImageService.nameImage`). */
+  nameImage?(name: string | undefined, manifest: Descriptor, id: string): Promise<void>;
   readonly store: ImageStore;
   readonly snapshotter: {
     prepare(key: string, parent?: string): Promise<Mount[]>;
@@ -492,12 +492,13 @@ export class ContainerOperations {
    * the layer is unpacked into a snapshot so containers can be made from
    * the new image at once. Returns the new image id.
    */
-  async commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name: string }> {
+  async commit(ref: string, opts: CommitContainerOptions): Promise<{ id: string; name?: string }> {
     const images = await this.#images('container commit');
     const r = await this.#d.store.get(ref);
     const key = r.Berth?.SnapshotKey;
     if (!key) throw new InvalidArgumentError('container', r.Name.slice(1), 'has no rootfs snapshot');
-    const name = normalizeImageName(opts.reference);
+    const name = opts.reference ? normalizeImageName(opts.reference) : undefined;
+    if (!name && !images.nameImage) throw new NotImplementedError('commit without a name', 'an image service that records unnamed images (nameImage)');
     const parent = await images.resolveImage(r.Image);
     const running = r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks));
     const pause = running && opts.pause !== false && !r.State.Paused;
@@ -633,15 +634,15 @@ export class ContainerOperations {
       }
 
       if (images.nameImage) {
-        // The image the name pointed at before becomes dangling (docker's <none>:<none>), not garbage.
+        // The image the name pointed at before becomes dangling (docker's <none>:<none>), not garbage; no name: this one.
         await images.nameImage(name, manifestDesc, id);
-      } else {
+      } else if (name) {
         await images.store.images.tag(name, manifestDesc);
         // Through the image service too, so its metadata (tag time, dangling) and events see the new name.
         await images.tag(name, name);
       }
       await this.#publish(r, 'commit', { comment: opts.message ?? '', imageID: id });
-      return { id, name };
+      return { id, ...(name ? { name } : {}) };
     } finally {
       if (paused) await this.unpause(r.Id).catch(() => undefined);
       await images.store.leases.delete(lease.id).catch(() => undefined);
