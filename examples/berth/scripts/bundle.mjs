@@ -21,11 +21,12 @@
 // - oci-spec's precompiled validators (required by computed name) are bundled too, but the
 //   runtime-spec one (700 kB), and each builtin is wrapped once for all modules that import it.
 // - The script is ASCII (other characters escaped) and one function expression, `(function (exports, require,
-//   module, __filename, __dirname, __berthImport) {…})` (inputs.json `format: 2`): its loader maps it as a
+//   module, __filename, __dirname, __berthImport) {…})` (inputs.json `format: 3`): its loader maps it as a
 //   latin1 string (no read, no copy) and compiles it as it is.
 // - The script gets `__berthImport` from its loader: V8 drops a script's dynamic import() callback
 //   when it is compiled from a code cache, so the loader's own import() does it.
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -187,7 +188,10 @@ const inputs = Object.keys(result.metafile.inputs);
 const stamps = [...new Set(await Promise.all(inputs.map(stampOf)))].map((p) => rel(p));
 await fs.writeFile(path.join(outdir, 'inputs.json'), `${JSON.stringify({
   entry: 'berth.cjs',
-  format: 2,
+  format: 3,
+  // The module the loader maps the script and code cache with (the public `@berth/namespaces/map-file`), resolved
+  // now: resolving a package specifier at start-up walks node_modules, ~2-5 ms of every command.
+  mapFile: rel(createRequire(entry).resolve('@berth/namespaces/map-file')),
   startedMs,
   stamps,
   inputs: inputs.map((i) => rel(path.resolve(process.cwd(), i))),

@@ -11,8 +11,10 @@ import fs = require('node:fs');
 interface BundleInputs {
   /** The bundle's script (CommonJS), relative to the bundle directory. */
   entry: string;
-  /** The script's form: 2, an ASCII function expression its loader compiles as it is (`scripts/bundle.mjs`). */
+  /** The script's form: 3, an ASCII function expression its loader compiles as it is (`scripts/bundle.mjs`). */
   format?: number;
+  /** `@berth/namespaces/map-file`, resolved when the bundle was made, relative to the bundle directory. */
+  mapFile?: string;
   /** When the build started (ms since the epoch); an input changed later makes the bundle stale. */
   startedMs: number;
   /** The files whose mtime tells that an input changed (tsbuildinfo, npm's lock), relative to the bundle directory. */
@@ -22,7 +24,7 @@ interface BundleInputs {
 }
 
 /** The bundle form this loader runs (`format` of inputs.json). */
-const bundleFormat = 2;
+const bundleFormat = 3;
 
 /** Reads `inputs.json` of the bundle directory `dir` (a file URL ending in `/`); undefined when there is none. */
 function readBundleInputs(dir: URL): BundleInputs | undefined {
@@ -33,10 +35,16 @@ function readBundleInputs(dir: URL): BundleInputs | undefined {
   }
 }
 
-/** The URL of the bundle's script in `dir` when the bundle is there and fresh, else undefined. */
-function freshBundle(dir: URL): string | undefined {
+/** A bundle that may run: its script and the module its loader maps files with (file URLs). */
+interface FreshBundle {
+  script: string;
+  mapFile: string;
+}
+
+/** The bundle in `dir` when it is there, of this loader's form, and fresh; else undefined. */
+function freshBundle(dir: URL): FreshBundle | undefined {
   const b = readBundleInputs(dir);
-  if (b?.format !== bundleFormat) return undefined; // none, or made by an older bundler for another loader
+  if (b?.format !== bundleFormat || !b.mapFile) return undefined; // none, or made by an older bundler for another loader
   try {
     for (const stamp of b.stamps) {
       if (fs.statSync(new URL(stamp, dir)).mtimeMs > b.startedMs) return undefined;
@@ -44,7 +52,7 @@ function freshBundle(dir: URL): string | undefined {
   } catch {
     return undefined; // an input is gone: the tree changed since
   }
-  return new URL(b.entry, dir).href;
+  return { script: new URL(b.entry, dir).href, mapFile: new URL(b.mapFile, dir).href };
 }
 
 /** The bundle's freshness check: {@link readBundleInputs} and {@link freshBundle} (CommonJS under verbatimModuleSyntax exports one value). */

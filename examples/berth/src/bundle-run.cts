@@ -14,10 +14,8 @@ import nodeModule = require('node:module');
 import path = require('node:path');
 import url = require('node:url');
 import vm = require('node:vm');
-import mapping = require('@berth/namespaces/map-file');
+import type mapping = require('@berth/namespaces/map-file');
 import type { CliIo } from './cli.js' with { 'resolution-mode': 'import' };
-
-const { mapFile, mapFileLatin1 } = mapping;
 
 /** Global flags that take a value (so the command is the first argument after them). */
 const valued = new Set(['--root', '--run-root', '--log-level', '-l']);
@@ -32,9 +30,15 @@ function cacheKeyOf(argv: readonly string[]): string {
   return 'berth';
 }
 
-/** Runs one command line through the bundle at `bundleUrl` (a file URL); resolves to the exit status. */
-async function runBundled(bundleUrl: string, argv: readonly string[], io: CliIo): Promise<number> {
-  const file = url.fileURLToPath(bundleUrl);
+/**
+ * Runs one command line through a bundle (`script`, a file URL), mapping
+ * its files with `mapFile` (the URL of `@berth/namespaces/map-file`, as the
+ * bundler resolved it: no package resolution at start-up); resolves to the
+ * exit status.
+ */
+async function runBundled(bundle: { script: string; mapFile: string }, argv: readonly string[], io: CliIo): Promise<number> {
+  const { mapFile, mapFileLatin1 } = require(url.fileURLToPath(bundle.mapFile)) as typeof mapping;
+  const file = url.fileURLToPath(bundle.script);
   const cacheFile = `${file}.${cacheKeyOf(argv)}.cache`;
   let cachedData: Buffer | undefined;
   try {

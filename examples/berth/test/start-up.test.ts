@@ -108,7 +108,7 @@ serial('bundled, berth run --rm --network none of a pulled image runs from one s
   const driver = path.join(dir, 'run-bundle.cjs');
   await fs.writeFile(driver, [
     `const { runBundled } = require(${JSON.stringify(path.join(binDir, 'bundle-run.cjs'))});`,
-    `runBundled(${JSON.stringify(pathToFileURL(script).href)}, process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then((c) => { process.exitCode = c; });`,
+    `runBundled(${JSON.stringify({ script: pathToFileURL(script).href, mapFile: new URL(b!.mapFile!, pathToFileURL(`${out}/`)).href })}, process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then((c) => { process.exitCode = c; });`,
   ].join('\n'));
   const r = await runRecorded(driver);
   t.is(r.code, 0, r.stderr);
@@ -166,8 +166,6 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
   const home = path.join(dir, 'launcher');
   await fs.mkdir(path.join(home, 'src'), { recursive: true });
   for (const f of ['main.cjs', 'bundle-check.cjs', 'bundle-run.cjs']) await fs.copyFile(path.join(binDir, f), path.join(home, 'src', f));
-  // The packages it requires (@berth/namespaces/map-file), as in the checkout.
-  await fs.symlink(path.resolve(binDir, '../../../../node_modules'), path.join(home, 'node_modules'));
   await new Promise<void>((resolve, reject) => {
     execFile(process.execPath, [bundler, '--outdir', path.join(home, 'bundle')], (err, _o, stderr) => (err ? reject(new Error(stderr)) : resolve()));
   });
@@ -287,11 +285,11 @@ test('the bundle runs only while it has the loader\'s form and no stamp (tsbuild
   await fs.writeFile(stamp, '{}');
   const old = new Date(Date.now() - 60_000);
   await fs.utimes(stamp, old, old);
-  const inputs = { entry: 'berth.cjs', format: 2, startedMs: Date.now() - 1000, stamps: ['tsconfig.tsbuildinfo'], inputs: [] };
-  await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify({ ...inputs, format: undefined }));
-  t.is(freshBundle(url), undefined, 'a bundle of an older form (a script its wrapper is added to at run time): not run');
+  const inputs = { entry: 'berth.cjs', format: 3, mapFile: 'map-file.cjs', startedMs: Date.now() - 1000, stamps: ['tsconfig.tsbuildinfo'], inputs: [] };
+  await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify({ ...inputs, format: 2 }));
+  t.is(freshBundle(url), undefined, 'a bundle of an older form (no resolved map-file, or a wrapper added at run time): not run');
   await fs.writeFile(path.join(d, 'inputs.json'), JSON.stringify(inputs));
-  t.is(freshBundle(url), new URL('berth.cjs', url).href);
+  t.deepEqual(freshBundle(url), { script: new URL('berth.cjs', url).href, mapFile: new URL('map-file.cjs', url).href });
   await fs.utimes(stamp, new Date(), new Date());
   t.is(freshBundle(url), undefined, 'a package rebuilt after the bundle: stale');
   await fs.rm(stamp);

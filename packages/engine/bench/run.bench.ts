@@ -51,8 +51,6 @@ async function pinnedBerthMain(dir: string): Promise<string> {
   await fs.mkdir(src, { recursive: true });
   for (const f of ['main.cjs', 'bundle-check.cjs', 'bundle-run.cjs']) await fs.copyFile(path.join(berthExample, 'dist/src', f), path.join(src, f));
   await fs.chmod(path.join(src, 'main.cjs'), 0o755);
-  // The packages the launcher requires (@berth/namespaces/map-file), as in the checkout.
-  await fs.symlink(path.resolve(berthExample, '../../node_modules'), path.join(dir, 'cli', 'node_modules'));
   const bundle = path.join(dir, 'cli', 'bundle');
   await runCommand(process.execPath, [path.join(berthExample, 'scripts/bundle.mjs'), '--outdir', bundle], { output: 'ignore' });
   const inputs = path.join(bundle, 'inputs.json');
