@@ -402,7 +402,11 @@ test('flock: two opens of one file conflict; shared locks coexist; unlock and cl
   const file = path.join(tempDir(t), 'lock');
   const a = fs.openSync(file, 'a+');
   const b = fs.openSync(file, 'a+');
-  t.teardown(() => { for (const fd of [a, b]) try { fs.closeSync(fd); } catch { /* closed */ } });
+  // Only what is still open is closed at the end: a closed number may belong to another test by then (tests run at
+  // once), and closing it again would close that test's descriptor.
+  const open = new Set([a, b]);
+  const close = (fd: number) => { open.delete(fd); fs.closeSync(fd); };
+  t.teardown(() => { for (const fd of open) fs.closeSync(fd); });
   t.true(flock(a, 'exclusive'));
   t.false(flock(b, 'exclusive'));
   t.false(flock(b, 'shared'));
@@ -410,7 +414,7 @@ test('flock: two opens of one file conflict; shared locks coexist; unlock and cl
   t.true(flock(a, 'shared'));
   t.true(flock(b, 'shared'));
   t.false(flock(b, 'exclusive'), 'a shared holder blocks an exclusive one');
-  fs.closeSync(a);
+  close(a);
   t.true(flock(b, 'exclusive'), 'closing the last descriptor drops the lock');
   t.true(flock(b, 'unlock'));
   // A child process takes it and is killed: the kernel releases it.
