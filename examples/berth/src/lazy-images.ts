@@ -9,6 +9,8 @@ import { openLocalImageService, type EventInput, type ImageService, type LazyReg
 export interface LazyImageService extends ImageService {
   /** Resolves an image for container creation (opens the service). */
   resolveImage: LocalImageService['resolveImage'];
+  /** Whether an image is still there, under the removal lock (opens the service). */
+  stillPresent: LocalImageService['stillPresent'];
   /** The snapshotter holding unpacked layers and container rootfs snapshots (opens the service on first call). */
   readonly snapshotter: Pick<LocalImageService['snapshotter'], 'prepare' | 'mounts' | 'remove' | 'view' | 'commit'>;
   /** The real service (opened on first call). */
@@ -61,6 +63,7 @@ export function lazyLocalImages(opts: LazyImagesOptions): LazyImageService {
       warm = { ref, result: get().then((s) => s.resolveImage(ref)) };
       warm.result.catch(() => undefined);
     },
+    stillPresent: async (id, o) => (await get()).stillPresent(id, o),
     service: get,
     snapshotter: {
       prepare: async (...a) => (await get()).snapshotter.prepare(...a),

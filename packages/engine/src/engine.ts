@@ -233,6 +233,12 @@ export interface RuntimeContainer {
  */
 export interface ContainerImageSource {
   resolveImage(ref: string): Promise<{ id: string; config: import('@berth/oci-spec').ImageConfig; chainIds: string[] }>;
+  /**
+   * Whether image `id` is still there, asked under the lock image removal
+   * holds (`LocalImageService.stillPresent`); create asks it once its record
+   * is written and undoes itself when the image went meanwhile. Optional.
+   */
+  stillPresent?(id: string): Promise<boolean>;
   readonly snapshotter: {
     /** `durable: false`: the snapshot's record is written in the background (cow-fs `SnapshotOptions.durable`). */
     prepare(key: string, parent?: string, opts?: { durable?: boolean }): Promise<import('@berth/oci-spec').Mount[]>;

@@ -228,3 +228,43 @@ serial('a start with nothing to wait for creates and starts in one runtime call 
   t.deepEqual(await runToExit(createOnly, opts({ cmd: ['echo', 'two steps'] })).then((r) => [r.code, r.out]), [0, 'two steps\n']);
   t.deepEqual(calls, ['create']);
 });
+
+serial('an image removed between a create\'s lookup and its record (another process\'s rmi) fails the create and leaves nothing (root)', async (t) => {
+  const src = await engine.containers.create(opts({ cmd: ['true'] }));
+  const made = await engine.containers.commit(src.Id, { reference: `race-${tag}:1`, changes: { Labels: { race: tag } } });
+  await engine.containers.remove(src.Id);
+  let key: string | undefined;
+  // The image service as another process's rmi would leave it: the image goes after create looked it up and
+  // prepared its snapshot, before create asks whether it is still there.
+  const racing = new Proxy(images, {
+    get(target, k) {
+      if (k === 'snapshotter') {
+        return new Proxy(target.snapshotter, {
+          get(sn, sk) {
+            // The container's snapshot is made on the image's layers, then the image goes (its layers stay: they have a child).
+            if (sk === 'prepare') {
+              return async (k2: string, ...a: unknown[]) => {
+                key = k2;
+                const m = await (sn.prepare as (...x: unknown[]) => Promise<unknown>)(k2, ...a);
+                await target.remove(`race-${tag}:1`);
+                return m;
+              };
+            }
+            const v = Reflect.get(sn, sk);
+            return typeof v === 'function' ? v.bind(sn) : v;
+          },
+        });
+      }
+      const v = Reflect.get(target, k);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const root = await tempDir();
+  const e = await openEngine({ root, imageService: racing, reconcile: false });
+  t.teardown(() => e.close());
+  await t.throwsAsync(e.containers.create(opts({ image: `race-${tag}:1`, cmd: ['true'] })), { code: 'ERR_ENGINE_IMAGE_NOT_FOUND' });
+  t.deepEqual(await e.containers.list({ all: true }), [], 'no record is left');
+  t.truthy(key);
+  await t.throwsAsync(images.snapshotter.stat(key!), undefined, 'nor its snapshot');
+  await t.throwsAsync(images.inspect(made.id), { code: 'ERR_ENGINE_IMAGE_NOT_FOUND' }, 'the image went (the rmi won)');
+});

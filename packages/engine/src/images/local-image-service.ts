@@ -62,7 +62,7 @@ import {
   ImagePlatformNotFoundError, ImageServiceClosedError,
 } from './errors.js';
 import { chainIds, familiarRepo, familiarTag, idHexOf, normalizeImageName, parseImageName, referencePattern } from './names.js';
-import { withFlock } from '../internal/flock.js';
+import { withFlock, withSharedFlock } from '../internal/flock.js';
 import { LayerFeed } from './layer-feed.js';
 import { readableChunks } from '../internal/chunks.js';
 import { counted, shortDigest } from './progress.js';
@@ -928,6 +928,21 @@ export class LocalImageService implements ImageService {
       config: img.config,
       chainIds: chainIds(img.config.rootfs.diff_ids),
     };
+  }
+
+  /**
+   * Whether the image `id` is still here (named or dangling), asked holding
+   * the lock `remove` and `prune` take (shared). A container create asks it
+   * once its record is written: a remove or prune in any process then either
+   * ran before (the image is gone, and the create undoes itself) or runs
+   * after (it sees the record: the image is in use).
+   */
+  async stillPresent(id: string, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    this.#open();
+    return withSharedFlock(this.#lockFile, 'file', async () => {
+      for (const g of (await this.#groups(opts.signal)).values()) if (g.img.id === id) return true;
+      return false;
+    });
   }
 
   // ---------------------------------------------------------------------------

@@ -15,7 +15,8 @@
  * every descriptor it did not ask for, so no other process inherits a held lock.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { flockExclusive } from '@berth/namespaces';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { flock, flockExclusive } from '@berth/namespaces';
 
 /** Opens `file` (a directory, or a lock file made if missing) for locking; throws ENOENT for a missing directory. */
 export function openLockTarget(file: string, kind: 'directory' | 'file'): number {
@@ -32,6 +33,20 @@ export async function withFlock<T>(file: string, kind: 'directory' | 'file', fn:
   const fd = openLockTarget(file, kind);
   try {
     await flockExclusive(fd);
+    return await fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Runs `fn` holding a shared flock on `file`: any number of shared holders,
+ * none while an exclusive one holds it (polled as the exclusive lock is).
+ */
+export async function withSharedFlock<T>(file: string, kind: 'directory' | 'file', fn: () => Promise<T> | T): Promise<T> {
+  const fd = openLockTarget(file, kind);
+  try {
+    for (let delay = 1; !flock(fd, 'shared'); delay = Math.min(delay * 2, 16)) await sleep(delay);
     return await fn();
   } finally {
     closeSync(fd);

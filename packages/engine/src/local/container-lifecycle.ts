@@ -42,6 +42,7 @@ import { toOciMount } from '../mounts/parse-mount-spec.js';
 import { openJsonFileLogWriter } from '../json-file/json-file-log.js';
 import { isSameProcessAlive, processStartTicks } from '../internal/proc.js';
 import { isSupervisorAlive } from '../file/container-store.js';
+import { ImageNotFoundError } from '../images/errors.js';
 import { newId } from '../internal/ids.js';
 import { parseSize } from '../mounts/parse-mount-spec.js';
 
@@ -344,6 +345,10 @@ export class ContainerLifecycle {
     }
     const r = record.value;
     try {
+      // The record is visible now: an image remove or prune in another process that ran meanwhile removed the
+      // image before it could see this container (gone: undo, as if the image had never been found); one after
+      // this check sees the record and keeps the image (see LocalImageService.stillPresent).
+      if (images.stillPresent && !(await images.stillPresent(img.id))) throw new ImageNotFoundError(opts.image);
       await this.#d.events.publish({ Type: 'container', Action: 'create', Actor: { ID: r.Id, Attributes: { ...r.Config.Labels, image: opts.image, name: r.Name.slice(1) } } });
       return r;
     } catch (e) {
