@@ -93,7 +93,7 @@ function exportListing(name: string): Promise<string[]> {
   });
 }
 
-serial('docker CLI 28 through berth\'s API: top (with ps options), pause/unpause, stats --no-stream, update --memory, cp both ways, diff, export, restart, rename, container prune (root)', async (t) => {
+serial('docker CLI 28 through berth\'s API: top (with ps options), pause/unpause, stats --no-stream, update --memory, cp both ways, diff, export, restart, rename, container prune, system prune (root)', async (t) => {
   if (!hasDocker) return t.pass('docker CLI not installed');
   const id = (await dk('run', '-d', '--name', 'ops1', '--memory', '64m', '--pids-limit', '40', ref,
     'sh', '-c', 'mkdir /data && echo hi > /data/f && rm /bin/vi && exec sleep 1000')).trim();
@@ -183,6 +183,11 @@ serial('docker CLI 28 through berth\'s API: top (with ps options), pause/unpause
   await dk('stop', '-t', '1', 'ops1b');
   const pruned = await dk('container', 'prune', '-f');
   t.regex(pruned, new RegExp(`Deleted Containers:\n${id}\n`));
+  t.is((await dk('ps', '-aq')).trim(), '');
+  const stopped = (await dk('create', ref, 'true')).trim();
+  const system = await dk('system', 'prune', '-f');
+  t.regex(system, new RegExp(`^Deleted Containers:\n${stopped}\n`), 'docker system prune (containers, networks, images, build cache) through the API');
+  t.regex(system, /Total reclaimed space: /);
   t.is((await dk('ps', '-aq')).trim(), '');
 });
 

@@ -270,6 +270,9 @@ function routes(engine: Engine, io: Array<[string, RegExp, Handler]> = []): Arra
     ['GET', /^\/images\/.*$/, notWired('images', images)],
     ['POST', /^\/images\/.*$/, notWired('images', images)],
     ['DELETE', /^\/images\/.*$/, notWired('images', images)],
+    // berth keeps no build cache (it has no builder): there is nothing to prune, which is what docker's answer then is.
+    // `docker system prune` asks for it last.
+    ['POST', /^\/build\/prune$/, async (_r, res) => send(res, 200, { CachesDeleted: [], SpaceReclaimed: 0 })],
     ['POST', /^\/build$/, notWired('image build', 'an image builder: the engine has none (docker build needs one; commit and import make images)')],
     ...systemRoutes(engine, { body, send, bool }),
     // Events
