@@ -190,6 +190,8 @@ serial('the binary (main.cjs, CommonJS) runs a fresh bundle without loading any 
   // Ids and temporary names come from /dev/urandom (oci-spec randomHex), EMPTY_SHA256 is a literal: node:crypto's load
   // (~6.5 ms) is not paid by a run.
   t.false(loaded.builtins.includes('NativeModule crypto'), 'node:crypto is not loaded');
+  // Files and small trees are removed with unlink and @berth/namespaces removeTreeSync: fs.rmSync would load Node's rimraf.
+  t.false(loaded.builtins.includes('NativeModule internal/fs/rimraf'), 'Node\'s rimraf is not loaded');
   t.true((await fs.stat(path.join(home, 'bundle', 'berth.cjs.run.cache'))).size > 0, 'the bundle ran (it left its code cache for run)');
 });
 

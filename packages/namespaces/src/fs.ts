@@ -36,6 +36,7 @@ interface FsBinding {
   fsFdPath(fd: number): string;
   fsFlock(fd: number, exclusive: boolean, unlock: boolean, wait: boolean): boolean;
   fsRemoveTree(path: string): Promise<void>;
+  fsRemoveTreeSync(path: string): void;
   fsMapFile(path: string, latin1: boolean): string | Buffer;
 }
 
@@ -439,6 +440,19 @@ export async function removeTree(path: string): Promise<void> {
   } catch (e) {
     throw fromNative(e);
   }
+}
+
+/**
+ * {@link removeTree} on the calling thread: for a small tree (a container's
+ * empty upper and work directories), where a pool job's round trip costs
+ * more than the few syscalls, and `fs.rmSync` with `recursive` would load
+ * Node's JavaScript rimraf first (~2 ms here). A missing path is not an error.
+ *
+ * @throws SystemCallError when an entry cannot be removed.
+ */
+export function removeTreeSync(path: string): void {
+  if (typeof path !== 'string' || path === '') throw new NamespacesInvalidArgumentError('removeTreeSync: path must be a non-empty string');
+  callNative(() => native().fsRemoveTreeSync(path));
 }
 
 /** What {@link flock} does: take a shared or an exclusive lock, or release it. */

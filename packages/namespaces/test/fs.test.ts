@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  fdPath, flock, flockExclusive, fsyncDir, removeTree, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
+  fdPath, flock, flockExclusive, fsyncDir, removeTree, removeTreeSync, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
   mount, mountAll, mountOverlay, openInRoot, parseMountOptions, renameat2, resolveInRoot, syncfs, umount, utimensat,
   MOUNT_DATA_MAX, SystemCallError,
 } from '@berth/namespaces';
@@ -435,40 +435,45 @@ test('flock: two opens of one file conflict; shared locks coexist; unlock and cl
   t.throws(() => flock(12345, 'exclusive'), { code: 'ERR_NS_SYSCALL', message: /EBADF|flock/ });
 });
 
-test('removeTree deletes a tree (files, symlinks, an unreadable dir) in one pool job without following symlinks; a file alone; a missing path is fine', async (t) => {
-  const d = tempDir(t);
-  const outside = path.join(d, 'outside');
-  fs.mkdirSync(outside);
-  fs.writeFileSync(path.join(outside, 'keep'), 'x');
-  const tree = path.join(d, 'tree');
-  fs.mkdirSync(path.join(tree, 'a/b/c'), { recursive: true });
-  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(tree, 'a', `f${i}`), String(i));
-  fs.writeFileSync(path.join(tree, 'a/b/c/big'), Buffer.alloc(2 << 20));
-  fs.symlinkSync(outside, path.join(tree, 'a/link-to-outside'));
-  fs.symlinkSync('../../..', path.join(tree, 'a/b/up'));
-  fs.mkdirSync(path.join(tree, 'locked/inner'), { recursive: true });
-  if (isRoot) fs.chmodSync(path.join(tree, 'locked'), 0);
-  await removeTree(tree);
-  t.false(fs.existsSync(tree));
-  t.deepEqual(fs.readdirSync(outside), ['keep'], 'nothing behind a symlink was touched');
-  const file = path.join(d, 'file');
-  fs.writeFileSync(file, 'x');
-  await removeTree(file);
-  t.false(fs.existsSync(file));
-  await removeTree(path.join(d, 'never-there'));
-  await t.throwsAsync(removeTree(''), { code: 'ERR_NS_INVALID_ARGUMENT' });
-  // A directory whose entries cannot be removed (a read-only bind of itself): a typed error naming the path.
-  if (isRoot) {
-    const ro = path.join(d, 'ro');
-    fs.mkdirSync(path.join(ro, 'sub'), { recursive: true });
-    fs.writeFileSync(path.join(ro, 'sub/f'), 'x');
-    mount(ro, ro, null, { bind: true });
-    mount(null, ro, null, { remount: true, bind: true, readonly: true });
-    t.teardown(() => { try { umount(ro, { detach: true }); } catch { /* gone */ } });
-    const e = await t.throwsAsync(removeTree(path.join(ro, 'sub')), { code: 'ERR_NS_SYSCALL' });
-    t.is((e as SystemCallError).errnoCode, 'EROFS');
-  }
-});
+for (const [what, remove] of [
+  ['removeTree (one pool job)', removeTree],
+  ['removeTreeSync (the calling thread)', async (p: string) => removeTreeSync(p)],
+] as const) {
+  test(`${what} deletes a tree (files, symlinks, an unreadable dir) without following symlinks; a file alone; a missing path is fine`, async (t) => {
+    const d = tempDir(t);
+    const outside = path.join(d, 'outside');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'keep'), 'x');
+    const tree = path.join(d, 'tree');
+    fs.mkdirSync(path.join(tree, 'a/b/c'), { recursive: true });
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(tree, 'a', `f${i}`), String(i));
+    fs.writeFileSync(path.join(tree, 'a/b/c/big'), Buffer.alloc(2 << 20));
+    fs.symlinkSync(outside, path.join(tree, 'a/link-to-outside'));
+    fs.symlinkSync('../../..', path.join(tree, 'a/b/up'));
+    fs.mkdirSync(path.join(tree, 'locked/inner'), { recursive: true });
+    if (isRoot) fs.chmodSync(path.join(tree, 'locked'), 0);
+    await remove(tree);
+    t.false(fs.existsSync(tree));
+    t.deepEqual(fs.readdirSync(outside), ['keep'], 'nothing behind a symlink was touched');
+    const file = path.join(d, 'file');
+    fs.writeFileSync(file, 'x');
+    await remove(file);
+    t.false(fs.existsSync(file));
+    await remove(path.join(d, 'never-there'));
+    await t.throwsAsync(remove(''), { code: 'ERR_NS_INVALID_ARGUMENT' });
+    // A directory whose entries cannot be removed (a read-only bind of itself): a typed error naming the path.
+    if (isRoot) {
+      const ro = path.join(d, 'ro');
+      fs.mkdirSync(path.join(ro, 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(ro, 'sub/f'), 'x');
+      mount(ro, ro, null, { bind: true });
+      mount(null, ro, null, { remount: true, bind: true, readonly: true });
+      t.teardown(() => { try { umount(ro, { detach: true }); } catch { /* gone */ } });
+      const e = await t.throwsAsync(remove(path.join(ro, 'sub')), { code: 'ERR_NS_SYSCALL' });
+      t.is((e as SystemCallError).errnoCode, 'EROFS');
+    }
+  });
+}
 
 test('flockExclusive takes a free lock at once, waits while another description holds it, and throws ERR_CANCELLED when aborted while waiting', async (t) => {
   const file = path.join(tempDir(t), 'lock');

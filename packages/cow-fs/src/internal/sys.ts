@@ -76,3 +76,8 @@ export function spreadSubdirectories(dir: string): void {
 export function removeTree(path: string): Promise<void> {
   return ns.removeTree(path);
 }
+
+/** {@link removeTree} on the calling thread, for a small tree. */
+export function removeTreeSync(path: string): void {
+  ns.removeTreeSync(path);
+}

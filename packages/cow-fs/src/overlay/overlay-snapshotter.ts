@@ -45,17 +45,17 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     fs.mkdirSync(`${dir}/fs`, { mode: 0o755 });
     if (kind === SnapshotKind.Active) fs.mkdirSync(`${dir}/work`, { mode: 0o700 });
     const link = `${this.root}/l/${id}`;
-    fs.rmSync(link, { force: true });
+    removeLink(link);
     fs.symlinkSync(`../snapshots/${id}/fs`, link);
   }
 
   protected override removeExtra(id: number): void {
-    fs.rmSync(`${this.root}/l/${id}`, { force: true });
+    removeLink(`${this.root}/l/${id}`);
   }
 
   protected override cleanupExtra(live: Set<number>): void {
     for (const n of fs.readdirSync(`${this.root}/l`)) {
-      if (!live.has(Number(n))) fs.rmSync(`${this.root}/l/${n}`, { force: true });
+      if (!live.has(Number(n))) removeLink(`${this.root}/l/${n}`);
     }
   }
 
@@ -66,7 +66,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     try { cur = fs.readlinkSync(a); } catch { /* missing */ }
     if (cur !== `${this.root}/l`) {
       fs.mkdirSync(this.aliasDir, { recursive: true, mode: 0o755 });
-      fs.rmSync(a, { force: true });
+      removeLink(a);
       fs.symlinkSync(`${this.root}/l`, a);
     }
     return a;
@@ -123,4 +123,13 @@ export async function openOverlaySnapshotter(root: string, opts: OverlaySnapshot
   const s = new OverlaySnapshotter(fs.realpathSync(root), opts);
   s['unmountStale']();
   return s;
+}
+
+/** Unlinks a symlink; a missing one is fine (`fs.rmSync` would load Node's rimraf for it, ~2 ms the first time). */
+function removeLink(link: string): void {
+  try {
+    fs.unlinkSync(link);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
 }

@@ -16,7 +16,8 @@
  * The detach keys are read where the user's input enters (the
  * {@link ContainerAttachment}'s stdin), as Docker's escape proxy does.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { removeFileSync } from '../internal/atomic.js';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
@@ -331,7 +332,7 @@ export class AttachHub {
   async listen(socketPath: string): Promise<void> {
     // A mkdir and an unlink of local paths: synchronously, not two trips through the libuv pool.
     mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
-    rmSync(socketPath, { force: true });
+    removeFileSync(socketPath);
     const server = net.createServer({ allowHalfOpen: true }, (sock) => this.#serve(sock));
     this.#server = server;
     this.#socketPath = socketPath;
@@ -411,7 +412,7 @@ export class AttachHub {
     if (server) {
       // Stop accepting; connections still open end by themselves after their exit frame.
       server.close();
-      rmSync(this.#socketPath!, { force: true });
+      removeFileSync(this.#socketPath!);
     }
     // Until those frames are out: a supervisor exits (process.exit) right after this, which would
     // drop a queued socket write, and the client would see a closed stream instead of the exit code.

@@ -287,6 +287,13 @@ fn remove_tree(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
     Ok(promise)
 }
 
+/// removeTreeSync(path): the same deletion on the calling thread.
+fn remove_tree_sync(env: Env, a: &[napi_value]) -> JsResult<napi_value> {
+    let path = str_arg(env, a[0], "path")?;
+    fsys::remove_tree(&path).map_err(core_err)?;
+    env.undefined()
+}
+
 /// Drops the boxed mapping a string or Buffer was made over, once V8 collects it.
 unsafe extern "C" fn unmap(_env: napi::napi_env, _data: *mut c_void, hint: *mut c_void) {
     drop(Box::from_raw(hint as *mut fsys::Mapping));
@@ -343,6 +350,7 @@ pub fn register(env: Env, exports: napi_value) -> JsResult<()> {
     export(env, exports, "fsFdPath", fd_path)?;
     export(env, exports, "fsFlock", flock)?;
     export(env, exports, "fsRemoveTree", remove_tree)?;
+    export(env, exports, "fsRemoveTreeSync", remove_tree_sync)?;
     export(env, exports, "fsMapFile", map_file)?;
     Ok(())
 }
