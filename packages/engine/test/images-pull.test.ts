@@ -201,6 +201,31 @@ serial('an image prune in another service on the same root (another CLI process)
   t.deepEqual(await withRootfs(a.images, r.chainId!, (dir) => multilayerProblems(dir)), []);
 });
 
+serial('a pull that finds its layers unpacked keeps them while another service removes the image they came from (a CLI rmi beside a pull of an image sharing them) (root, overlayfs)', async (t) => {
+  const a = await openImages();
+  const b = await openImages({ root: a.root });
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const gzip = `${reg.host}/busybox:oci-gzip`;
+  const first = await a.images.pull(gzip);
+  // The zstd variant has the same chainIds: its pull finds them unpacked. Right after it looked, the other service
+  // removes the gzip image, the only one naming those snapshots, and collects what no image or live pull holds.
+  const sn = a.images.snapshotter;
+  const stat = sn.stat.bind(sn);
+  let removal: Promise<unknown> | undefined;
+  sn.stat = async (key, o) => {
+    const r = await stat(key, o);
+    if (key === first.chainId && removal === undefined) removal = b.images.remove(gzip);
+    return r;
+  };
+  t.teardown(() => { sn.stat = stat; });
+  const zstd = await a.images.pull(`${reg.host}/busybox:oci-zstd`);
+  t.truthy(removal, 'the removal ran while the pull was on');
+  t.true((await removal!.then((items) => items as Array<Record<string, string>>)).some((i) => 'Deleted' in i), 'the gzip image went');
+  t.is(zstd.chainId, first.chainId);
+  t.is((await stat(zstd.chainId!)).kind, 'committed', 'its layer snapshot is still there');
+  t.true(await withRootfs(a.images, zstd.chainId!, (dir) => exists(`${dir}/bin/busybox`)));
+});
+
 serial('two image services on one root (two CLI processes) pull the same image at once: one waits for the writers of the other, both succeed, the tree is right, no ingest is left (root, overlayfs)', async (t) => {
   const { a, b, f, ref } = await twoServicesOnOneRoot(t);
   const [ra, rb] = await Promise.all([a.images.pull(ref), b.images.pull(ref)]);

@@ -339,7 +339,7 @@ export class LocalImageService implements ImageService {
         }
         chain = chainIds(diffIds);
         // Which layers are already unpacked: a snapshot with the chainId exists (and so do its parents).
-        const unpacked = await Promise.all(chain.map((c) => this.#snapshotExists(c)));
+        const unpacked = await this.#claimUnpacked(chain, lease, signal);
         for (let i = 0; i < layers.length; i++) {
           if (!unpacked[i]) continue;
           feeds[i]?.abandon();
@@ -750,6 +750,33 @@ export class LocalImageService implements ImageService {
       if (code(cause) === 'ERR_SNAPSHOT_ALREADY_EXISTS') return committed;
       throw cause;
     }
+  }
+
+  /**
+   * Which of `chain`'s layers are unpacked already, each one found labelled
+   * with the pull's lease, under the image lock (shared): until the pull tags
+   * its image, nothing names those snapshots (their image may be removed
+   * meanwhile, in any process), and a prune or an image removal keeps only
+   * what an image or a live pull lease holds. The removal's collection runs
+   * under the lock held exclusively: it went before (the snapshot is gone:
+   * unpacked again) or sees the label.
+   */
+  async #claimUnpacked(chain: readonly string[], lease: PullLease, signal?: AbortSignal): Promise<boolean[]> {
+    const found = await Promise.all(chain.map((c) => this.#snapshotExists(c)));
+    if (!found.some(Boolean)) return found;
+    await lease.ready;
+    return withSharedFlock(this.#lockFile, 'file', () => Promise.all(chain.map(async (c, i) => {
+      if (!found[i]) return false;
+      try {
+        await this.snapshotter.update({ name: c, labels: { [SnapshotLabel.PullLease]: lease.id } }, {
+          fieldpaths: [`labels.${SnapshotLabel.PullLease}`], ...(signal ? { signal } : {}),
+        });
+        return true;
+      } catch (e) {
+        if (code(e) === 'ERR_SNAPSHOT_NOT_FOUND') return false; // removed since: unpack it again
+        throw e;
+      }
+    })));
   }
 
   async #snapshotExists(chainId: string): Promise<boolean> {
