@@ -184,4 +184,7 @@ test('markExited and markPaused update State like docker', async (t) => {
   t.is(e.State.Status, 'exited');
   t.is(e.State.ExitCode, 3);
   t.true(e.State.OOMKilled);
+  // A pause whose record write comes after the supervisor recorded the exit (pause racing the exit) changes nothing.
+  const late = await store.markPaused(r.Id, true);
+  t.like(late.State, { Status: 'exited', Paused: false, Running: false, ExitCode: 3 });
 });

@@ -363,6 +363,8 @@ export class FileContainerStore implements ContainerStore {
 
   async markPaused(ref: string, paused: boolean): Promise<ContainerRecord> {
     return this.update(ref, (r) => {
+      // A pause that raced the exit (its supervisor recorded the exit first): an exited container is never paused.
+      if (paused && !r.State.Running) return;
       r.State.Paused = paused;
       r.State.Status = paused ? 'paused' : r.State.Running ? 'running' : r.State.Status;
     }, runState);

@@ -193,7 +193,8 @@ export class ContainerOperations {
     const { r, c } = await this.#running(ref, 'cannot pause');
     if (r.State.Paused) throw new InvalidArgumentError('container', r.Name.slice(1), 'is already paused');
     await c.pause();
-    await this.#d.store.markPaused(r.Id, true);
+    const now = await this.#d.store.markPaused(r.Id, true);
+    if (!now.State.Paused) throw new ContainerNotRunningError(r.Name.slice(1), 'it exited while being paused');
     await this.#publish(r, 'pause');
   }
 
