@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import { appendFileSync, closeSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { flock } from '@berth/namespaces';
+import { flockExclusive } from '@berth/namespaces';
 import { ClosedError, InvalidFilterError } from '../errors.js';
 import type { EngineEvent, EventBus, EventInput, SubscribeOptions } from '../event.js';
 import { nowNanos } from '../internal/ids.js';
@@ -110,12 +110,13 @@ export class JournalEventBus implements EventBus {
    * looking at its size again under it: two processes that both found it too
    * big would otherwise both rename it, the second one the journal the first
    * had just begun, over the full one. The lock is taken only to rotate, and
-   * held for a stat and a rename (a wait here is that long).
+   * held for a stat and a rename (a wait here is that long); the wait polls
+   * (flockExclusive), so the event loop never blocks on another process.
    */
-  #rotate(): void {
+  async #rotate(): Promise<void> {
     const fd = openSync(`${this.journal}.lock`, 'a', 0o600);
     try {
-      flock(fd, 'exclusive', { wait: true });
+      await flockExclusive(fd, { what: 'event journal rotation' });
       const st = statSync(this.journal, { throwIfNoEntry: false });
       if (st && st.size > this.#maxBytes) renameSync(this.journal, `${this.journal}.1`);
     } finally {
@@ -145,7 +146,7 @@ export class JournalEventBus implements EventBus {
     const line = `${JSON.stringify(e)}\n`;
     if (this.#sinceStat === undefined || this.#sinceStat >= Math.min(statEvery, this.#maxBytes / 8)) {
       const st = statSync(this.journal, { throwIfNoEntry: false });
-      if (st && st.size > this.#maxBytes) this.#rotate();
+      if (st && st.size > this.#maxBytes) await this.#rotate();
       this.#sinceStat = 0;
     }
     // One small O_APPEND write, synchronously: cheaper than three trips through the libuv pool.
