@@ -57,6 +57,24 @@ test('TLS: a custom CA (PEM) is trusted; without it the certificate is refused; 
   }
 });
 
+test.serial('a per-host CA adds to the CAs of NODE_EXTRA_CA_CERTS instead of replacing them (Node adds that file to its default store only)', async (t) => {
+  const reg = await startRegistry({ tls: true, seed: true });
+  const other = await startRegistry({ tls: true });
+  const ref = `${reg.host}/${f.repo}:${f.tag}`;
+  const before = process.env.NODE_EXTRA_CA_CERTS;
+  process.env.NODE_EXTRA_CA_CERTS = reg.caPath!;
+  // The per-host CA is another registry's: only the file's CA can vouch for this one.
+  const client = createRegistryClient({ hosts: { [reg.host]: { ca: other.caPem! } } });
+  try {
+    t.is(await pullWhole(client, ref), 2);
+  } finally {
+    if (before === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+    else process.env.NODE_EXTRA_CA_CERTS = before;
+    await client.close();
+    await Promise.all([reg.close(), other.close()]);
+  }
+});
+
 test('plain http is refused for a host that is not loopback nor allowed', async (t) => {
   const client = createRegistryClient({ hosts: { 'registry.example.invalid': { scheme: 'http' } } });
   try {

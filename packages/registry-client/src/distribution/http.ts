@@ -3,6 +3,7 @@
  * redirect interceptors composed on it, scheme probing per host, and the
  * mapping of transport failures to typed errors.
  */
+import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { Agent, Pool, interceptors, type Dispatcher } from 'undici';
 import { Authorizer, type RawRequest } from '../auth/authorizer.js';
@@ -62,6 +63,19 @@ export interface RegistryRequest {
   retry?: boolean;
   /** Send no Authorization (an upload Location on another origin, as containerd strips its authorizer). */
   anonymous?: boolean;
+}
+
+let envCa: { file: string; pem: Buffer[] } | undefined;
+/** The certificates of the file NODE_EXTRA_CA_CERTS names (read once per file; none when unset or unreadable, as Node ignores it then). */
+function envExtraCa(): Buffer[] {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (!file) return [];
+  if (envCa?.file !== file) {
+    let pem: Buffer[] = [];
+    try { pem = [readFileSync(file)]; } catch { /* Node warns at start-up and goes on without it */ }
+    envCa = { file, pem };
+  }
+  return envCa.pem;
 }
 
 const tlsErrorRe = /^(EPROTO|ERR_SSL_|ECONNRESET|UND_ERR_SOCKET|ERR_TLS_)/;
@@ -158,8 +172,9 @@ export class Transport {
             ...opts,
             connect: {
               timeout: this.timeoutMs,
-              // Extra CAs add to Node's bundled roots instead of replacing them.
-              ...(ca.length ? { ca: [...tls.rootCertificates, ...ca] } : {}),
+              // Extra CAs add to Node's default roots instead of replacing them: the bundled ones and those of
+              // NODE_EXTRA_CA_CERTS, which Node adds to its default store only (a `ca` option replaces that store).
+              ...(ca.length ? { ca: [...tls.rootCertificates, ...envExtraCa(), ...ca] } : {}),
               ...(insecure ? { rejectUnauthorized: false } : {}),
             },
           });
