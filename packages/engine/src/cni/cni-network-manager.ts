@@ -473,9 +473,19 @@ export class CniNetworkManager implements NetworkManager {
   /**
    * Rewrites the hosts file of every endpoint on a user network so each
    * container resolves the others by name and alias (the default `bridge`
-   * network has no name resolution, as in Docker).
+   * network has no name resolution, as in Docker). Holding flock(2) on
+   * `<root>/networks/hosts.lock` (after the network's own lock, never before
+   * one): a container on two networks gets its file from the endpoints of
+   * both, and two processes attaching peers to the two at once would
+   * otherwise each write it from a view without the other's peer. Serialized,
+   * the later refresh reads both endpoint records (each written before its
+   * refresh).
    */
   async #refreshHosts(r: NetworkRecord): Promise<void> {
+    await this.#mutex.run('hosts', () => withFlock(path.join(this.#dir, 'hosts.lock'), 'file', () => this.#writeHosts(r)));
+  }
+
+  async #writeHosts(r: NetworkRecord): Promise<void> {
     const eps = await this.#endpointsOf(r.Id);
     for (const e of eps) {
       if (!e.hostsPath) continue;
