@@ -2,7 +2,8 @@
  * Several processes on one store: concurrent tags from two processes are all
  * kept (index.json is read-modified-written under the metadata lock), two
  * processes writing one digest leave one good blob, and stale locks of dead
- * processes are broken while live ones are respected.
+ * processes are broken while live ones are respected, by one breaker at a
+ * time (six processes on a lock that keeps going stale).
  */
 import test from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
@@ -57,4 +58,17 @@ test('a stale lock of a dead process is broken; a live holder gives ERR_STORE_LO
   const e = await t.throwsAsync(store.writer('held'));
   t.is((e as { code?: string }).code, 'ERR_STORE_LOCKED');
   t.is((e as { kind?: string }).kind, 'unavailable');
+});
+
+test('six processes contending for a lock that keeps going stale (a crashed holder) all get through and never hold it two at once', async (t) => {
+  const root = await tempDir(t);
+  const lockChild = path.join(import.meta.dirname, 'helpers', 'lock-child.js');
+  const dead = spawnSync('true').pid!;
+  const file = path.join(root, 'contended.lock');
+  const marker = path.join(root, 'holder');
+  // Each child is killed after a minute: the old breaking (rename aside, put back a live lock) deadlocked here.
+  const outs = await Promise.all(Array.from({ length: 6 }, () => run(process.execPath, [lockChild, file, marker, '300', String(dead)], { timeout: 60_000 })));
+  const results = outs.map((o) => JSON.parse(o.stdout) as { rounds: number; overlaps: number });
+  t.is(results.reduce((n, r) => n + r.rounds, 0), 1800);
+  t.is(results.reduce((n, r) => n + r.overlaps, 0), 0, 'no round found another holder');
 });

@@ -3,9 +3,22 @@
  * atomically with link(2) (fails with EEXIST when held) holding
  * `<pid> <starttime> <hostname>`. A lock whose process is gone (no such pid,
  * or a pid reused by another process: different start time in
- * /proc/<pid>/stat) is stale and is broken: renamed aside, re-read to be sure
- * it is still the stale one, then removed. In-process callers are serialized
- * by a promise chain per path first, so a process holds each lock once.
+ * /proc/<pid>/stat) is stale and is broken, under a second lock,
+ * `<file>.break`, held for the few calls that take it: the breaker reads the
+ * lock again and removes it only if it is still the stale one. No holder
+ * removes a lock that is not its own, takers cannot create one while it
+ * exists, and breakers take turns, so the file read is the file removed.
+ * (Breaking by renaming the lock aside and putting back a live one found
+ * there, as before, could put back a lock its holder had meanwhile released:
+ * every process then waited on a live process that held nothing, a
+ * deadlock; `test/multi-process.test.ts` runs six processes on a lock that
+ * keeps going stale.) In-process callers are serialized by a promise chain
+ * per path first, so a process holds each lock once.
+ *
+ * A breaker that dies holding `<file>.break` leaves it stale: it is removed
+ * when its holder is gone, after a read (two breakers finding it stale at
+ * once could both remove it, the second one a new holder's: then two break
+ * at once, which needs a process dying inside that few-call window first).
  *
  * Taking and releasing a free lock are a few tiny metadata calls (write a
  * temp file, link, unlink), made synchronously: on the libuv pool they would
@@ -85,21 +98,41 @@ function tryCreate(file: string): boolean {
   }
 }
 
-/** Breaks `file` if it still holds `stale`; returns whether it tried. */
-async function breakStale(file: string, stale: string): Promise<void> {
-  const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+/** The content of `file`, or undefined when it is gone. */
+function readLock(file: string): string | undefined {
   try {
-    await fs.rename(file, aside);
+    return readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  const now = await fs.readFile(aside, 'utf8').catch(() => '');
-  if (now !== stale) {
-    // A live holder took the lock between our read and our rename: put it back.
-    await fs.link(aside, file).catch(() => {});
+}
+
+/** Removes `file` when it still holds `content`; a missing file is fine. */
+function removeIfStill(file: string, content: string): void {
+  if (readLock(file) !== content) return;
+  try { unlinkSync(file); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+}
+
+/**
+ * Removes the lock `file` if it still holds `stale` (a dead holder's),
+ * holding `<file>.break` meanwhile; returns false when another breaker holds
+ * that now (the caller waits and looks again).
+ */
+function breakStale(file: string, stale: string): boolean {
+  const breakFile = `${file}.break`;
+  if (!tryCreate(breakFile)) {
+    const holder = readLock(breakFile);
+    // A breaker that died in its few calls: its break lock goes (see the module comment).
+    if (holder !== undefined && holder.trim() !== '' && !holderAlive(holder)) removeIfStill(breakFile, holder);
+    return false;
   }
-  await fs.unlink(aside).catch(() => {});
+  try {
+    removeIfStill(file, stale);
+    return true;
+  } finally {
+    try { unlinkSync(breakFile); } catch { /* gone */ }
+  }
 }
 
 /** Acquires the lock file `file` (its directory must exist). */
@@ -124,11 +157,11 @@ export async function acquireLock(file: string, options: AcquireOptions = {}): P
     for (;;) {
       throwIfAborted(options.signal, `lock ${name}`);
       if (tryCreate(file)) break;
-      const content = await fs.readFile(file, 'utf8').catch(() => undefined);
+      const content = readLock(file);
       if (content === undefined) continue; // released meanwhile
-      if (content.trim() !== '' && !holderAlive(content)) {
-        await breakStale(file, content);
-        continue;
+      // A dead holder's lock; or one naming this process, which holds nothing here while it waits for it.
+      if (content.trim() !== '' && (!holderAlive(content) || content === `${self}\n`)) {
+        if (breakStale(file, content)) continue;
       }
       if (!wait) throw new StoreLockedError(name, content.trim().split(' ')[0] ? `pid ${content.trim().split(' ')[0]}` : undefined);
       await sleep(delay);
