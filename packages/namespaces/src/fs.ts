@@ -473,17 +473,22 @@ export function flock(fd: number, op: FlockOperation, opts: { wait?: boolean } =
 }
 
 /**
- * Takes an exclusive {@link flock} on `fd` without blocking a thread: tries
- * at once, and while another open file description holds it polls every 1,
- * 2, 4… 16 ms (locks on berth's roots are held for milliseconds: a record
- * change, a metadata write). An abort while waiting throws `ERR_CANCELLED`
- * (`what` names the wait in it).
+ * Takes a shared or an exclusive {@link flock} on `fd` without blocking a
+ * thread: tries at once, and while a conflicting lock is held on another
+ * open file description polls every 1, 2, 4… 16 ms (locks on berth's roots
+ * are held for milliseconds: a record change, a metadata write). An abort
+ * while waiting throws `ERR_CANCELLED` (`what` names the wait in it).
  */
-export async function flockExclusive(fd: number, opts: { signal?: AbortSignal; what?: string } = {}): Promise<void> {
-  for (let delay = 1; !flock(fd, 'exclusive'); delay = Math.min(delay * 2, 16)) {
+export async function flockPolled(fd: number, op: 'shared' | 'exclusive', opts: { signal?: AbortSignal; what?: string } = {}): Promise<void> {
+  for (let delay = 1; !flock(fd, op); delay = Math.min(delay * 2, 16)) {
     throwIfAborted(opts.signal, opts.what ?? 'lock');
     await sleep(delay);
   }
+}
+
+/** {@link flockPolled} of an exclusive lock. */
+export function flockExclusive(fd: number, opts: { signal?: AbortSignal; what?: string } = {}): Promise<void> {
+  return flockPolled(fd, 'exclusive', opts);
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  fdPath, flock, flockExclusive, fsyncDir, removeTree, removeTreeSync, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
+  fdPath, flock, flockExclusive, flockPolled, fsyncDir, removeTree, removeTreeSync, fsyncPath, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mkdirInRoot, mknod,
   mount, mountAll, mountOverlay, openInRoot, parseMountOptions, renameat2, resolveInRoot, syncfs, umount, utimensat,
   MOUNT_DATA_MAX, SystemCallError,
 } from '@berth/namespaces';
@@ -492,5 +492,12 @@ test('flockExclusive takes a free lock at once, waits while another description 
   const ac = new AbortController();
   const aborted = flockExclusive(a, { signal: ac.signal, what: 'test lock' });
   setTimeout(() => ac.abort(), 20);
-  await t.throwsAsync(aborted, { code: 'ERR_CANCELLED' });
+  await t.throwsAsync(aborted, { code: 'ERR_CANCELLED' });  // Shared: waits while b holds it exclusively, then shares it with another shared holder.
+  let shared = false;
+  const sharing = flockPolled(a, 'shared').then(() => { shared = true; });
+  await new Promise((r) => setTimeout(r, 40));
+  t.false(shared, 'a shared lock waits for the exclusive holder');
+  flock(b, 'unlock');
+  await sharing;
+  t.true(flock(b, 'shared'), 'and is shared');
 });

@@ -62,7 +62,7 @@ import {
   ImagePlatformNotFoundError, ImageServiceClosedError,
 } from './errors.js';
 import { chainIds, familiarRepo, familiarTag, idHexOf, normalizeImageName, parseImageName, referencePattern } from './names.js';
-import { withFlock, withSharedFlock } from '../internal/flock.js';
+import { withFlock } from '../internal/flock.js';
 import { LayerFeed } from './layer-feed.js';
 import { readableChunks } from '../internal/chunks.js';
 import { counted, shortDigest } from './progress.js';
@@ -765,7 +765,7 @@ export class LocalImageService implements ImageService {
     const found = await Promise.all(chain.map((c) => this.#snapshotExists(c)));
     if (!found.some(Boolean)) return found;
     await lease.ready;
-    return withSharedFlock(this.#lockFile, 'file', () => Promise.all(chain.map(async (c, i) => {
+    return withFlock(this.#lockFile, 'file', () => Promise.all(chain.map(async (c, i) => {
       if (!found[i]) return false;
       try {
         await this.snapshotter.update({ name: c, labels: { [SnapshotLabel.PullLease]: lease.id } }, {
@@ -776,7 +776,7 @@ export class LocalImageService implements ImageService {
         if (code(e) === 'ERR_SNAPSHOT_NOT_FOUND') return false; // removed since: unpack it again
         throw e;
       }
-    })));
+    })), 'shared');
   }
 
   async #snapshotExists(chainId: string): Promise<boolean> {
@@ -966,10 +966,10 @@ export class LocalImageService implements ImageService {
    */
   async stillPresent(id: string, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
     this.#open();
-    return withSharedFlock(this.#lockFile, 'file', async () => {
+    return withFlock(this.#lockFile, 'file', async () => {
       for (const g of (await this.#groups(opts.signal)).values()) if (g.img.id === id) return true;
       return false;
-    });
+    }, 'shared');
   }
 
   // ---------------------------------------------------------------------------

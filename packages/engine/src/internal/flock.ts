@@ -5,7 +5,7 @@
  * there is never a stale lock to break.
  *
  * A free lock costs an open, a flock and a close (microseconds); only a lock
- * held by another process is polled (@berth/namespaces `flockExclusive`: 1, 2, 4… 16 ms), and the changes made
+ * held by another process is polled (@berth/namespaces `flockPolled`: 1, 2, 4… 16 ms), and the changes made
  * under these locks take milliseconds. flock locks belong to an open file
  * description, so two opens in one process exclude each other too; callers
  * still serialise their own callers first (a promise chain) so that a
@@ -15,8 +15,7 @@
  * every descriptor it did not ask for, so no other process inherits a held lock.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { flock, flockExclusive } from '@berth/namespaces';
+import { flockPolled } from '@berth/namespaces';
 
 /** Opens `file` (a directory, or a lock file made if missing) for locking; throws ENOENT for a missing directory. */
 export function openLockTarget(file: string, kind: 'directory' | 'file'): number {
@@ -26,27 +25,15 @@ export function openLockTarget(file: string, kind: 'directory' | 'file'): number
 }
 
 /**
- * Runs `fn` holding an exclusive flock on `file` (see {@link openLockTarget});
- * the lock goes with the descriptor, closed when `fn` settles.
+ * Runs `fn` holding a flock on `file` (see {@link openLockTarget}):
+ * exclusive (the default), or shared (any number of shared holders, none
+ * while an exclusive one holds it); the lock goes with the descriptor,
+ * closed when `fn` settles.
  */
-export async function withFlock<T>(file: string, kind: 'directory' | 'file', fn: () => Promise<T> | T): Promise<T> {
+export async function withFlock<T>(file: string, kind: 'directory' | 'file', fn: () => Promise<T> | T, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<T> {
   const fd = openLockTarget(file, kind);
   try {
-    await flockExclusive(fd);
-    return await fn();
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Runs `fn` holding a shared flock on `file`: any number of shared holders,
- * none while an exclusive one holds it (polled as the exclusive lock is).
- */
-export async function withSharedFlock<T>(file: string, kind: 'directory' | 'file', fn: () => Promise<T> | T): Promise<T> {
-  const fd = openLockTarget(file, kind);
-  try {
-    for (let delay = 1; !flock(fd, 'shared'); delay = Math.min(delay * 2, 16)) await sleep(delay);
+    await flockPolled(fd, mode);
     return await fn();
   } finally {
     closeSync(fd);
