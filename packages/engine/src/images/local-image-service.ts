@@ -980,15 +980,7 @@ export class LocalImageService implements ImageService {
     this.#open();
     const name = normalizeImageName(target);
     const { img } = await this.#find(source, opts.signal);
-    await this.#exclusive(async () => {
-      const previous = (await this.#entries()).find((e) => e.name === name);
-      await this.store.images.tag(name, { mediaType: img.manifestDesc.mediaType, digest: img.manifestDesc.digest, size: img.manifestDesc.size }, opts);
-      await this.#updateMeta((m) => {
-        delete m.dangling[img.manifestDesc.digest];
-        m.tagged[img.id] = new Date().toISOString();
-      });
-      if (previous && previous.target.digest !== img.manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
-    });
+    await this.#exclusive(() => this.#pointName(name, img.manifestDesc, img.id, new Date().toISOString(), opts));
     await this.#publish('tag', img.id, { name: familiarTag(name) ?? name });
   }
 
@@ -1002,16 +994,7 @@ export class LocalImageService implements ImageService {
   async nameImage(name: string | undefined, manifest: Descriptor, id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.#open();
     const full = name === undefined ? undefined : normalizeImageName(name);
-    await this.#exclusive(async () => {
-      const previous = full === undefined ? undefined : (await this.#entries()).find((e) => e.name === full);
-      if (full !== undefined) await this.store.images.tag(full, plainDesc(manifest), opts);
-      await this.#updateMeta((m) => {
-        if (full === undefined) m.dangling[manifest.digest] = plainDesc(manifest);
-        else delete m.dangling[manifest.digest];
-        m.tagged[id] = new Date().toISOString();
-      });
-      if (previous && previous.target.digest !== manifest.digest) await this.#danglingIfUnnamed(previous.target);
-    });
+    await this.#exclusive(() => this.#pointName(full, manifest, id, new Date().toISOString(), opts));
     if (full !== undefined) await this.#publish('tag', id, { name: familiarTag(full) ?? full });
   }
 
@@ -1217,15 +1200,7 @@ export class LocalImageService implements ImageService {
       const manifestDesc: Descriptor = { mediaType: OciMediaType.ImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
       await writeBlob(this.store, `import-${configDesc.digest}`, configBytes, configDesc, { lease: lease.id, signal });
       await writeBlob(this.store, `import-${manifestDesc.digest}`, manifestBytes, manifestDesc, { lease: lease.id, signal });
-      await this.#exclusive(async () => {
-        const previous = name ? (await this.#entries()).find((e) => e.name === name) : undefined;
-        if (name) await this.store.images.tag(name, manifestDesc, { signal });
-        await this.#updateMeta((m) => {
-          if (!name) m.dangling[manifestDesc.digest] = manifestDesc;
-          m.tagged[configDesc.digest] = created;
-        });
-        if (previous && previous.target.digest !== manifestDesc.digest) await this.#danglingIfUnnamed(previous.target);
-      });
+      await this.#exclusive(() => this.#pointName(name, manifestDesc, configDesc.digest, created, signal ? { signal } : {}));
       await this.#publish('import', configDesc.digest, name ? { name: familiarTag(name) ?? name } : {});
       return { id: configDesc.digest, ...(name ? { name } : {}) };
     } finally {
@@ -1434,6 +1409,23 @@ export class LocalImageService implements ImageService {
 
   async #size(img: Loaded): Promise<number> {
     return (await this.#layerSizes(img)).reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Points the (normalized) `name` at the stored `manifest` of image `id`,
+   * or without a name records it dangling; the image the name named before
+   * becomes dangling when no other name is left on it. `taggedAt` is the
+   * image's tag time. Call it holding the image lock (`#exclusive`).
+   */
+  async #pointName(name: string | undefined, manifest: Descriptor, id: string, taggedAt: string, opts: { signal?: AbortSignal }): Promise<void> {
+    const previous = name === undefined ? undefined : (await this.#entries()).find((e) => e.name === name);
+    if (name !== undefined) await this.store.images.tag(name, plainDesc(manifest), opts);
+    await this.#updateMeta((m) => {
+      if (name === undefined) m.dangling[manifest.digest] = plainDesc(manifest);
+      else delete m.dangling[manifest.digest];
+      m.tagged[id] = taggedAt;
+    });
+    if (previous && previous.target.digest !== manifest.digest) await this.#danglingIfUnnamed(previous.target);
   }
 
   /** Records `target` as dangling when no name points at it any more. */
