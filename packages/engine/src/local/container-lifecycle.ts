@@ -421,7 +421,9 @@ export class ContainerLifecycle {
     const images = this.#images('container start');
     const runtime = this.#runtime('container start');
     // Held from here until the exit is recorded (or the start failed and was undone): see ContainerStore.lockRun.
-    const { record: r, lock: runLock } = await this.#lockForStart(ref);
+    const { record: r, lock: runLock } = (await this.lockStopped(ref, (x) => {
+      throw new InvalidArgumentError('container', x.Name.slice(1), 'is already running');
+    }))!;
     const bundle = path.join(this.#d.runRoot, 'bundles', r.Id);
     const rootfs = path.join(bundle, 'rootfs');
     // Undo steps: `undo` in reverse order (volumes, then the rootfs, then the bundle directory: each needs the next
@@ -592,35 +594,39 @@ export class ContainerLifecycle {
   }
 
   /**
-   * Reads container `ref`'s record holding its run lock, refusing a container
-   * that runs. A lock held elsewhere (another process starting it, or a
-   * supervisor recording its exit, both short) is polled for (1, 2, 4… 16 ms)
-   * until it is free or the record says the container runs. The record is
-   * re-read under the lock.
+   * Takes container `ref`'s run lock once it does not run, and returns it
+   * with the record re-read under it. While the container runs (supervised
+   * here, or its process alive elsewhere) `whileRunning(record)` is called:
+   * it throws to refuse, or stops the container and returns whether it is
+   * still there to lock (false: gone with its exit, say AutoRemove; then
+   * undefined is returned). A lock held elsewhere (another process starting
+   * the container, removing it, or its supervisor recording its exit, each
+   * for milliseconds) is polled for (1, 2, 4… 16 ms).
    */
-  async #lockForStart(ref: string): Promise<{ record: ContainerRecord; lock: RunLock }> {
+  async lockStopped(ref: string, whileRunning: (r: ContainerRecord) => Promise<boolean>): Promise<{ record: ContainerRecord; lock: RunLock } | undefined> {
+    const runs = async (x: ContainerRecord) => x.State.Running && (await isSameProcessAlive(x.State.Pid, x.Berth?.PidStartTicks));
     let r = await this.#d.store.get(ref);
     for (let delay = 1; ; delay = Math.min(delay * 2, 16)) {
-      if (this.#running.has(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
-        throw new InvalidArgumentError('container', r.Name.slice(1), 'is already running');
-      }
+      if ((this.#running.has(r.Id) || (await runs(r))) && !(await whileRunning(r))) return undefined;
       const lock = this.#d.store.lockRun(r.Id);
       if (lock) {
+        let again: ContainerRecord;
         try {
-          const again = await this.#d.store.get(r.Id);
-          if (!(again.State.Running && (await isSameProcessAlive(again.State.Pid, again.Berth?.PidStartTicks)))) return { record: again, lock };
-          r = again;
+          again = await this.#d.store.get(r.Id);
         } catch (e) {
           lock.release();
           throw e;
         }
+        if (!(await runs(again))) return { record: again, lock };
         lock.release();
+        r = again;
         continue;
       }
       await sleep(delay);
       r = await this.#d.store.get(r.Id);
     }
   }
+
 
   /**
    * Attaches to a container's stdio: the hub of this process when it
@@ -736,11 +742,6 @@ export class ContainerLifecycle {
       await this.kill(r.Id, 'SIGKILL').catch(() => undefined);
       await exited;
     }
-  }
-
-  /** Whether this process supervises the container. */
-  isSupervised(id: string): boolean {
-    return this.#running.has(id);
   }
 
   /** Removes the container's snapshot (after the record is gone or going). */

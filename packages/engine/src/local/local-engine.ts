@@ -3,10 +3,9 @@
  * directory shared by every berth process that opens it (like podman).
  */
 import fs from 'node:fs/promises';
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerRecord, ContainerStore, ListContainersOptions, RunLock, VolumeReferences } from '../container.js';
 import type {
   ConsoleSize, ContainerAttachment, ContainerAttachOptions, ContainerExit, ContainerHandle, ContainerImageSource, ContainerRuntime, ContainerService, ContainerSummary, CreateContainerOptions,
@@ -42,7 +41,7 @@ import { LazyCniNetworkManager } from './lazy-network-manager.js';
 import { openJournalEventBus } from '../journal/journal-event-bus.js';
 import { readJsonFileLog } from '../json-file/json-file-log.js';
 import { containerStatusText } from '../internal/human.js';
-import { atomicWrite } from '../internal/atomic.js';
+import { atomicWrite, removeFileSync } from '../internal/atomic.js';
 import { newId } from '../internal/ids.js';
 import { isSameProcessAlive } from '../internal/proc.js';
 
@@ -149,7 +148,7 @@ export class LocalEngine implements Engine {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         id = readFileSync(idFile, 'utf8').trim();
       } finally {
-        rmSync(tmp, { force: true });
+        removeFileSync(tmp);
       }
     }
     const osRelease = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
@@ -288,38 +287,22 @@ export class LocalContainerService implements ContainerService {
   }
 
   async remove(ref: string, opts: RemoveContainerOptions = {}): Promise<void> {
-    let r = await this.store.get(ref);
     // The run lock is held while removing: no process starts the container meanwhile, and one that is starting it
-    // or recording its exit (holding the lock, for a few milliseconds) is waited for (1, 2, 4… 16 ms).
-    let lock: RunLock | undefined;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 16)) {
-      if (this.#life.isSupervised(r.Id) || (r.State.Running && (await isSameProcessAlive(r.State.Pid, r.Berth?.PidStartTicks)))) {
-        // Docker refuses without force; with force it kills first.
-        if (!opts.force) throw new InvalidArgumentError('container', r.Name.slice(1), 'is running: stop it first or use force');
-        await this.#life.kill(r.Id, 'SIGKILL').catch(() => undefined);
-        // A frozen process takes the SIGKILL only once thawed (Docker unpauses too).
-        if (r.State.Paused) await this.#ops.unpause(r.Id).catch(() => undefined);
-        await this.#life.wait(r.Id);
-        if (r.HostConfig.AutoRemove) return; // the exit task removed it
-      }
-      lock = this.store.lockRun(r.Id);
-      if (lock) {
-        // Re-read under the lock: another process may have started it since.
-        const again = await this.store.get(r.Id).catch((e: unknown) => { lock!.release(); throw e; });
-        if (!(again.State.Running && (await isSameProcessAlive(again.State.Pid, again.Berth?.PidStartTicks)))) {
-          r = again;
-          break;
-        }
-        lock.release();
-      } else {
-        await sleep(delay);
-      }
-      r = await this.store.get(r.Id);
-    }
+    // or recording its exit is waited for.
+    const held = await this.#life.lockStopped(ref, async (r) => {
+      // Docker refuses without force; with force it kills first.
+      if (!opts.force) throw new InvalidArgumentError('container', r.Name.slice(1), 'is running: stop it first or use force');
+      await this.#life.kill(r.Id, 'SIGKILL').catch(() => undefined);
+      // A frozen process takes the SIGKILL only once thawed (Docker unpauses too).
+      if (r.State.Paused) await this.#ops.unpause(r.Id).catch(() => undefined);
+      await this.#life.wait(r.Id);
+      return !r.HostConfig.AutoRemove; // else the exit task removed it
+    });
+    if (!held) return;
     try {
-      await this.#removeLocked(r, opts);
+      await this.#removeLocked(held.record, opts);
     } finally {
-      lock.release();
+      held.lock.release();
     }
   }
 
