@@ -29,7 +29,7 @@
  * stay asynchronous.
  */
 import fs from 'node:fs/promises';
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { flock, flockExclusive, removeTreeSync } from '@berth/namespaces';
 import path from 'node:path';
 import type {
@@ -143,7 +143,7 @@ export class FileContainerStore implements ContainerStore {
     } catch (e) {
       // The name first: while the locked directory exists no other process takes the name over.
       if (name !== undefined) removeFileSync(path.join(this.namesDir, name));
-      rmSync(dir, { recursive: true, force: true });
+      removeTreeSync(dir);
       throw e;
     } finally {
       closeSync(lockFd);
